@@ -1,0 +1,195 @@
+//! Errors of the admin API as RFC 9457 problem documents with a stable `code`.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::inventory::InventoryError;
+use crate::store::StoreError;
+
+/// An API error. `code` is stable and machine-readable; `detail` is for humans and
+/// never contains a secret.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// An unexpected failure: logged in full, answered opaquely.
+    pub fn internal(err: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %error_chain(err), "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error; see the service log",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.status.as_u16(),
+            self.code,
+            self.detail
+        )
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = json!({
+            "type": format!("urn:ownerbound:problem:{}", self.code),
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        if let Some(field) = &self.field {
+            body["field"] = json!(field);
+        }
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ownerbound\""),
+            ));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        response.body(body.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::not_found("resource"),
+            StoreError::Conflict(msg) => Self::new(StatusCode::CONFLICT, "conflict", msg),
+            StoreError::Db(ref db) if is_unavailable(db) => {
+                tracing::warn!(error = %error_chain(&err), "database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database is unavailable; retry later",
+                )
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<InventoryError> for ApiError {
+    fn from(err: InventoryError) -> Self {
+        match err {
+            InventoryError::Invalid { field, message } => Self {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "validation_failed",
+                detail: format!("{field}: {message}"),
+                field: Some(field),
+            },
+            InventoryError::NotFound(what) => Self::not_found(what),
+            InventoryError::Conflict(msg) => Self::new(StatusCode::CONFLICT, "conflict", msg),
+            InventoryError::Store(store) => store.into(),
+        }
+    }
+}
+
+fn is_unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
+}
+
+/// The error and all its sources on one line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// serde messages quote the offending input (`invalid type: string "…"`,
+/// ``unknown variant `…` ``). A caller who put a secret in the wrong field must not
+/// see it echoed back, nor find it in the logs, so quoted input is removed.
+pub fn redact_serde_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    for (marker, close) in [("string \"", '"'), ("variant `", '`')] {
+        if let Some(start) = rest.find(marker) {
+            let value_start = start + marker.len();
+            if let Some(len) = rest[value_start..].find(close) {
+                out.push_str(&rest[..value_start]);
+                out.push_str("<redacted>");
+                rest = &rest[value_start + len..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_lose_the_quoted_input() {
+        let msg = "invalid type: string \"ghp_secret\", expected a sequence at line 1 column 20";
+        let redacted = redact_serde_message(msg);
+        assert!(!redacted.contains("ghp_secret"), "{redacted}");
+        assert!(redacted.contains("expected a sequence"), "{redacted}");
+        let msg = "unknown variant `xoxb-123`, expected one of `api_key`, `other`";
+        assert!(!redact_serde_message(msg).contains("xoxb-123"));
+        assert_eq!(
+            redact_serde_message("missing field `name`"),
+            "missing field `name`"
+        );
+    }
+}

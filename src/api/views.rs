@@ -1,0 +1,132 @@
+//! Response shapes of the admin API. Credentials appear here only through
+//! [`CredentialView`], which has no field for the secret.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::OrphanReason;
+use crate::inventory::CredentialOutcome;
+use crate::store::agents::Agent;
+use crate::store::credentials::Credential;
+use crate::store::Page;
+
+/// Length of the fingerprint prefix shown to operators: enough to tell credentials
+/// apart, too short to be useful to anyone else.
+pub const FINGERPRINT_PREFIX_LEN: usize = 12;
+
+#[derive(Debug, Serialize)]
+pub struct OwnerView {
+    pub id: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AgentView {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub platform: Option<String>,
+    pub status: String,
+    /// The resolved owner; null while the owner email is unknown to the directory.
+    pub owner: Option<OwnerView>,
+    /// The owner email the agent was registered with.
+    pub owner_email: Option<String>,
+    pub owner_resolved: bool,
+    pub orphaned: bool,
+    pub orphan_reason: Option<OrphanReason>,
+    pub credential_count: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Vec<CredentialView>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AgentView {
+    pub fn new(agent: Agent, credentials: Option<Vec<CredentialView>>) -> Self {
+        let orphan_reason = agent.orphan_reason();
+        let owner = agent.owner_id.clone().map(|id| OwnerView {
+            id,
+            email: agent.owner_email.clone(),
+            display_name: agent.owner_display_name.clone(),
+            active: agent.owner_active.unwrap_or(false),
+            deleted: agent.owner_deleted.unwrap_or(false),
+        });
+        Self {
+            owner_resolved: owner.is_some(),
+            owner,
+            orphaned: orphan_reason.is_some(),
+            orphan_reason,
+            id: agent.id,
+            name: agent.name,
+            description: agent.description,
+            platform: agent.platform,
+            status: agent.status,
+            owner_email: agent.registered_owner_email,
+            credential_count: agent.credential_count,
+            credentials,
+            created_at: agent.created_at,
+            updated_at: agent.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct CredentialView {
+    pub id: String,
+    pub provider: String,
+    pub kind: String,
+    pub external_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whether a secret is stored (it is never shown).
+    pub has_secret: bool,
+    pub fingerprint_prefix: Option<String>,
+    pub status: String,
+    pub agent_ids: Vec<String>,
+    /// Linked to more than one agent.
+    pub shared: bool,
+    /// Set on registration: whether this credential was created or already stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<CredentialOutcome>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Credential> for CredentialView {
+    fn from(c: Credential) -> Self {
+        Self {
+            scopes: c.scope_list(),
+            fingerprint_prefix: c
+                .fingerprint
+                .as_deref()
+                .map(|f| f.chars().take(FINGERPRINT_PREFIX_LEN).collect()),
+            shared: c.agent_ids.len() > 1,
+            id: c.id,
+            provider: c.provider,
+            kind: c.kind,
+            external_id: c.external_id,
+            issued_at: c.issued_at,
+            rotated_at: c.rotated_at,
+            expires_at: c.expires_at,
+            has_secret: c.has_secret,
+            status: c.status,
+            agent_ids: c.agent_ids,
+            outcome: None,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// Maps the items of a page.
+pub fn map_page<T, U>(page: Page<T>, f: impl FnMut(T) -> U) -> Page<U> {
+    Page {
+        items: page.items.into_iter().map(f).collect(),
+        next_cursor: page.next_cursor,
+    }
+}

@@ -1,0 +1,218 @@
+//! The `ownerbound` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::ExposeSecret;
+
+use crate::access::{create_token, revoke_token};
+use crate::audit::{verify_chain, ChainStatus};
+use crate::config::Settings;
+use crate::domain::Scope;
+use crate::startup::{cancel_on_signals, open_store, Application};
+
+pub mod import;
+
+/// Actor recorded in the audit log for CLI actions.
+pub const CLI_ACTOR: &str = "cli";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ownerbound",
+    version,
+    about = "Makes AI agents' credentials die with their owner's employment."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage the agent inventory.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Inspect the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Exit 0 when the running service answers /readyz.
+    Healthcheck {
+        /// Base URL of the service (default: from OWNERBOUND_LISTEN).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (shown only once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_scope)]
+        scope: Scope,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by id or name.
+    Revoke { id_or_name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Import agents from a JSON or CSV file; re-importing the same file changes nothing.
+    Import {
+        file: PathBuf,
+        /// File format (default: from the extension).
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exit non-zero naming the first broken entry.
+    Verify,
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    s.parse().map_err(|e: crate::domain::Invalid| e.0)
+}
+
+/// Runs a parsed command with loaded settings.
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            open_store(&settings).await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(cmd) => token(cmd, settings).await,
+        Command::Agents(AgentsCommand::Import { file, format }) => {
+            import::run(&settings, &file, format).await
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let store = open_store(&settings).await?;
+            match verify_chain(&store).await? {
+                ChainStatus::Intact { entries } => {
+                    println!("audit chain intact: {entries} entries verified");
+                    Ok(ExitCode::SUCCESS)
+                }
+                ChainStatus::Broken { seq, reason } => {
+                    eprintln!("audit chain BROKEN at entry {seq}: {reason}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Healthcheck { url } => healthcheck(&settings, url).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let app = Application::build(settings).await?;
+    if let Some(token) = &app.initial_admin_token {
+        // Printed to stdout, never logged: this is the only time it is shown.
+        println!(
+            "\nCreated the first admin token (shown only once, store it now):\n\n    {}\n",
+            token.expose_secret()
+        );
+    }
+    cancel_on_signals(app.shutdown_token());
+    app.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn token(cmd: TokenCommand, settings: Settings) -> anyhow::Result<ExitCode> {
+    let store = open_store(&settings).await?;
+    match cmd {
+        TokenCommand::Create { name, scope } => {
+            let (token, value) = create_token(&store, &name, scope, CLI_ACTOR)
+                .await
+                .with_context(|| format!("while creating token {name:?}"))?;
+            eprintln!(
+                "created token {} ({}) with scope {}; shown only once:",
+                token.name, token.id, token.scope
+            );
+            println!("{}", value.expose_secret());
+        }
+        TokenCommand::List => {
+            println!(
+                "{:<38} {:<24} {:<6} {:<8} LAST USED",
+                "ID", "NAME", "SCOPE", "STATE"
+            );
+            for t in store.list_tokens().await? {
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "live"
+                };
+                let last_used = t
+                    .last_used_at
+                    .map(|d| d.to_rfc3339())
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{:<38} {:<24} {:<6} {:<8} {}",
+                    t.id, t.name, t.scope, state, last_used
+                );
+            }
+        }
+        TokenCommand::Revoke { id_or_name } => {
+            let token = revoke_token(&store, &id_or_name, CLI_ACTOR)
+                .await
+                .with_context(|| format!("while revoking live token {id_or_name:?}"))?;
+            println!("revoked token {} ({})", token.name, token.id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn healthcheck(settings: &Settings, url: Option<String>) -> anyhow::Result<ExitCode> {
+    let base = match url {
+        Some(url) => url,
+        None => {
+            let mut addr = settings.listen_addr()?;
+            // A wildcard listen address is reached through loopback.
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            format!("http://{addr}")
+        }
+    };
+    let url = format!("{}/readyz", base.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    match client.get(&url).send().await {
+        Ok(response) if response.status().is_success() => {
+            println!("ready");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(response) => {
+            eprintln!("not ready: {url} answered {}", response.status());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(err) => {
+            eprintln!("not ready: {url}: {err}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

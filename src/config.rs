@@ -1,0 +1,484 @@
+//! Configuration: defaults → TOML file → `OWNERBOUND_*` environment → validation.
+//!
+//! Every secret setting is a [`SecretString`] and also accepts a `*_FILE` variant
+//! (Docker/Kubernetes secrets). Unknown `OWNERBOUND_*` variables are reported as
+//! warnings so a typo is visible; unknown keys in the TOML file are errors.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Default TOML file read when `OWNERBOUND_CONFIG` is not set and the file exists.
+pub const DEFAULT_CONFIG_FILE: &str = "ownerbound.toml";
+const ENV_PREFIX: &str = "OWNERBOUND_";
+
+/// Environment variables that belong to ownerbound but are not settings.
+const NON_SETTING_VARS: &[&str] = &["config", "log"];
+/// Prefixes of environment variables used by the test-suite, not by the service.
+const NON_SETTING_PREFIXES: &[&str] = &["test_"];
+
+/// Error raised when configuration cannot be loaded or is invalid. The message
+/// always names the setting at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// All settings. Field names are the TOML keys; the environment variable is the
+/// upper-cased name with the `OWNERBOUND_` prefix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address the HTTP server binds (`OWNERBOUND_LISTEN`).
+    pub listen: String,
+    /// `sqlite://path` (default `sqlite://ownerbound.db`) or `postgres://…`.
+    #[serde(serialize_with = "serialize_secret")]
+    pub database_url: SecretString,
+    /// File holding the database URL (it may contain a password).
+    pub database_url_file: Option<PathBuf>,
+    /// 32-byte key, base64 or hex, that encrypts stored credential secrets.
+    #[serde(serialize_with = "serialize_secret_option")]
+    pub master_key: Option<SecretString>,
+    /// File holding the master key.
+    pub master_key_file: Option<PathBuf>,
+    /// Admin token installed at start-up when no admin token exists.
+    #[serde(serialize_with = "serialize_secret_option")]
+    pub bootstrap_admin_token: Option<SecretString>,
+    /// File holding the bootstrap admin token.
+    pub bootstrap_admin_token_file: Option<PathBuf>,
+    /// `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Public base URL of this service, used for links in emails and SCIM `location`.
+    pub public_url: Option<String>,
+    /// SMTP server for alerts and reports: `smtp://`, `smtps://`, with optional credentials.
+    #[serde(serialize_with = "serialize_secret_option")]
+    pub smtp_url: Option<SecretString>,
+    /// File holding the SMTP URL.
+    pub smtp_url_file: Option<PathBuf>,
+    /// Sender address of alerts and reports.
+    pub report_from: Option<String>,
+    /// Recipients of alerts and reports, comma-separated.
+    pub report_to: Option<String>,
+    /// Cron schedule of the weekly report (default Mondays 08:00 UTC).
+    pub report_schedule: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: SecretString::from("sqlite://ownerbound.db"),
+            database_url_file: None,
+            master_key: None,
+            master_key_file: None,
+            bootstrap_admin_token: None,
+            bootstrap_admin_token_file: None,
+            log_format: LogFormat::Text,
+            max_body_bytes: 1024 * 1024,
+            public_url: None,
+            smtp_url: None,
+            smtp_url_file: None,
+            report_from: None,
+            report_to: None,
+            report_schedule: "0 0 8 * * Mon".into(),
+        }
+    }
+}
+
+/// Settings are serialised only to seed figment with the defaults (which hold no
+/// real secret); `Debug` of a `SecretString` stays redacted.
+fn serialize_secret<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}
+
+fn serialize_secret_option<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => s.serialize_str(secret.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Settings plus the warnings noticed while loading them; warnings are logged once
+/// telemetry is up.
+pub struct Loaded {
+    pub settings: Settings,
+    pub warnings: Vec<String>,
+}
+
+/// Which database engine a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Settings {
+    /// Loads settings from the process environment and the configured TOML file.
+    pub fn load() -> Result<Loaded, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(&vars)
+    }
+
+    /// Loads settings from the given environment (testable without touching the
+    /// process environment).
+    pub fn load_from(vars: &[(String, String)]) -> Result<Loaded, ConfigError> {
+        let lookup = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let mut warnings = Vec::new();
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+
+        let explicit = lookup("OWNERBOUND_CONFIG").map(PathBuf::from);
+        let file = explicit
+            .clone()
+            .or_else(|| Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "OWNERBOUND_CONFIG: file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+
+        let known = known_keys();
+        let mut env_pairs = Vec::new();
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if NON_SETTING_VARS.contains(&key.as_str())
+                || NON_SETTING_PREFIXES.iter().any(|p| key.starts_with(p))
+            {
+                continue;
+            }
+            let top = key.split("__").next().unwrap_or_default();
+            if known.iter().any(|k| k == top) {
+                env_pairs.push((key, value.clone()));
+            } else {
+                warnings.push(format!("ignoring unknown environment variable {name}"));
+            }
+        }
+        // Values are taken as strings except for the few typed settings, so that a
+        // secret such as "12345" is not turned into a number.
+        figment = figment.merge(env_from_pairs(&env_pairs));
+
+        let mut settings: Settings = figment.extract().map_err(|e| {
+            let mut msg = String::new();
+            for err in e {
+                if !msg.is_empty() {
+                    msg.push_str("; ");
+                }
+                let path = err.path.join(".");
+                msg.push_str(&format!(
+                    "{} ({}): {}",
+                    env_name(&path),
+                    if path.is_empty() { "file" } else { &path },
+                    err.kind
+                ));
+            }
+            ConfigError(msg)
+        })?;
+        settings.read_secret_files()?;
+        settings.validate()?;
+        Ok(Loaded { settings, warnings })
+    }
+
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.database_url_file {
+            self.database_url = read_secret_file("database_url_file", path)?;
+        }
+        if let Some(path) = &self.master_key_file {
+            self.master_key = Some(read_secret_file("master_key_file", path)?);
+        }
+        if let Some(path) = &self.bootstrap_admin_token_file {
+            self.bootstrap_admin_token =
+                Some(read_secret_file("bootstrap_admin_token_file", path)?);
+        }
+        if let Some(path) = &self.smtp_url_file {
+            self.smtp_url = Some(read_secret_file("smtp_url_file", path)?);
+        }
+        Ok(())
+    }
+
+    /// Checks every setting that can be checked without side effects.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        self.engine()?;
+        if self.max_body_bytes == 0 {
+            return Err(bad("max_body_bytes", "must be greater than 0"));
+        }
+        if let Some(key) = &self.master_key {
+            crate::crypto::MasterKey::parse(key.expose_secret())
+                .map_err(|e| bad("master_key", &e.to_string()))?;
+        }
+        if let Some(token) = &self.bootstrap_admin_token {
+            if token.expose_secret().trim().len() < 16 {
+                return Err(bad(
+                    "bootstrap_admin_token",
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        if let Some(url) = &self.public_url {
+            url::Url::parse(url).map_err(|e| bad("public_url", &e.to_string()))?;
+        }
+        if let Some(smtp) = &self.smtp_url {
+            let parsed = url::Url::parse(smtp.expose_secret())
+                .map_err(|_| bad("smtp_url", "is not a URL"))?;
+            if !matches!(parsed.scheme(), "smtp" | "smtps") {
+                return Err(bad("smtp_url", "scheme must be smtp or smtps"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The socket address to bind.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen
+            .parse()
+            .map_err(|_| bad("listen", "must be host:port, e.g. 127.0.0.1:8080"))
+    }
+
+    /// The database engine selected by the URL scheme.
+    pub fn engine(&self) -> Result<Engine, ConfigError> {
+        let url = self.database_url.expose_secret();
+        if url.starts_with("sqlite:") {
+            Ok(Engine::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Engine::Postgres)
+        } else {
+            Err(bad(
+                "database_url",
+                "must start with sqlite:// or postgres:// (the value is not shown: it may hold a password)",
+            ))
+        }
+    }
+
+    /// Path of the SQLite file, when the database is a SQLite file.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let url = self.database_url.expose_secret();
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            None
+        } else {
+            Some(PathBuf::from(path))
+        }
+    }
+
+    /// The database URL with any password replaced, for logs.
+    pub fn database_url_for_display(&self) -> String {
+        mask_url_password(self.database_url.expose_secret())
+    }
+}
+
+fn env_from_pairs(pairs: &[(String, String)]) -> Serialized<figment::value::Dict> {
+    use figment::value::{Dict, Value};
+    let mut root = Dict::new();
+    for (key, value) in pairs {
+        let mut parts: Vec<&str> = key.split("__").collect();
+        let last = parts.pop().unwrap_or_default();
+        let mut dict = &mut root;
+        for part in parts {
+            let entry = dict
+                .entry(part.to_string())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(entry, Value::Dict(..)) {
+                *entry = Value::from(Dict::new());
+            }
+            let Value::Dict(_, inner) = entry else {
+                unreachable!("just made a dict")
+            };
+            dict = inner;
+        }
+        dict.insert(last.to_string(), typed_env_value(last, value));
+    }
+    Serialized::defaults(root)
+}
+
+/// Environment values are strings; the few numeric settings are parsed so that a
+/// wrong value is reported against its name instead of failing obscurely.
+fn typed_env_value(key: &str, value: &str) -> figment::value::Value {
+    use figment::value::Value;
+    if key == "max_body_bytes" {
+        if let Ok(n) = value.trim().parse::<u64>() {
+            return Value::from(n);
+        }
+    }
+    Value::from(value.to_string())
+}
+
+fn known_keys() -> Vec<String> {
+    let defaults = serde_json::to_value(Settings::default()).unwrap_or_default();
+    defaults
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn read_secret_file(setting: &str, path: &Path) -> Result<SecretString, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(setting, &format!("cannot read {}: {e}", path.display())))?;
+    let trimmed = text.trim_end_matches(['\n', '\r']);
+    if trimmed.is_empty() {
+        return Err(bad(setting, &format!("{} is empty", path.display())));
+    }
+    Ok(SecretString::from(trimmed.to_string()))
+}
+
+fn env_name(path: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        path.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+fn bad(setting: &str, why: &str) -> ConfigError {
+    ConfigError(format!("{} ({setting}): {why}", env_name(setting)))
+}
+
+/// Replaces the password of a URL with `***`.
+pub fn mask_url_password(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "<unparseable url>".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_serve_sqlite_on_localhost_8080() {
+        let loaded = Settings::load_from(&vars(&[])).unwrap();
+        assert_eq!(loaded.settings.listen, "127.0.0.1:8080");
+        assert_eq!(loaded.settings.engine().unwrap(), Engine::Sqlite);
+        assert_eq!(
+            loaded.settings.sqlite_path().unwrap(),
+            PathBuf::from("ownerbound.db")
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ob.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nmax_body_bytes = 2048\n").unwrap();
+        let loaded = Settings::load_from(&vars(&[
+            ("OWNERBOUND_CONFIG", file.to_str().unwrap()),
+            ("OWNERBOUND_MAX_BODY_BYTES", "4096"),
+        ]))
+        .unwrap();
+        assert_eq!(loaded.settings.listen, "0.0.0.0:9000");
+        assert_eq!(loaded.settings.max_body_bytes, 4096);
+    }
+
+    #[test]
+    fn secret_file_variant_is_read_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "ob_bootstrap_token_from_file\n").unwrap();
+        let loaded = Settings::load_from(&vars(&[(
+            "OWNERBOUND_BOOTSTRAP_ADMIN_TOKEN_FILE",
+            file.to_str().unwrap(),
+        )]))
+        .unwrap();
+        assert_eq!(
+            loaded
+                .settings
+                .bootstrap_admin_token
+                .unwrap()
+                .expose_secret(),
+            "ob_bootstrap_token_from_file"
+        );
+    }
+
+    #[test]
+    fn invalid_setting_is_named_in_the_error() {
+        let err = Settings::load_from(&vars(&[("OWNERBOUND_LISTEN", "not an address")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("OWNERBOUND_LISTEN"), "{err}");
+
+        let err = Settings::load_from(&vars(&[("OWNERBOUND_MAX_BODY_BYTES", "lots")]))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("OWNERBOUND_MAX_BODY_BYTES"),
+            "{err}"
+        );
+
+        let err = Settings::load_from(&vars(&[(
+            "OWNERBOUND_DATABASE_URL",
+            "mysql://u:hunter2hunter2@h/db",
+        )]))
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("OWNERBOUND_DATABASE_URL"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_the_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ob.toml");
+        std::fs::write(&file, "lisen = \"0.0.0.0:9000\"\n").unwrap();
+        let err = Settings::load_from(&vars(&[("OWNERBOUND_CONFIG", file.to_str().unwrap())]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn unknown_environment_variable_is_a_warning_not_an_error() {
+        let loaded = Settings::load_from(&vars(&[
+            ("OWNERBOUND_LISTN", "x"),
+            ("OWNERBOUND_TEST_POSTGRES_URL", "postgres://x"),
+        ]))
+        .unwrap();
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(loaded.warnings[0].contains("OWNERBOUND_LISTN"));
+    }
+
+    #[test]
+    fn database_password_is_masked_for_display() {
+        assert_eq!(
+            mask_url_password("postgres://app:s3cret@db:5432/ob"),
+            "postgres://app:***@db:5432/ob"
+        );
+    }
+}

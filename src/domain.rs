@@ -1,0 +1,215 @@
+//! Domain types that can only be built valid.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A parse failure naming what was wrong, safe to show to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// An email address: `local@domain`, no whitespace, at most 254 characters.
+/// Comparison elsewhere is case-insensitive; the value keeps the case it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let value = raw.trim();
+        let invalid = || Invalid(format!("{value:?} is not an email address"));
+        if value.is_empty() || value.len() > 254 || value.chars().any(char::is_whitespace) {
+            return Err(invalid());
+        }
+        let (local, domain) = value.rsplit_once('@').ok_or_else(invalid)?;
+        if local.is_empty() || domain.is_empty() || local.contains('@') {
+            return Err(invalid());
+        }
+        if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+            return Err(invalid());
+        }
+        Ok(Self(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Declares a string enum stored as text, with serde, `Display` and `FromStr`.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every accepted value, for error messages.
+            pub const ALL: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(&self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Invalid;
+            fn from_str(s: &str) -> Result<Self, Invalid> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(Invalid(format!(
+                        "{other:?} is not one of {}",
+                        Self::ALL.join(", ")
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// What an API token may do.
+    Scope {
+        /// Everything under `/api/v1`.
+        Admin = "admin",
+        /// The SCIM service provider under `/scim/v2`.
+        Scim = "scim",
+        /// Read-only access to `/api/v1`.
+        Read = "read",
+    }
+}
+
+text_enum! {
+    /// Kind of credential; decides the revocation call and the rotation cadence.
+    CredentialKind {
+        OauthAccessToken = "oauth_access_token",
+        OauthRefreshToken = "oauth_refresh_token",
+        ApiKey = "api_key",
+        ServiceAccountKey = "service_account_key",
+        Other = "other",
+    }
+}
+
+text_enum! {
+    /// Operational status of an agent, set by its operators.
+    AgentStatus {
+        Active = "active",
+        Disabled = "disabled",
+        Decommissioned = "decommissioned",
+    }
+}
+
+text_enum! {
+    /// Lifecycle of a credential as ownerbound knows it.
+    CredentialStatus {
+        Active = "active",
+        RevocationPending = "revocation_pending",
+        Revoked = "revoked",
+        VerifiedDead = "verified_dead",
+        RevocationFailed = "revocation_failed",
+    }
+}
+
+text_enum! {
+    /// Where a person record comes from; SCIM-managed people are read-only in the API.
+    PersonSource {
+        Api = "api",
+        Scim = "scim",
+    }
+}
+
+/// Why an agent counts as orphaned, if it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrphanReason {
+    /// Registered with an owner email the directory does not know (a shadow agent).
+    OwnerUnresolved,
+    /// The owner is deactivated.
+    OwnerInactive,
+    /// The owner was deleted from the directory.
+    OwnerDeleted,
+}
+
+impl OrphanReason {
+    /// Derives the reason from the owner's state; `None` means the agent is owned.
+    pub fn from_owner(owner_known: bool, owner_active: bool, owner_deleted: bool) -> Option<Self> {
+        if !owner_known {
+            Some(Self::OwnerUnresolved)
+        } else if owner_deleted {
+            Some(Self::OwnerDeleted)
+        } else if !owner_active {
+            Some(Self::OwnerInactive)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_accepts_ordinary_addresses_and_keeps_their_case() {
+        assert_eq!(
+            Email::parse(" Ada.Lovelace@Example.com ").unwrap().as_str(),
+            "Ada.Lovelace@Example.com"
+        );
+    }
+
+    #[test]
+    fn email_rejects_what_is_not_an_address() {
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "a b@x.com",
+            "ada@.com",
+            "a@b@c",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(Email::parse(&format!("{}@x.com", "a".repeat(260))).is_err());
+    }
+
+    #[test]
+    fn text_enums_round_trip_and_list_choices_on_error() {
+        assert_eq!("read".parse::<Scope>().unwrap(), Scope::Read);
+        assert_eq!(CredentialKind::ApiKey.to_string(), "api_key");
+        let err = "root".parse::<Scope>().unwrap_err();
+        assert!(err.0.contains("admin, scim, read"), "{err}");
+    }
+
+    #[test]
+    fn orphan_reason_prefers_the_most_specific_cause() {
+        assert_eq!(
+            OrphanReason::from_owner(false, false, false),
+            Some(OrphanReason::OwnerUnresolved)
+        );
+        assert_eq!(
+            OrphanReason::from_owner(true, false, true),
+            Some(OrphanReason::OwnerDeleted)
+        );
+        assert_eq!(
+            OrphanReason::from_owner(true, false, false),
+            Some(OrphanReason::OwnerInactive)
+        );
+        assert_eq!(OrphanReason::from_owner(true, true, false), None);
+    }
+}

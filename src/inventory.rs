@@ -1,0 +1,572 @@
+//! The agent inventory: registering agents, their owners and their credentials.
+//!
+//! Used by the admin API and by `ownerbound agents import`, so both apply the same
+//! rules: owners resolve by id or email (unknown emails stay unresolved and make the
+//! agent an orphan), secrets are encrypted and fingerprinted, and a secret that is
+//! already stored links the existing credential instead of creating a second one.
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+
+use crate::audit::AuditEntry;
+use crate::crypto::SecretKeys;
+use crate::domain::{AgentStatus, CredentialKind, Email};
+use crate::store::agents::AgentFields;
+use crate::store::credentials::NewCredential;
+use crate::store::{Store, StoreError, Tx};
+
+/// Largest secret accepted, in bytes (service-account JSON keys are a few KiB).
+pub const MAX_SECRET_BYTES: usize = 16 * 1024;
+
+/// Errors of inventory operations, each with a stable code for API clients.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for InventoryError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict(msg) => Self::Conflict(msg),
+            other => Self::Store(other),
+        }
+    }
+}
+
+pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> InventoryError {
+    InventoryError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// An agent as registered through the API or an import file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpec {
+    pub name: String,
+    pub description: Option<String>,
+    pub platform: Option<String>,
+    pub owner_email: Option<String>,
+    pub owner_id: Option<String>,
+    pub status: Option<AgentStatus>,
+    #[serde(default)]
+    pub credentials: Vec<CredentialSpec>,
+}
+
+/// A credential as registered. The secret is write-only: it is never serialised.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialSpec {
+    pub provider: String,
+    pub kind: CredentialKind,
+    pub external_id: Option<String>,
+    pub secret: Option<SecretString>,
+    #[serde(default, deserialize_with = "scopes_from_list_or_string")]
+    pub scopes: Vec<String>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Scopes as a JSON array, or as one space-separated string (the OAuth `scope` form).
+fn scopes_from_list_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scopes {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Scopes::deserialize(d)? {
+        Scopes::List(list) => list,
+        Scopes::Text(text) => text.split_whitespace().map(str::to_string).collect(),
+    })
+}
+
+/// What happened to one credential of a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialOutcome {
+    /// A new credential was stored.
+    Created,
+    /// The secret or (provider, external id) was already stored: the existing
+    /// credential is now linked to this agent too.
+    LinkedExisting,
+    /// The credential was already linked to this agent.
+    AlreadyLinked,
+}
+
+/// The result of registering an agent.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub agent_id: String,
+    /// False when an agent of the same name already existed (import only).
+    pub created: bool,
+    /// Whether anything about the agent itself was written.
+    pub changed: bool,
+    pub credentials: Vec<(String, CredentialOutcome)>,
+}
+
+/// Whether registering a name that exists is an error or an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExisting {
+    Conflict,
+    Update,
+}
+
+/// What an operation needs: the store, the secret keys and who is acting.
+pub struct Inventory<'a> {
+    pub store: &'a Store,
+    pub keys: &'a SecretKeys,
+    pub actor: &'a str,
+}
+
+/// A validated owner reference.
+struct Owner {
+    id: Option<String>,
+    email: Option<String>,
+}
+
+impl Inventory<'_> {
+    /// Registers an agent with its credentials in one transaction.
+    pub async fn register_agent(
+        &self,
+        spec: &AgentSpec,
+        on_existing: OnExisting,
+    ) -> Result<Registration, InventoryError> {
+        let name = validate_name(&spec.name)?;
+        for (i, cred) in spec.credentials.iter().enumerate() {
+            validate_credential(cred, &format!("credentials[{i}]"))?;
+        }
+        let mut tx = self.store.begin().await?;
+        let owner = resolve_owner(
+            &mut tx,
+            spec.owner_id.as_deref(),
+            spec.owner_email.as_deref(),
+        )
+        .await?;
+        let fields = AgentFields {
+            name: name.clone(),
+            description: clean(spec.description.as_deref()),
+            platform: clean(spec.platform.as_deref()),
+            status: spec.status.unwrap_or(AgentStatus::Active),
+            owner_id: owner.id,
+            owner_email: owner.email,
+        };
+        let existing = tx.find_agent_by_name(&name).await?;
+        let (agent_id, created, changed) = match (existing, on_existing) {
+            (Some(_), OnExisting::Conflict) => {
+                return Err(InventoryError::Conflict(
+                    "an agent with this name already exists".into(),
+                ))
+            }
+            (Some(id), OnExisting::Update) => {
+                let current = AgentFields::from(tx.get_agent(&id).await?);
+                // Re-importing an unchanged agent writes nothing, not even an audit entry.
+                let changed = current != fields;
+                if changed {
+                    tx.update_agent(&id, &fields).await?;
+                }
+                (id, false, changed)
+            }
+            (None, _) => (tx.insert_agent(&fields).await?, true, true),
+        };
+        if changed {
+            let action = if created {
+                "agent.created"
+            } else {
+                "agent.updated"
+            };
+            tx.append_audit(
+                &AuditEntry::new(self.actor, action, "agent", Some(&agent_id)).with_details(
+                    json!({
+                        "name": fields.name,
+                        "platform": fields.platform,
+                        "owner_id": fields.owner_id,
+                        "owner_resolved": fields.owner_id.is_some(),
+                    }),
+                ),
+            )
+            .await?;
+        }
+        let mut credentials = Vec::new();
+        for cred in &spec.credentials {
+            credentials.push(self.attach_credential(&mut tx, &agent_id, cred).await?);
+        }
+        tx.commit().await?;
+        Ok(Registration {
+            agent_id,
+            created,
+            changed,
+            credentials,
+        })
+    }
+
+    /// Adds a credential to an existing agent (or links the stored one with the same secret).
+    pub async fn add_credential(
+        &self,
+        agent_id: &str,
+        spec: &CredentialSpec,
+    ) -> Result<(String, CredentialOutcome), InventoryError> {
+        validate_credential(spec, "credential")?;
+        let mut tx = self.store.begin().await?;
+        tx.get_agent(agent_id).await.map_err(not_found("agent"))?;
+        let outcome = self.attach_credential(&mut tx, agent_id, spec).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Links an already stored credential to an agent.
+    pub async fn link_credential(
+        &self,
+        agent_id: &str,
+        credential_id: &str,
+    ) -> Result<CredentialOutcome, InventoryError> {
+        let mut tx = self.store.begin().await?;
+        tx.get_agent(agent_id).await.map_err(not_found("agent"))?;
+        if !tx.credential_exists(credential_id).await? {
+            return Err(InventoryError::NotFound("credential"));
+        }
+        let outcome = if tx.link_credential(agent_id, credential_id).await? {
+            self.audit_link(&mut tx, agent_id, credential_id).await?;
+            CredentialOutcome::LinkedExisting
+        } else {
+            CredentialOutcome::AlreadyLinked
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Removes the link between an agent and a credential (the credential stays on record).
+    pub async fn unlink_credential(
+        &self,
+        agent_id: &str,
+        credential_id: &str,
+    ) -> Result<(), InventoryError> {
+        let mut tx = self.store.begin().await?;
+        if !tx.unlink_credential(agent_id, credential_id).await? {
+            return Err(InventoryError::NotFound(
+                "link between this agent and credential",
+            ));
+        }
+        tx.append_audit(
+            &AuditEntry::new(
+                self.actor,
+                "credential.unlinked",
+                "credential",
+                Some(credential_id),
+            )
+            .with_details(json!({ "agent_id": agent_id })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Applies a partial update to an agent.
+    pub async fn update_agent(
+        &self,
+        agent_id: &str,
+        patch: &AgentPatch,
+    ) -> Result<(), InventoryError> {
+        let mut tx = self.store.begin().await?;
+        let current = tx.get_agent(agent_id).await.map_err(not_found("agent"))?;
+        let mut fields = AgentFields::from(current);
+        if let Some(name) = &patch.name {
+            fields.name = validate_name(name)?;
+        }
+        if let Some(description) = &patch.description {
+            fields.description = clean(description.as_deref());
+        }
+        if let Some(platform) = &patch.platform {
+            fields.platform = clean(platform.as_deref());
+        }
+        if let Some(status) = patch.status {
+            fields.status = status;
+        }
+        if patch.owner_id.is_some() || patch.owner_email.is_some() {
+            let owner = resolve_owner(
+                &mut tx,
+                patch.owner_id.as_deref(),
+                patch.owner_email.as_deref(),
+            )
+            .await?;
+            fields.owner_id = owner.id;
+            fields.owner_email = owner.email;
+        }
+        tx.update_agent(agent_id, &fields).await?;
+        tx.append_audit(
+            &AuditEntry::new(self.actor, "agent.updated", "agent", Some(agent_id)).with_details(
+                json!({
+                    "name": fields.name,
+                    "status": fields.status,
+                    "owner_id": fields.owner_id,
+                    "changed": patch.changed_fields(),
+                }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes an agent from the inventory, keeping its history.
+    pub async fn delete_agent(&self, agent_id: &str) -> Result<(), InventoryError> {
+        let mut tx = self.store.begin().await?;
+        tx.delete_agent(agent_id)
+            .await
+            .map_err(not_found("agent"))?;
+        tx.append_audit(&AuditEntry::new(
+            self.actor,
+            "agent.deleted",
+            "agent",
+            Some(agent_id),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn attach_credential(
+        &self,
+        tx: &mut Tx,
+        agent_id: &str,
+        spec: &CredentialSpec,
+    ) -> Result<(String, CredentialOutcome), InventoryError> {
+        let secret = spec.secret.as_ref().map(|s| s.expose_secret().as_bytes());
+        let fingerprint = secret.map(|s| self.keys.fingerprint(s));
+        let provider = spec.provider.trim();
+        let external_id = clean(spec.external_id.as_deref());
+
+        let mut existing = None;
+        if let Some(fp) = &fingerprint {
+            existing = tx.find_credential_by_fingerprint(fp).await?;
+        }
+        if existing.is_none() {
+            if let Some(ext) = &external_id {
+                if let Some((id, stored_fp)) =
+                    tx.find_credential_by_external_id(provider, ext).await?
+                {
+                    match (&stored_fp, &fingerprint) {
+                        (Some(stored), Some(given)) if stored != given => {
+                            return Err(InventoryError::Conflict(
+                                "a credential with this provider and external_id is stored with a different secret"
+                                    .into(),
+                            ))
+                        }
+                        (None, Some(given)) => {
+                            let sealed = self.keys.encrypt(secret.unwrap_or_default(), &id);
+                            tx.set_credential_secret(&id, &sealed, given).await?;
+                        }
+                        _ => {}
+                    }
+                    existing = Some(id);
+                }
+            }
+        }
+
+        if let Some(id) = existing {
+            let outcome = if tx.link_credential(agent_id, &id).await? {
+                self.audit_link(tx, agent_id, &id).await?;
+                CredentialOutcome::LinkedExisting
+            } else {
+                CredentialOutcome::AlreadyLinked
+            };
+            return Ok((id, outcome));
+        }
+
+        let id = NewCredential::new_id();
+        let new = NewCredential {
+            sealed_secret: secret.map(|s| self.keys.encrypt(s, &id)),
+            id: id.clone(),
+            provider: provider.to_string(),
+            kind: spec.kind,
+            external_id,
+            scopes: spec.scopes.clone(),
+            issued_at: spec.issued_at,
+            rotated_at: spec.rotated_at,
+            expires_at: spec.expires_at,
+            fingerprint,
+        };
+        tx.insert_credential(&new).await?;
+        tx.link_credential(agent_id, &id).await?;
+        tx.append_audit(
+            &AuditEntry::new(self.actor, "credential.created", "credential", Some(&id))
+                .with_details(json!({
+                    "agent_id": agent_id,
+                    "provider": new.provider,
+                    "kind": new.kind,
+                    "external_id": new.external_id,
+                    "has_secret": new.sealed_secret.is_some(),
+                })),
+        )
+        .await?;
+        Ok((id, CredentialOutcome::Created))
+    }
+
+    async fn audit_link(
+        &self,
+        tx: &mut Tx,
+        agent_id: &str,
+        credential_id: &str,
+    ) -> Result<(), InventoryError> {
+        tx.append_audit(
+            &AuditEntry::new(
+                self.actor,
+                "credential.linked",
+                "credential",
+                Some(credential_id),
+            )
+            .with_details(json!({ "agent_id": agent_id })),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A partial update of an agent: absent fields stay; `null` clears the optional ones.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPatch {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub platform: Option<Option<String>>,
+    pub status: Option<AgentStatus>,
+    pub owner_id: Option<String>,
+    pub owner_email: Option<String>,
+}
+
+impl AgentPatch {
+    fn changed_fields(&self) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        for (set, name) in [
+            (self.name.is_some(), "name"),
+            (self.description.is_some(), "description"),
+            (self.platform.is_some(), "platform"),
+            (self.status.is_some(), "status"),
+            (
+                self.owner_id.is_some() || self.owner_email.is_some(),
+                "owner",
+            ),
+        ] {
+            if set {
+                changed.push(name);
+            }
+        }
+        changed
+    }
+}
+
+/// Distinguishes a field given as `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+fn not_found(what: &'static str) -> impl Fn(StoreError) -> InventoryError {
+    move |err| match err {
+        StoreError::NotFound => InventoryError::NotFound(what),
+        other => other.into(),
+    }
+}
+
+fn clean(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+fn validate_name(name: &str) -> Result<String, InventoryError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(invalid("name", "must not be empty"));
+    }
+    if name.chars().count() > 200 {
+        return Err(invalid("name", "must be at most 200 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid("name", "must not contain control characters"));
+    }
+    Ok(name.to_string())
+}
+
+fn validate_credential(spec: &CredentialSpec, field: &str) -> Result<(), InventoryError> {
+    if spec.provider.trim().is_empty() {
+        return Err(invalid(format!("{field}.provider"), "must not be empty"));
+    }
+    if let Some(secret) = &spec.secret {
+        let len = secret.expose_secret().len();
+        if len == 0 {
+            return Err(invalid(format!("{field}.secret"), "must not be empty"));
+        }
+        if len > MAX_SECRET_BYTES {
+            return Err(invalid(
+                format!("{field}.secret"),
+                format!("must be at most {MAX_SECRET_BYTES} bytes"),
+            ));
+        }
+    }
+    if spec.secret.is_none() && clean(spec.external_id.as_deref()).is_none() {
+        return Err(invalid(
+            field.to_string(),
+            "needs a secret or an external_id, or ownerbound cannot revoke or recognise it",
+        ));
+    }
+    if spec.scopes.iter().any(|s| s.trim().is_empty()) {
+        return Err(invalid(
+            format!("{field}.scopes"),
+            "must not contain empty scopes",
+        ));
+    }
+    Ok(())
+}
+
+async fn resolve_owner(
+    tx: &mut Tx,
+    owner_id: Option<&str>,
+    owner_email: Option<&str>,
+) -> Result<Owner, InventoryError> {
+    match (owner_id, owner_email) {
+        (Some(_), Some(_)) => Err(invalid(
+            "owner_id",
+            "give owner_id or owner_email, not both",
+        )),
+        (None, None) => Err(invalid(
+            "owner_email",
+            "an agent needs an owner: give owner_email or owner_id",
+        )),
+        (Some(id), None) => {
+            let person = tx.get_person(id).await.map_err(|err| match err {
+                StoreError::NotFound => invalid("owner_id", "no such person"),
+                other => other.into(),
+            })?;
+            if person.deleted_at.is_some() {
+                return Err(invalid("owner_id", "this person was deleted"));
+            }
+            let email = person.emails.first().map(|e| e.value.clone());
+            Ok(Owner {
+                id: Some(person.id),
+                email,
+            })
+        }
+        (None, Some(email)) => {
+            let email = Email::parse(email).map_err(|e| invalid("owner_email", e.0))?;
+            let person_id = tx.find_person_id_by_email(email.as_str()).await?;
+            Ok(Owner {
+                id: person_id,
+                email: Some(email.as_str().to_string()),
+            })
+        }
+    }
+}

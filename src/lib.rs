@@ -1,0 +1,17 @@
+//! ownerbound: makes AI agents' credentials die with their owner's employment.
+//!
+//! The binary is a thin wrapper around this library; see `DESIGN.md` for the
+//! pipeline (SCIM/HR events → directory → offboarding → revocation → verification).
+
+pub mod access;
+pub mod api;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod directory;
+pub mod domain;
+pub mod inventory;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,192 @@
+//! Building and running the HTTP application.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::access::{bootstrap_admin, Bootstrap};
+use crate::config::{Engine, Settings};
+use crate::crypto::{MasterKey, SecretKeys};
+use crate::store::Store;
+use crate::{api, telemetry};
+
+/// Shared state of request handlers.
+pub struct AppState {
+    pub store: Store,
+    pub keys: SecretKeys,
+    pub settings: Settings,
+}
+
+/// A built application bound to its port, not yet serving.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+    shutdown: CancellationToken,
+    /// Set when this start created the first admin token; shown once by `serve`.
+    pub initial_admin_token: Option<SecretString>,
+}
+
+/// Connects to the database and applies migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(settings).await.with_context(|| {
+        format!(
+            "while connecting to {}",
+            settings.database_url_for_display()
+        )
+    })?;
+    store.migrate().await.context("while applying migrations")?;
+    Ok(store)
+}
+
+/// Loads the master key, generating a key file beside a SQLite database when none is
+/// configured.
+pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    if let Some(key) = &settings.master_key {
+        return Ok(MasterKey::parse(key.expose_secret())?);
+    }
+    match (settings.engine()?, settings.sqlite_path()) {
+        (Engine::Sqlite, Some(db_path)) => {
+            let key_path = db_path.with_extension("key");
+            let (key, created) = MasterKey::load_or_create_file(&key_path)?;
+            if created {
+                tracing::warn!(
+                    path = %key_path.display(),
+                    "OWNERBOUND_MASTER_KEY is not set: generated a master key file (mode 0600). \
+                     Back it up: stored secrets cannot be decrypted without it."
+                );
+            }
+            Ok(key)
+        }
+        (Engine::Sqlite, None) => {
+            tracing::warn!(
+                "in-memory database without OWNERBOUND_MASTER_KEY: using a throw-away key"
+            );
+            Ok(MasterKey::generate())
+        }
+        (Engine::Postgres, _) => anyhow::bail!(
+            "invalid configuration: OWNERBOUND_MASTER_KEY (master_key) is required with PostgreSQL \
+             (32 bytes, base64 or hex; or OWNERBOUND_MASTER_KEY_FILE)"
+        ),
+    }
+}
+
+impl Application {
+    /// Connects, migrates, bootstraps the admin token and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let addr = settings.listen_addr()?;
+        let master_key = load_master_key(&settings)?;
+        let store = open_store(&settings).await?;
+        let initial_admin_token =
+            match bootstrap_admin(&store, settings.bootstrap_admin_token.as_ref())
+                .await
+                .context("while installing the first admin token")?
+            {
+                Bootstrap::Created(token) => Some(token),
+                Bootstrap::InstalledConfigured => {
+                    tracing::info!(
+                        "installed the admin token from OWNERBOUND_BOOTSTRAP_ADMIN_TOKEN"
+                    );
+                    None
+                }
+                Bootstrap::Nothing => None,
+            };
+        let listener = TcpListener::bind(addr).with_context(|| format!("while binding {addr}"))?;
+        let port = listener.local_addr()?.port();
+        let shutdown = CancellationToken::new();
+        let max_body = settings.max_body_bytes;
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            keys: SecretKeys::new(&master_key),
+            settings,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .wrap(middleware::from_fn(telemetry::request_span))
+                .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+                .configure(api::configure(max_body))
+                .default_service(web::to(not_found))
+        })
+        .disable_signals()
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            store,
+            shutdown,
+            initial_admin_token,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Cancelling this token stops the application gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            handle.stop(true).await;
+        });
+        tracing::info!(port = self.port, "ownerbound is serving");
+        self.server.await?;
+        self.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Cancels `token` on SIGTERM or ctrl-c.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        token.cancel();
+    });
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.store.is_ready().await {
+        HttpResponse::Ok().json(json!({ "status": "ready" }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({
+            "status": "unavailable",
+            "detail": "database unreachable or migrations not applied",
+        }))
+    }
+}
+
+async fn not_found() -> Result<HttpResponse, api::error::ApiError> {
+    Err(api::error::ApiError::not_found("endpoint"))
+}

@@ -1,0 +1,306 @@
+//! Storage: one narrow async interface over SQLite and PostgreSQL.
+//!
+//! The SQL text is written once; the [`with_pool!`] and [`with_tx!`] macros expand
+//! each statement for both engines, so both are type-checked and both are tested.
+//! Only where the engines really differ (write locking, job claiming) does the
+//! code branch on [`Engine`].
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use secrecy::ExposeSecret;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Sqlite};
+
+pub use crate::config::Engine;
+use crate::config::Settings;
+
+pub mod agents;
+pub mod audit;
+pub mod credentials;
+pub mod people;
+pub mod tokens;
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the message names the rule, never a value.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Turns a unique-constraint violation into [`StoreError::Conflict`].
+pub(crate) fn conflict(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |err| match err.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Conflict(what.to_string()),
+        _ => StoreError::Db(err),
+    }
+}
+
+/// Current time, truncated to microseconds: PostgreSQL keeps microseconds, so every
+/// timestamp round-trips identically through both engines (the audit hash relies on it).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A new sortable id (UUIDv7: ordering by id is ordering by creation).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+/// Runs `$body` with `$p` bound to the engine's pool, once per engine. Inside the
+/// body, `Db` names the engine's `sqlx::Database` (for `QueryBuilder::<Db>`).
+macro_rules! with_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($p) => {
+                #[allow(dead_code, reason = "only some bodies build queries dynamically")]
+                type Db = sqlx::Sqlite;
+                $body
+            }
+            $crate::store::Pool::Postgres($p) => {
+                #[allow(dead_code, reason = "only some bodies build queries dynamically")]
+                type Db = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$c` bound to the transaction's connection, once per engine;
+/// `Db` as in [`with_pool!`].
+macro_rules! with_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match &mut $tx.inner {
+            $crate::store::TxInner::Sqlite(t) => {
+                #[allow(dead_code, reason = "only some bodies build queries dynamically")]
+                type Db = sqlx::Sqlite;
+                let $c = &mut **t;
+                $body
+            }
+            $crate::store::TxInner::Postgres(t) => {
+                #[allow(dead_code, reason = "only some bodies build queries dynamically")]
+                type Db = sqlx::Postgres;
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use with_pool;
+pub(crate) use with_tx;
+
+pub(crate) enum TxInner {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// A write transaction. Dropping it without [`commit`](Tx::commit) rolls back.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+}
+
+impl Tx {
+    pub fn engine(&self) -> Engine {
+        match self.inner {
+            TxInner::Sqlite(_) => Engine::Sqlite,
+            TxInner::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Connects to the database named by the settings, creating a SQLite file when
+    /// needed. Does not migrate.
+    pub async fn connect(settings: &Settings) -> StoreResult<Self> {
+        Self::connect_url(settings.database_url.expose_secret()).await
+    }
+
+    pub async fn connect_url(url: &str) -> StoreResult<Self> {
+        let pool = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Pool::Sqlite(pool)
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Pool::Postgres(pool)
+        };
+        Ok(Self { pool })
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.pool {
+            Pool::Sqlite(_) => Engine::Sqlite,
+            Pool::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.pool {
+            Pool::Sqlite(_) => &SQLITE_MIGRATOR,
+            Pool::Postgres(_) => &POSTGRES_MIGRATOR,
+        }
+    }
+
+    /// Applies pending migrations (PostgreSQL serialises concurrent instances with an
+    /// advisory lock).
+    pub async fn migrate(&self) -> StoreResult<()> {
+        with_pool!(self, p => self.migrator().run(p).await?);
+        Ok(())
+    }
+
+    /// True when the database answers and every embedded migration is applied.
+    pub async fn is_ready(&self) -> bool {
+        let expected: Vec<i64> = self.migrator().iter().map(|m| m.version).collect();
+        let applied: Result<Vec<i64>, sqlx::Error> = with_pool!(self, p => {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(p)
+                .await
+        });
+        matches!(applied, Ok(applied) if applied == expected)
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes cannot fail
+    /// half-way with `SQLITE_BUSY` when another writer got in between.
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        let inner = match &self.pool {
+            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        };
+        Ok(Tx { inner })
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        with_pool!(self, p => p.close().await)
+    }
+
+    /// Number of rows in a table; for tests and diagnostics. `table` must be a
+    /// known table name, it is not a user input.
+    pub async fn count_rows(&self, table: &str) -> StoreResult<i64> {
+        assert!(
+            table.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "table name must be an identifier"
+        );
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        Ok(with_pool!(self, p => sqlx::query_scalar(&sql).fetch_one(p).await?))
+    }
+
+    /// Table → sorted column names (with NOT NULL flag) of the application schema.
+    pub async fn schema_columns(&self) -> StoreResult<Vec<(String, String, bool)>> {
+        let rows: Vec<(String, String, bool)> = match &self.pool {
+            Pool::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT m.name, c.name, c.\"notnull\" = 1 OR c.pk > 0 \
+                     FROM sqlite_master m JOIN pragma_table_info(m.name) c \
+                     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
+                       AND m.name NOT LIKE '\\_sqlx%' ESCAPE '\\' \
+                     ORDER BY m.name, c.name",
+                )
+                .fetch_all(p)
+                .await?
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_as(
+                    "SELECT table_name::text, column_name::text, is_nullable = 'NO' \
+                     FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx%' \
+                     ORDER BY table_name, column_name",
+                )
+                .fetch_all(p)
+                .await?
+            }
+        };
+        Ok(rows)
+    }
+}
+
+/// A page of results and the cursor for the next one.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Keyset pagination over ids (UUIDv7, so the order is creation order and stable).
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    pub const DEFAULT_LIMIT: u32 = 50;
+    pub const MAX_LIMIT: u32 = 500;
+
+    /// Splits `limit + 1` fetched rows into a page, using `id` for the cursor.
+    pub fn paginate<T>(&self, mut rows: Vec<T>, id: impl Fn(&T) -> &str) -> Page<T> {
+        let more = rows.len() > self.limit as usize;
+        rows.truncate(self.limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|r| id(r).to_string())
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+
+    pub fn fetch_limit(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+}

@@ -1,0 +1,440 @@
+//! People: the directory that owners, SCIM users and HR employees resolve into.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+use super::{
+    conflict, now, with_pool, with_tx, Page, PageRequest, Store, StoreError, StoreResult, Tx,
+};
+use crate::domain::PersonSource;
+
+/// A person with their identifiers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Person {
+    pub id: String,
+    pub source: String,
+    pub user_name: Option<String>,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub employee_number: Option<String>,
+    pub manager_id: Option<String>,
+    pub active: bool,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub emails: Vec<PersonEmail>,
+    /// Employee ids per HR source.
+    pub hr_ids: Vec<HrId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::FromRow)]
+pub struct PersonEmail {
+    pub value: String,
+    #[sqlx(rename = "type")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub is_primary: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::FromRow)]
+pub struct HrId {
+    pub source: String,
+    pub employee_id: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct PersonRow {
+    id: String,
+    source: String,
+    user_name: Option<String>,
+    external_id: Option<String>,
+    display_name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    employee_number: Option<String>,
+    manager_id: Option<String>,
+    active: bool,
+    deleted_at: Option<DateTime<Utc>>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct EmailRow {
+    person_id: String,
+    value: String,
+    #[sqlx(rename = "type")]
+    kind: Option<String>,
+    is_primary: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct HrIdRow {
+    person_id: String,
+    source: String,
+    employee_id: String,
+}
+
+const PERSON_COLUMNS: &str = "p.id, p.source, p.user_name, p.external_id, p.display_name, \
+    p.given_name, p.family_name, p.employee_number, p.manager_id, p.active, p.deleted_at, \
+    p.version, p.created_at, p.updated_at";
+
+/// The writable attributes of a person.
+#[derive(Debug, Clone, Default)]
+pub struct PersonFields {
+    pub user_name: Option<String>,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub employee_number: Option<String>,
+    pub manager_id: Option<String>,
+    pub active: bool,
+}
+
+/// Filters of the people list; all optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct PeopleFilter {
+    pub active: Option<bool>,
+    /// Exact email, case-insensitive.
+    pub email: Option<String>,
+    /// Substring of display name or userName, case-insensitive.
+    pub query: Option<String>,
+    pub source: Option<PersonSource>,
+}
+
+fn assemble(rows: Vec<PersonRow>, emails: Vec<EmailRow>, hr_ids: Vec<HrIdRow>) -> Vec<Person> {
+    rows.into_iter()
+        .map(|r| Person {
+            emails: emails
+                .iter()
+                .filter(|e| e.person_id == r.id)
+                .map(|e| PersonEmail {
+                    value: e.value.clone(),
+                    kind: e.kind.clone(),
+                    is_primary: e.is_primary,
+                })
+                .collect(),
+            hr_ids: hr_ids
+                .iter()
+                .filter(|h| h.person_id == r.id)
+                .map(|h| HrId {
+                    source: h.source.clone(),
+                    employee_id: h.employee_id.clone(),
+                })
+                .collect(),
+            id: r.id,
+            source: r.source,
+            user_name: r.user_name,
+            external_id: r.external_id,
+            display_name: r.display_name,
+            given_name: r.given_name,
+            family_name: r.family_name,
+            employee_number: r.employee_number,
+            manager_id: r.manager_id,
+            active: r.active,
+            deleted_at: r.deleted_at,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+        .collect()
+}
+
+impl Store {
+    /// A person by id, including deleted ones (callers decide what deleted means).
+    pub async fn get_person(&self, id: &str) -> StoreResult<Person> {
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM people p WHERE p.id = $1");
+        let row: Option<PersonRow> =
+            with_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        let row = row.ok_or(StoreError::NotFound)?;
+        Ok(self.with_identifiers(vec![row]).await?.remove(0))
+    }
+
+    /// The live (not deleted) person who has this email, case-insensitively.
+    pub async fn find_person_by_email(&self, email: &str) -> StoreResult<Option<Person>> {
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM people p JOIN person_emails e ON e.person_id = p.id \
+             WHERE lower(e.value) = lower($1) AND p.deleted_at IS NULL"
+        );
+        let row: Option<PersonRow> =
+            with_pool!(self, p => sqlx::query_as(&sql).bind(email).fetch_optional(p).await?);
+        match row {
+            Some(row) => Ok(Some(self.with_identifiers(vec![row]).await?.remove(0))),
+            None => Ok(None),
+        }
+    }
+
+    /// Live people matching the filter, in creation order.
+    pub async fn list_people(
+        &self,
+        filter: &PeopleFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Person>> {
+        let rows: Vec<PersonRow> = with_pool!(self, p => {
+            let mut q = QueryBuilder::<Db>::new(format!(
+                "SELECT {PERSON_COLUMNS} FROM people p WHERE p.deleted_at IS NULL"
+            ));
+            if let Some(active) = filter.active {
+                q.push(" AND p.active = ").push_bind(active);
+            }
+            if let Some(email) = &filter.email {
+                q.push(" AND EXISTS (SELECT 1 FROM person_emails e WHERE e.person_id = p.id AND lower(e.value) = lower(")
+                    .push_bind(email.clone())
+                    .push("))");
+            }
+            if let Some(text) = &filter.query {
+                let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+                q.push(" AND (lower(p.display_name) LIKE ")
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\' OR lower(p.user_name) LIKE ")
+                    .push_bind(pattern)
+                    .push(" ESCAPE '\\')");
+            }
+            if let Some(source) = filter.source {
+                q.push(" AND p.source = ").push_bind(source.as_str());
+            }
+            if let Some(after) = &page.after {
+                q.push(" AND p.id > ").push_bind(after.clone());
+            }
+            q.push(" ORDER BY p.id LIMIT ").push_bind(page.fetch_limit());
+            q.build_query_as().fetch_all(p).await?
+        });
+        let people = self.with_identifiers(rows).await?;
+        Ok(page.paginate(people, |p| &p.id))
+    }
+
+    async fn with_identifiers(&self, rows: Vec<PersonRow>) -> StoreResult<Vec<Person>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let (emails, hr_ids): (Vec<EmailRow>, Vec<HrIdRow>) = with_pool!(self, p => {
+            let mut q = QueryBuilder::<Db>::new(
+                "SELECT person_id, value, type, is_primary FROM person_emails WHERE person_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in &ids {
+                list.push_bind(id.clone());
+            }
+            q.push(") ORDER BY is_primary DESC, value");
+            let emails = q.build_query_as().fetch_all(p).await?;
+
+            let mut q = QueryBuilder::<Db>::new(
+                "SELECT person_id, source, employee_id FROM person_hr_ids WHERE person_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in &ids {
+                list.push_bind(id.clone());
+            }
+            q.push(") ORDER BY source");
+            (emails, q.build_query_as().fetch_all(p).await?)
+        });
+        Ok(assemble(rows, emails, hr_ids))
+    }
+}
+
+impl Tx {
+    /// A person by id inside the transaction.
+    pub async fn get_person(&mut self, id: &str) -> StoreResult<Person> {
+        let sql = format!("SELECT {PERSON_COLUMNS} FROM people p WHERE p.id = $1");
+        let row: PersonRow =
+            with_tx!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await?)
+                .ok_or(StoreError::NotFound)?;
+        let (emails, hr_ids): (Vec<EmailRow>, Vec<HrIdRow>) = with_tx!(self, c => {
+            let emails = sqlx::query_as(
+                "SELECT person_id, value, type, is_primary FROM person_emails \
+                 WHERE person_id = $1 ORDER BY is_primary DESC, value",
+            )
+            .bind(id)
+            .fetch_all(&mut *c)
+            .await?;
+            let hr = sqlx::query_as(
+                "SELECT person_id, source, employee_id FROM person_hr_ids WHERE person_id = $1 ORDER BY source",
+            )
+            .bind(id)
+            .fetch_all(&mut *c)
+            .await?;
+            (emails, hr)
+        });
+        Ok(assemble(vec![row], emails, hr_ids).remove(0))
+    }
+
+    /// The id of the live person with this email, case-insensitively.
+    pub async fn find_person_id_by_email(&mut self, email: &str) -> StoreResult<Option<String>> {
+        Ok(with_tx!(self, c => {
+            sqlx::query_scalar(
+                "SELECT p.id FROM people p JOIN person_emails e ON e.person_id = p.id \
+                 WHERE lower(e.value) = lower($1) AND p.deleted_at IS NULL",
+            )
+            .bind(email)
+            .fetch_optional(&mut *c)
+            .await?
+        }))
+    }
+
+    /// Inserts a person and returns the new id.
+    pub async fn insert_person(
+        &mut self,
+        source: PersonSource,
+        fields: &PersonFields,
+    ) -> StoreResult<String> {
+        let id = super::new_id();
+        let at = now();
+        with_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO people (id, source, user_name, external_id, display_name, given_name, \
+                 family_name, employee_number, manager_id, active, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)",
+            )
+            .bind(&id)
+            .bind(source.as_str())
+            .bind(&fields.user_name)
+            .bind(&fields.external_id)
+            .bind(&fields.display_name)
+            .bind(&fields.given_name)
+            .bind(&fields.family_name)
+            .bind(&fields.employee_number)
+            .bind(&fields.manager_id)
+            .bind(fields.active)
+            .bind(at)
+            .execute(&mut *c)
+            .await
+            .map_err(conflict("userName, externalId or employee number already belongs to another person"))?;
+        });
+        Ok(id)
+    }
+
+    /// Replaces the writable attributes of a person and bumps its version.
+    pub async fn update_person(&mut self, id: &str, fields: &PersonFields) -> StoreResult<()> {
+        let done = with_tx!(self, c => {
+            sqlx::query(
+                "UPDATE people SET user_name = $2, external_id = $3, display_name = $4, \
+                 given_name = $5, family_name = $6, employee_number = $7, manager_id = $8, \
+                 active = $9, version = version + 1, updated_at = $10 \
+                 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(&fields.user_name)
+            .bind(&fields.external_id)
+            .bind(&fields.display_name)
+            .bind(&fields.given_name)
+            .bind(&fields.family_name)
+            .bind(&fields.employee_number)
+            .bind(&fields.manager_id)
+            .bind(fields.active)
+            .bind(now())
+            .execute(&mut *c)
+            .await
+            .map_err(conflict("userName, externalId or employee number already belongs to another person"))?
+            .rows_affected()
+        });
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Replaces a person's emails.
+    pub async fn replace_emails(
+        &mut self,
+        person_id: &str,
+        emails: &[PersonEmail],
+    ) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query("DELETE FROM person_emails WHERE person_id = $1")
+                .bind(person_id)
+                .execute(&mut *c)
+                .await?;
+            for email in emails {
+                sqlx::query(
+                    "INSERT INTO person_emails (person_id, value, type, is_primary) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(person_id)
+                .bind(&email.value)
+                .bind(&email.kind)
+                .bind(email.is_primary)
+                .execute(&mut *c)
+                .await
+                .map_err(conflict("email already belongs to another person"))?;
+            }
+        });
+        Ok(())
+    }
+
+    /// Links HR employee ids to a person (kept if already linked to them).
+    pub async fn link_hr_ids(&mut self, person_id: &str, ids: &[HrId]) -> StoreResult<()> {
+        for hr in ids {
+            let owner: Option<String> = with_tx!(self, c => {
+                sqlx::query_scalar("SELECT person_id FROM person_hr_ids WHERE source = $1 AND employee_id = $2")
+                    .bind(&hr.source)
+                    .bind(&hr.employee_id)
+                    .fetch_optional(&mut *c)
+                    .await?
+            });
+            match owner {
+                Some(existing) if existing == person_id => continue,
+                Some(_) => {
+                    return Err(StoreError::Conflict(format!(
+                        "employee id of HR source {:?} already belongs to another person",
+                        hr.source
+                    )))
+                }
+                None => {}
+            }
+            with_tx!(self, c => {
+                sqlx::query("INSERT INTO person_hr_ids (person_id, source, employee_id) VALUES ($1, $2, $3)")
+                    .bind(person_id)
+                    .bind(&hr.source)
+                    .bind(&hr.employee_id)
+                    .execute(&mut *c)
+                    .await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Gives agents registered with one of these owner emails, and no resolved owner
+    /// yet, to this person. Returns the ids of the agents that were resolved.
+    pub async fn resolve_agents_by_email(
+        &mut self,
+        person_id: &str,
+        emails: &[PersonEmail],
+    ) -> StoreResult<Vec<String>> {
+        let mut resolved = Vec::new();
+        for email in emails {
+            let ids: Vec<String> = with_tx!(self, c => {
+                sqlx::query_scalar(
+                    "UPDATE agents SET owner_id = $1, updated_at = $2 \
+                     WHERE owner_id IS NULL AND deleted_at IS NULL AND lower(owner_email) = lower($3) \
+                     RETURNING id",
+                )
+                .bind(person_id)
+                .bind(now())
+                .bind(&email.value)
+                .fetch_all(&mut *c)
+                .await?
+            });
+            resolved.extend(ids);
+        }
+        Ok(resolved)
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+pub(crate) fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
