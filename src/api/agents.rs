@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::json::ApiJson;
 use super::page_request;
 use super::views::{map_page, AgentView, CredentialView};
 use crate::access::Caller;
@@ -122,7 +123,7 @@ async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpRe
 async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    spec: web::Json<AgentSpec>,
+    spec: ApiJson<AgentSpec>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller.actor();
     let registration = inventory(&state, &actor)
@@ -147,7 +148,7 @@ async fn update(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    patch: web::Json<AgentPatch>,
+    patch: ApiJson<AgentPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller.actor();
     inventory(&state, &actor).update_agent(&id, &patch).await?;
@@ -181,7 +182,7 @@ async fn add_credential(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    spec: web::Json<CredentialSpec>,
+    spec: ApiJson<CredentialSpec>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller.actor();
     let (credential_id, outcome) = inventory(&state, &actor).add_credential(&id, &spec).await?;

@@ -1,12 +1,15 @@
 //! The admin REST API under `/api/v1`.
 
-use actix_web::error::{JsonPayloadError, QueryPayloadError};
-use actix_web::http::StatusCode;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::QueryPayloadError;
+use actix_web::middleware::Next;
 use actix_web::{middleware, web, HttpRequest};
 
 pub mod agents;
 pub mod auth;
 pub mod error;
+pub mod json;
 pub mod people;
 pub mod tokens;
 mod views;
@@ -20,12 +23,13 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
     move |cfg| {
         cfg.service(
             web::scope("/api/v1")
-                .app_data(json_config(max_body_bytes))
+                .app_data(web::PayloadConfig::new(max_body_bytes))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
                     ApiError::bad_request("invalid_path", err.to_string()).into()
                 }))
                 .wrap(middleware::from_fn(auth::require_api_scope))
+                .wrap(middleware::from_fn(reject_nul_in_uri))
                 .configure(people::routes)
                 .configure(agents::routes)
                 .configure(agents::credential_routes)
@@ -37,35 +41,21 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
     }
 }
 
-/// JSON bodies: size-capped before buffering, errors as problem documents.
-pub fn json_config(max_body_bytes: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(max_body_bytes)
-        .error_handler(|err, _req: &HttpRequest| json_error(err).into())
-}
-
-fn json_error(err: JsonPayloadError) -> ApiError {
-    match err {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "request body exceeds the configured limit (max_body_bytes)",
-            )
-        }
-        JsonPayloadError::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as application/json",
-        ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::bad_request("invalid_body", redact_serde_message(&e.to_string()))
-        }
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::bad_request("malformed_json", redact_serde_message(&e.to_string()))
-        }
-        other => ApiError::bad_request("invalid_body", other.to_string()),
+/// A NUL byte in a path or query value cannot be stored by PostgreSQL; refuse it up
+/// front so both engines answer the same.
+pub async fn reject_nul_in_uri(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let uri = req.uri().to_string();
+    if uri.contains("%00") || uri.contains('\0') {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "the URL must not contain NUL characters",
+        )
+        .into());
     }
+    next.call(req).await
 }
 
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {

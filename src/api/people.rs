@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::json::ApiJson;
 use super::page_request;
 use crate::access::Caller;
 use crate::directory::{Directory, PersonPatch, PersonSpec};
@@ -62,7 +63,7 @@ async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpRe
 async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    spec: web::Json<PersonSpec>,
+    spec: ApiJson<PersonSpec>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller.actor();
     let directory = Directory {
@@ -80,7 +81,7 @@ async fn update(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
-    patch: web::Json<PersonPatch>,
+    patch: ApiJson<PersonPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller.actor();
     let directory = Directory {

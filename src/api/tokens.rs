@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
+use super::json::ApiJson;
 use crate::access::{create_token, revoke_token, Caller};
 use crate::domain::Scope;
 use crate::startup::AppState;
@@ -35,7 +36,7 @@ async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    body: web::Json<NewToken>,
+    body: ApiJson<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
     let name = body.name.trim();
     if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {

@@ -21,7 +21,7 @@ pub struct AuditRecord {
 }
 
 /// Arbitrary constant identifying the audit chain's advisory lock on PostgreSQL.
-const AUDIT_LOCK_KEY: i64 = 0x6f62_6175_6469_74;
+const AUDIT_LOCK_KEY: i64 = 0x006f_6261_7564_6974;
 
 const AUDIT_COLUMNS: &str =
     "seq, at, actor, action, subject_kind, subject_id, details, prev_hash, hash";

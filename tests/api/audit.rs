@@ -1,0 +1,102 @@
+use ownerbound::audit::{verify_chain, ChainStatus};
+use serde_json::json;
+
+use crate::helpers::{Engine, TestApp};
+use crate::on_both_engines;
+
+async fn tampering_with_one_audit_row_is_detected_and_named(app: TestApp) {
+    for i in 0..4 {
+        app.create_agent(&json!({"name": format!("agent-{i}"), "owner_email": "a@example.com"}))
+            .await;
+    }
+    let entries = match verify_chain(&app.store).await.unwrap() {
+        ChainStatus::Intact { entries } => entries,
+        broken => panic!("fresh chain is broken: {broken:?}"),
+    };
+    // The bootstrap token and four agents.
+    assert_eq!(entries, 5);
+    let ok = app.cli(&["audit", "verify"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("5 entries"));
+
+    let tamper = "UPDATE audit_log SET details = '{\"name\":\"innocent\"}' WHERE seq = 3";
+    match app.engine {
+        Engine::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            sqlx::query(tamper).execute(&pool).await.unwrap();
+        }
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            sqlx::query(tamper).execute(&pool).await.unwrap();
+        }
+    }
+    match verify_chain(&app.store).await.unwrap() {
+        ChainStatus::Broken { seq, reason } => {
+            assert_eq!(seq, 3);
+            assert!(reason.contains("altered"), "{reason}");
+        }
+        intact => panic!("tampering not detected: {intact:?}"),
+    }
+    let failed = app.cli(&["audit", "verify"]);
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains("entry 3"), "{stderr}");
+}
+
+async fn a_deleted_audit_row_breaks_the_chain(app: TestApp) {
+    for i in 0..3 {
+        app.create_agent(&json!({"name": format!("agent-{i}"), "owner_email": "a@example.com"}))
+            .await;
+    }
+    let delete = "DELETE FROM audit_log WHERE seq = 2";
+    match app.engine {
+        Engine::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            sqlx::query(delete).execute(&pool).await.unwrap();
+        }
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            sqlx::query(delete).execute(&pool).await.unwrap();
+        }
+    }
+    assert!(matches!(
+        verify_chain(&app.store).await.unwrap(),
+        ChainStatus::Broken { seq: 2, .. }
+    ));
+}
+
+async fn concurrent_writes_keep_one_unbroken_chain(app: TestApp) {
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/agents", app.address);
+        let token = app.admin_token.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"name": format!("parallel-{i}"), "owner_email": "a@example.com"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 201);
+    }
+    assert_eq!(
+        verify_chain(&app.store).await.unwrap(),
+        ChainStatus::Intact { entries: 13 }
+    );
+}
+
+on_both_engines!(
+    tampering_with_one_audit_row_is_detected_and_named,
+    a_deleted_audit_row_breaks_the_chain,
+    concurrent_writes_keep_one_unbroken_chain
+);

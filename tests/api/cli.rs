@@ -1,0 +1,296 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{cli_command, TestApp};
+use crate::on_both_engines;
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn token_commands_create_list_and_revoke(app: TestApp) {
+    let created = app.cli(&["token", "create", "--name", "ci-reader", "--scope", "read"]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let token = stdout(&created).trim().to_string();
+    assert!(token.starts_with("ob_"));
+    let ok = app
+        .request_as(&token, Method::GET, "/api/v1/agents")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+
+    let listed = app.cli(&["token", "list"]);
+    assert!(stdout(&listed).contains("ci-reader"));
+    assert!(!stdout(&listed).contains(&token));
+
+    let bad = app.cli(&["token", "create", "--name", "x", "--scope", "root"]);
+    assert!(!bad.status.success());
+
+    let revoked = app.cli(&["token", "revoke", "ci-reader"]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    let denied = app
+        .request_as(&token, Method::GET, "/api/v1/agents")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    let audit: Value = app
+        .get("/api/v1/audit?limit=1000")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "cli")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["token.created", "token.revoked"]);
+}
+
+async fn json_import_is_idempotent_and_reports_rejected_rows(app: TestApp) {
+    let file = app.dir.path().join("agents.json");
+    let agents = json!([
+        {"name": "etl-bot", "owner_email": "ada@example.com", "platform": "airflow",
+         "credentials": [{"provider": "github", "kind": "api_key", "secret": "ghp_import_shared"}]},
+        {"name": "report-bot", "owner_email": "bob@example.com",
+         "credentials": [{"provider": "github", "kind": "api_key", "secret": "ghp_import_shared"},
+                         {"provider": "slack", "kind": "api_key", "external_id": "B9"}]},
+        {"name": "broken-bot", "owner_email": "not-an-email"},
+        {"name": "typo-bot", "owner_emial": "x@example.com"}
+    ]);
+    std::fs::write(&file, agents.to_string()).unwrap();
+    let path = file.to_str().unwrap();
+
+    let first = app.cli(&["agents", "import", path]);
+    assert_eq!(first.status.code(), Some(2), "{}", stderr(&first));
+    assert!(
+        stdout(&first).contains("2 agents created, 0 updated; 2 credentials created, 1 linked"),
+        "{}",
+        stdout(&first)
+    );
+    let report = stderr(&first);
+    assert!(
+        report.contains("element 3") && report.contains("owner_email"),
+        "{report}"
+    );
+    assert!(
+        report.contains("element 4") && report.contains("owner_emial"),
+        "{report}"
+    );
+    assert!(!report.contains("ghp_import_shared"));
+
+    let audit_before = app.store.count_rows("audit_log").await.unwrap();
+    let second = app.cli(&["agents", "import", path]);
+    assert!(
+        stdout(&second).contains("0 agents created, 0 updated; 0 credentials created, 0 linked"),
+        "{}",
+        stdout(&second)
+    );
+    assert_eq!(app.store.count_rows("agents").await.unwrap(), 2);
+    assert_eq!(app.store.count_rows("credentials").await.unwrap(), 2);
+    assert_eq!(
+        app.store.count_rows("audit_log").await.unwrap(),
+        audit_before
+    );
+}
+
+async fn csv_import_groups_rows_by_agent_and_updates_changed_ones(app: TestApp) {
+    let file = app.dir.path().join("agents.csv");
+    std::fs::write(
+        &file,
+        "name,owner_email,platform,provider,kind,external_id,secret,scopes,expires_at\n\
+         crm-sync,ada@example.com,zapier,salesforce,oauth_refresh_token,,sf-refresh-1,api refresh_token,2027-01-01T00:00:00Z\n\
+         crm-sync,ada@example.com,zapier,slack,api_key,B1,,chat:write,\n\
+         bad-date,ada@example.com,zapier,slack,api_key,B2,,,yesterday\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let first = app.cli(&["agents", "import", path]);
+    assert_eq!(first.status.code(), Some(2));
+    assert!(
+        stdout(&first).contains("1 agents created"),
+        "{}",
+        stdout(&first)
+    );
+    assert!(stderr(&first).contains("row 4") && stderr(&first).contains("expires_at"));
+
+    let agents: Value = app
+        .get("/api/v1/agents?name=crm-sync")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = agents["items"][0]["id"].as_str().unwrap();
+    assert_eq!(agents["items"][0]["credential_count"], 2);
+
+    std::fs::write(
+        &file,
+        "name,owner_email,platform\ncrm-sync,ada@example.com,make\n",
+    )
+    .unwrap();
+    let second = app.cli(&["agents", "import", path]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stdout(&second).contains("0 agents created, 1 updated"),
+        "{}",
+        stdout(&second)
+    );
+    let agent: Value = app
+        .get(&format!("/api/v1/agents/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(agent["platform"], "make");
+    assert_eq!(agent["credential_count"], 2);
+}
+
+async fn healthcheck_exits_zero_only_when_the_service_is_ready(app: TestApp) {
+    let ok = app.cli(&["healthcheck"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = app.cli(&["healthcheck", "--url", &format!("http://127.0.0.1:{port}")]);
+    assert!(!down.status.success());
+}
+
+on_both_engines!(
+    token_commands_create_list_and_revoke,
+    json_import_is_idempotent_and_reports_rejected_rows,
+    csv_import_groups_rows_by_agent_and_updates_changed_ones,
+    healthcheck_exits_zero_only_when_the_service_is_ready
+);
+
+/// Starts `ownerbound` (no arguments) in `dir` and returns it with its port and stdout.
+fn start_serve(dir: &std::path::Path) -> (Child, u16) {
+    let mut child = cli_command(dir)
+        .env("OWNERBOUND_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("ownerbound exited before serving")
+            .unwrap();
+        if let Some(rest) = line.split("port=").nth(1) {
+            break rest.trim().parse::<u16>().unwrap();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    child.wait().unwrap()
+}
+
+#[tokio::test]
+async fn first_serve_creates_an_admin_token_once_and_sigterm_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = start_serve(dir.path());
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let status = terminate(&mut child);
+    assert!(status.success(), "exit status {status:?}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let token = out
+        .split_whitespace()
+        .find(|w| w.starts_with("ob_"))
+        .expect("first start prints an admin token")
+        .to_string();
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = std::fs::metadata(dir.path().join("ownerbound.key")).unwrap();
+        assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    }
+
+    // Second start: the token works, and no new one is printed.
+    let (mut child, port) = start_serve(dir.path());
+    let base = format!("http://127.0.0.1:{port}");
+    let created = client
+        .post(format!("{base}/api/v1/agents"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "smoke", "owner_email": "a@example.com",
+                      "credentials": [{"provider": "slack", "kind": "api_key", "secret": "xoxb-smoke-secret"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let status = terminate(&mut child);
+    assert!(status.success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(!out.contains("ob_"), "a second token was printed: {out}");
+}
+
+#[test]
+fn invalid_configuration_stops_startup_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = cli_command(dir.path())
+        .env("OWNERBOUND_LISTEN", "localhost-without-port")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("OWNERBOUND_LISTEN"),
+        "{}",
+        stderr(&output)
+    );
+
+    std::fs::write(
+        dir.path().join("ownerbound.toml"),
+        "max_body_bytes = \"huge\"\n",
+    )
+    .unwrap();
+    let output = cli_command(dir.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("max_body_bytes"),
+        "{}",
+        stderr(&output)
+    );
+
+    std::fs::remove_file(dir.path().join("ownerbound.toml")).unwrap();
+    let output = cli_command(dir.path())
+        .env(
+            "OWNERBOUND_DATABASE_URL",
+            "postgres://u:pw-not-shown@127.0.0.1:1/db",
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("OWNERBOUND_MASTER_KEY"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("pw-not-shown"));
+}

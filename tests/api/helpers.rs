@@ -1,0 +1,366 @@
+//! Test harness: the real application on port 0 with a fresh database per test,
+//! once per engine (SQLite always; PostgreSQL when OWNERBOUND_TEST_POSTGRES_URL is set).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, Once};
+
+use ownerbound::config::Settings;
+use ownerbound::crypto::{MasterKey, SecretKeys};
+use ownerbound::startup::Application;
+use ownerbound::store::Store;
+use reqwest::{Method, RequestBuilder, Response};
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test scenario once per engine: `on_both_engines!(scenario_fn);`
+/// generates the module `scenario_fn` with tests `sqlite` and `postgres`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::spawn_app($crate::helpers::Engine::Sqlite).await.unwrap();
+                    super::$scenario(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Engine::Postgres).await {
+                        super::$scenario(app).await;
+                    }
+                }
+            }
+        )+
+    };
+}
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static INIT_LOGS: Once = Once::new();
+
+/// Writer for the global subscriber: keeps everything for leak checks, and echoes
+/// to stdout when TEST_LOG is set.
+struct CaptureWriter;
+
+impl Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stdout().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    INIT_LOGS.call_once(|| {
+        // Verbose on purpose: the more is logged, the more a leak check can catch.
+        let filter = tracing_subscriber::EnvFilter::new(
+            "debug,ownerbound=trace,hyper=info,h2=info,rustls=info",
+        );
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(|| CaptureWriter)
+            .init();
+    });
+}
+
+/// Everything logged so far by every test in this process.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+fn require_all() -> bool {
+    std::env::var("OWNERBOUND_TEST_REQUIRE_ALL").as_deref() == Ok("1")
+}
+
+/// A fresh PostgreSQL database for one test, dropped when the test ends.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// None when PostgreSQL is not configured (and not required).
+    pub async fn create() -> Option<Self> {
+        let admin_url = match std::env::var("OWNERBOUND_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                assert!(
+                    !require_all(),
+                    "OWNERBOUND_TEST_REQUIRE_ALL=1 but OWNERBOUND_TEST_POSTGRES_URL is not set"
+                );
+                eprintln!("skipping PostgreSQL: OWNERBOUND_TEST_POSTGRES_URL is not set");
+                return None;
+            }
+        };
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("OWNERBOUND_TEST_POSTGRES_URL is set but PostgreSQL is unreachable");
+        let name = format!("ob_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let mut url = url::Url::parse(&admin_url).expect("postgres URL");
+        url.set_path(&format!("/{name}"));
+        Some(Self {
+            admin_url,
+            name,
+            url: url.to_string(),
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime; do the async cleanup on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running application and what a test needs to talk to it.
+pub struct TestApp {
+    pub engine: Engine,
+    pub address: String,
+    pub port: u16,
+    pub store: Store,
+    pub admin_token: String,
+    pub database_url: String,
+    pub master_key_hex: String,
+    pub keys: SecretKeys,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    _pg: Option<PgDatabase>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Largest body the test apps accept (small, so 413 is cheap to provoke).
+pub const TEST_MAX_BODY: usize = 64 * 1024;
+
+/// Starts the application on port 0 with a fresh database. None when the engine is
+/// PostgreSQL and it is not configured.
+pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let pg = match engine {
+        Engine::Sqlite => None,
+        Engine::Postgres => Some(PgDatabase::create().await?),
+    };
+    let database_url = match &pg {
+        Some(pg) => pg.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("ownerbound.db").display()),
+    };
+    let master_key_hex = hex::encode(rand_bytes());
+    let admin_token = format!("ob_test_admin_{}", uuid::Uuid::new_v4().simple());
+    let settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: SecretString::from(database_url.clone()),
+        master_key: Some(SecretString::from(master_key_hex.clone())),
+        bootstrap_admin_token: Some(SecretString::from(admin_token.clone())),
+        max_body_bytes: TEST_MAX_BODY,
+        ..Settings::default()
+    };
+    settings.validate().unwrap();
+    let app = Application::build(settings)
+        .await
+        .expect("application builds");
+    let port = app.port();
+    let shutdown = app.shutdown_token();
+    let store = Store::connect_url(&database_url).await.unwrap();
+    tokio::spawn(app.run_until_stopped());
+    let keys = SecretKeys::new(&MasterKey::parse(&master_key_hex).unwrap());
+    Some(TestApp {
+        engine,
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        store,
+        admin_token,
+        database_url,
+        master_key_hex,
+        keys,
+        dir,
+        client: reqwest::Client::new(),
+        shutdown,
+        _pg: pg,
+    })
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    for chunk in bytes.chunks_mut(16) {
+        chunk.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    bytes
+}
+
+impl TestApp {
+    /// A request with the admin token.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request_as(&self.admin_token.clone(), method, path)
+    }
+
+    pub fn request_as(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(token)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::PATCH, path)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates an agent and returns its JSON (asserting 201).
+    pub async fn create_agent(&self, body: &Value) -> Value {
+        let response = self.post("/api/v1/agents", body).await;
+        let status = response.status();
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "create agent: {json}");
+        json
+    }
+
+    /// Creates a person through the API and returns their JSON.
+    pub async fn create_person(&self, body: &Value) -> Value {
+        let response = self.post("/api/v1/people", body).await;
+        let status = response.status();
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "create person: {json}");
+        json
+    }
+
+    /// Creates a token with the given scope and returns its value.
+    pub async fn token_with_scope(&self, scope: &str) -> String {
+        let name = format!("{scope}-{}", uuid::Uuid::new_v4().simple());
+        let response = self
+            .post(
+                "/api/v1/tokens",
+                &serde_json::json!({"name": name, "scope": scope}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let json: Value = response.json().await.unwrap();
+        json["token"].as_str().unwrap().to_string()
+    }
+
+    /// Row counts of every table that a write could touch.
+    pub async fn row_counts(&self) -> Vec<(String, i64)> {
+        let mut counts = Vec::new();
+        for table in [
+            "people",
+            "person_emails",
+            "person_hr_ids",
+            "agents",
+            "credentials",
+            "agent_credentials",
+            "api_tokens",
+            "audit_log",
+        ] {
+            counts.push((
+                table.to_string(),
+                self.store.count_rows(table).await.unwrap(),
+            ));
+        }
+        counts
+    }
+
+    /// Runs the real binary against this app's database.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with_env(args, &[])
+    }
+
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        cli_command(self.dir.path())
+            .args(args)
+            .env("OWNERBOUND_DATABASE_URL", &self.database_url)
+            .env("OWNERBOUND_MASTER_KEY", &self.master_key_hex)
+            .env("OWNERBOUND_LISTEN", format!("127.0.0.1:{}", self.port))
+            .envs(env.iter().copied())
+            .output()
+            .expect("run ownerbound")
+    }
+}
+
+/// The ownerbound binary, run in `dir` with no inherited OWNERBOUND_* settings.
+pub fn cli_command(dir: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(binary());
+    command.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OWNERBOUND_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("NO_COLOR", "1");
+    command
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ownerbound"))
+}
+
+/// Asserts the response is a problem document with this status and code.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "problem: {body}");
+    assert_eq!(body["status"], status);
+    body
+}

@@ -1,0 +1,13 @@
+//! Integration tests: one binary, one module per capability.
+
+mod helpers;
+
+mod agents;
+mod audit;
+mod auth;
+mod cli;
+mod health;
+mod people;
+mod schema;
+mod secrets;
+mod validation;

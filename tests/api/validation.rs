@@ -1,0 +1,133 @@
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{assert_problem, TestApp, TEST_MAX_BODY};
+use crate::on_both_engines;
+
+async fn malformed_json_changes_nothing(app: TestApp) {
+    let before = app.row_counts().await;
+    let response = app
+        .request(Method::POST, "/api/v1/agents")
+        .header("content-type", "application/json")
+        .body(r#"{"name": "broken", "owner_email": "#)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 400, "malformed_json").await;
+    let response = app
+        .request(Method::POST, "/api/v1/agents")
+        .header("content-type", "text/plain")
+        .body(r#"{"name": "x", "owner_email": "a@example.com"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 415, "unsupported_media_type").await;
+    assert_eq!(app.row_counts().await, before);
+}
+
+async fn wrong_types_and_unknown_fields_are_rejected_without_echoing_values(app: TestApp) {
+    let before = app.row_counts().await;
+    let typo = app
+        .post(
+            "/api/v1/agents",
+            &json!({"name": "x", "owner_emial": "a@example.com"}),
+        )
+        .await;
+    let body = assert_problem(typo, 400, "invalid_body").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("owner_emial"),
+        "{body}"
+    );
+
+    let wrong_type = app
+        .post(
+            "/api/v1/agents",
+            &json!({"name": 42, "owner_email": "a@example.com"}),
+        )
+        .await;
+    assert_problem(wrong_type, 400, "invalid_body").await;
+
+    // A secret pasted into the wrong field is not echoed back.
+    let misplaced = app
+        .post(
+            "/api/v1/agents",
+            &json!({"name": "x", "owner_email": "a@example.com",
+                    "credentials": [{"provider": "slack", "kind": "xoxb-misplaced-secret"}]}),
+        )
+        .await;
+    let body = assert_problem(misplaced, 400, "invalid_body").await;
+    assert!(
+        !body.to_string().contains("xoxb-misplaced-secret"),
+        "{body}"
+    );
+    let misplaced = app
+        .post(
+            "/api/v1/agents",
+            &json!({"name": "x", "owner_email": "a@example.com", "credentials": "xoxb-misplaced-secret"}),
+        )
+        .await;
+    let body = assert_problem(misplaced, 400, "invalid_body").await;
+    assert!(
+        !body.to_string().contains("xoxb-misplaced-secret"),
+        "{body}"
+    );
+
+    let no_owner = app.post("/api/v1/agents", &json!({"name": "x"})).await;
+    assert_problem(no_owner, 422, "validation_failed").await;
+    let bad_email = app
+        .post(
+            "/api/v1/agents",
+            &json!({"name": "x", "owner_email": "not an email"}),
+        )
+        .await;
+    assert_problem(bad_email, 422, "validation_failed").await;
+    let unrevocable = app
+        .post(
+            "/api/v1/agents",
+            &json!({"name": "x", "owner_email": "a@example.com", "credentials": [{"provider": "slack", "kind": "api_key"}]}),
+        )
+        .await;
+    assert_problem(unrevocable, 422, "validation_failed").await;
+    assert_eq!(app.row_counts().await, before);
+}
+
+async fn oversized_body_gets_413_and_changes_nothing(app: TestApp) {
+    let before = app.row_counts().await;
+    let huge = json!({"name": "big", "owner_email": "a@example.com", "description": "x".repeat(TEST_MAX_BODY * 2)});
+    let response = app.post("/api/v1/agents", &huge).await;
+    assert_problem(response, 413, "payload_too_large").await;
+    assert_eq!(app.row_counts().await, before);
+}
+
+async fn malformed_paths_ids_and_nul_characters_get_4xx_not_500(app: TestApp) {
+    for path in [
+        "/api/v1/agents/does-not-exist",
+        "/api/v1/credentials/does-not-exist",
+    ] {
+        assert_problem(app.get(path).await, 404, "not_found").await;
+    }
+    for path in ["/api/v1/people/%00", "/api/v1/agents?owner=a%00b"] {
+        assert_problem(app.get(path).await, 400, "invalid_request").await;
+    }
+    let before = app.row_counts().await;
+    let nul = app
+        .request(Method::POST, "/api/v1/agents")
+        .header("content-type", "application/json")
+        .body(r#"{"name": "nul", "owner_email": "a@example.com", "description": "a\u0000b"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(nul, 400, "invalid_body").await;
+    assert_eq!(app.row_counts().await, before);
+    let patch = app
+        .patch("/api/v1/agents/missing", &json!({"status": "disabled"}))
+        .await;
+    assert_problem(patch, 404, "not_found").await;
+}
+
+on_both_engines!(
+    malformed_json_changes_nothing,
+    wrong_types_and_unknown_fields_are_rejected_without_echoing_values,
+    oversized_body_gets_413_and_changes_nothing,
+    malformed_paths_ids_and_nul_characters_get_4xx_not_500
+);
