@@ -34,7 +34,12 @@ where
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(writer);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init().is_ok(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_span_list(false)
+            .try_init()
+            .is_ok(),
         LogFormat::Text => builder.try_init().is_ok(),
     }
 }

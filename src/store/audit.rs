@@ -14,10 +14,19 @@ pub struct AuditRecord {
     pub action: String,
     pub subject_kind: String,
     pub subject_id: Option<String>,
-    /// JSON text, exactly as hashed.
+    /// JSON text, exactly as hashed (shown as a JSON object).
+    #[serde(serialize_with = "details_as_json")]
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
+}
+
+fn details_as_json<S: serde::Serializer>(details: &str, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match serde_json::from_str::<serde_json::Value>(details) {
+        Ok(value) => value.serialize(s),
+        Err(_) => s.serialize_str(details),
+    }
 }
 
 /// Arbitrary constant identifying the audit chain's advisory lock on PostgreSQL.

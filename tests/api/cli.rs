@@ -1,5 +1,6 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -173,28 +174,42 @@ on_both_engines!(
     healthcheck_exits_zero_only_when_the_service_is_ready
 );
 
-/// Starts `ownerbound` (no arguments) in `dir` and returns it with its port and stdout.
-fn start_serve(dir: &std::path::Path) -> (Child, u16) {
+/// Starts `ownerbound` (no arguments) in `dir`; returns it, its port, and its log
+/// (stderr) as it grows.
+fn start_serve(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, u16, Arc<Mutex<String>>) {
     let mut child = cli_command(dir)
         .env("OWNERBOUND_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let log = Arc::new(Mutex::new(String::new()));
     let port = loop {
         let line = lines
             .next()
             .expect("ownerbound exited before serving")
             .unwrap();
-        if let Some(rest) = line.split("port=").nth(1) {
-            break rest.trim().parse::<u16>().unwrap();
+        log.lock().unwrap().push_str(&format!("{line}\n"));
+        let port = line
+            .split("port=")
+            .nth(1)
+            .or_else(|| line.split("\"port\":").nth(1));
+        if let Some(rest) = port {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            break digits.parse::<u16>().unwrap();
         }
     };
     // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, port)
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    (child, port, log)
 }
 
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
@@ -209,7 +224,7 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
 #[tokio::test]
 async fn first_serve_creates_an_admin_token_once_and_sigterm_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, port) = start_serve(dir.path());
+    let (mut child, port, _) = start_serve(dir.path(), &[]);
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
@@ -232,8 +247,8 @@ async fn first_serve_creates_an_admin_token_once_and_sigterm_stops_gracefully() 
         assert_eq!(key.permissions().mode() & 0o777, 0o600);
     }
 
-    // Second start: the token works, and no new one is printed.
-    let (mut child, port) = start_serve(dir.path());
+    // Second start, logging JSON: the token works, and no new one is printed.
+    let (mut child, port, log) = start_serve(dir.path(), &[("OWNERBOUND_LOG_FORMAT", "json")]);
     let base = format!("http://127.0.0.1:{port}");
     let created = client
         .post(format!("{base}/api/v1/agents"))
@@ -249,6 +264,27 @@ async fn first_serve_creates_an_admin_token_once_and_sigterm_stops_gracefully() 
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
     assert!(!out.contains("ob_"), "a second token was printed: {out}");
+
+    let log = log.lock().unwrap().clone();
+    assert!(
+        !log.contains("xoxb-smoke-secret") && !log.contains(&token),
+        "secret in the log"
+    );
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}")))
+        .collect();
+    let request = lines
+        .iter()
+        .find(|l| l["message"] == "request completed" && l["span"]["route"] == "/api/v1/agents")
+        .expect("a request log line");
+    assert_eq!(request["status"], 201);
+    assert!(
+        request["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()),
+        "{request}"
+    );
 }
 
 #[test]
