@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -93,7 +93,18 @@ pub async fn verify_chain(store: &Store) -> StoreResult<ChainStatus> {
     let mut expected_seq = 1;
     let mut count = 0u64;
     loop {
-        let page = store.audit_after(expected_seq - 1, PAGE).await?;
+        let page = match store.audit_after(expected_seq - 1, PAGE).await {
+            Ok(page) => page,
+            Err(StoreError::Db(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))) => {
+                // SQLite columns take any type: an altered row may not even decode.
+                let seq = first_unreadable_entry(store, expected_seq - 1, PAGE).await?;
+                return Ok(ChainStatus::Broken {
+                    seq,
+                    reason: "entry cannot be read (a column was altered)".into(),
+                });
+            }
+            Err(err) => return Err(err),
+        };
         if page.is_empty() {
             return Ok(ChainStatus::Intact { entries: count });
         }
@@ -131,6 +142,16 @@ pub async fn verify_chain(store: &Store) -> StoreResult<ChainStatus> {
             count += 1;
         }
     }
+}
+
+/// The first entry after `after` (within `limit`) that does not decode.
+async fn first_unreadable_entry(store: &Store, after: i64, limit: i64) -> StoreResult<i64> {
+    for seq in store.audit_seqs_after(after, limit).await? {
+        if store.audit_after(seq - 1, 1).await.is_err() {
+            return Ok(seq);
+        }
+    }
+    Ok(after + 1)
 }
 
 #[cfg(test)]

@@ -359,16 +359,29 @@ fn bad(setting: &str, why: &str) -> ConfigError {
     ConfigError(format!("{} ({setting}): {why}", env_name(setting)))
 }
 
-/// Replaces the password of a URL with `***`.
+/// Replaces the password of a URL with `***`, in the user part and in a
+/// `password=` query parameter (libpq accepts both).
 pub fn mask_url_password(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(url) => url.to_string(),
-        Err(_) => "<unparseable url>".into(),
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return "<unparseable url>".into();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
     }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let masked = k.eq_ignore_ascii_case("password");
+                (
+                    k.into_owned(),
+                    if masked { "***".into() } else { v.into_owned() },
+                )
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 #[cfg(test)]
@@ -428,6 +441,46 @@ mod tests {
     }
 
     #[test]
+    fn every_secret_setting_takes_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_str().unwrap().to_string()
+        };
+        let key = write("key", &format!("{}\n", "ab".repeat(32)));
+        let url = write("url", "postgres://u:p@db/ob\n");
+        let smtp = write("smtp", "smtps://u:p@mail:465\n");
+        let loaded = Settings::load_from(&vars(&[
+            ("OWNERBOUND_MASTER_KEY_FILE", &key),
+            ("OWNERBOUND_DATABASE_URL_FILE", &url),
+            ("OWNERBOUND_SMTP_URL_FILE", &smtp),
+        ]))
+        .unwrap()
+        .settings;
+        assert_eq!(loaded.master_key.unwrap().expose_secret(), "ab".repeat(32));
+        assert_eq!(loaded.database_url.expose_secret(), "postgres://u:p@db/ob");
+        assert_eq!(
+            loaded.smtp_url.unwrap().expose_secret(),
+            "smtps://u:p@mail:465"
+        );
+
+        let missing =
+            Settings::load_from(&vars(&[("OWNERBOUND_MASTER_KEY_FILE", "/nonexistent/key")]))
+                .err()
+                .unwrap();
+        assert!(
+            missing.to_string().contains("OWNERBOUND_MASTER_KEY_FILE"),
+            "{missing}"
+        );
+        let short = write("short", "c2hvcnQ=");
+        let bad = Settings::load_from(&vars(&[("OWNERBOUND_MASTER_KEY_FILE", &short)]))
+            .err()
+            .unwrap();
+        assert!(bad.to_string().contains("OWNERBOUND_MASTER_KEY"), "{bad}");
+    }
+
+    #[test]
     fn invalid_setting_is_named_in_the_error() {
         let err = Settings::load_from(&vars(&[("OWNERBOUND_LISTEN", "not an address")]))
             .err()
@@ -480,5 +533,8 @@ mod tests {
             mask_url_password("postgres://app:s3cret@db:5432/ob"),
             "postgres://app:***@db:5432/ob"
         );
+        let masked = mask_url_password("postgres://db/ob?user=app&password=s3cret&sslmode=require");
+        assert!(!masked.contains("s3cret"), "{masked}");
+        assert!(masked.contains("sslmode=require"), "{masked}");
     }
 }

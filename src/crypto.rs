@@ -97,6 +97,7 @@ impl MasterKey {
 pub struct SecretKeys {
     cipher: Aes256Gcm,
     fingerprint_key: [u8; 32],
+    check: String,
 }
 
 impl SecretKeys {
@@ -105,7 +106,15 @@ impl SecretKeys {
         Self {
             cipher: Aes256Gcm::new_from_slice(&enc).expect("32-byte key"),
             fingerprint_key: master.derive(b"ownerbound/v1/secret-fingerprint"),
+            check: hex::encode(master.derive(b"ownerbound/v1/key-check")),
         }
+    }
+
+    /// A value that identifies the master key without revealing it, stored in the
+    /// database so that starting with a different key is refused instead of silently
+    /// making every stored secret unreadable.
+    pub fn key_check(&self) -> &str {
+        &self.check
     }
 
     /// Encrypts `plaintext`, binding it to `context` (the credential id) so that a

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::audit::AuditEntry;
-use crate::domain::{Email, PersonSource};
-use crate::inventory::{invalid, InventoryError};
+use crate::domain::{case_key, Email, PersonSource};
+use crate::inventory::{check_len, invalid, InventoryError};
 use crate::store::people::{HrId, PersonEmail, PersonFields};
 use crate::store::{Store, StoreError, Tx};
 
@@ -52,6 +52,16 @@ pub struct PersonPatch {
     pub hr_ids: Option<BTreeMap<String, String>>,
 }
 
+/// Length limits of person attributes (see [`check_len`]).
+fn check_lengths(fields: &PersonFields) -> Result<(), InventoryError> {
+    check_len("user_name", fields.user_name.as_deref(), 256)?;
+    check_len("external_id", fields.external_id.as_deref(), 256)?;
+    check_len("display_name", fields.display_name.as_deref(), 256)?;
+    check_len("given_name", fields.given_name.as_deref(), 256)?;
+    check_len("family_name", fields.family_name.as_deref(), 256)?;
+    check_len("employee_number", fields.employee_number.as_deref(), 100)
+}
+
 impl PersonPatch {
     /// True when the patch touches anything besides HR ids.
     fn touches_attributes(&self) -> bool {
@@ -88,6 +98,7 @@ impl Directory<'_> {
             manager_id: clean(&spec.manager_id),
             active: spec.active.unwrap_or(true),
         };
+        check_lengths(&fields)?;
         if fields.user_name.is_none() && emails.is_empty() {
             return Err(invalid(
                 "emails",
@@ -154,6 +165,7 @@ impl Directory<'_> {
         if let Some(active) = patch.active {
             fields.active = active;
         }
+        check_lengths(&fields)?;
         check_manager(&mut tx, fields.manager_id.as_deref(), Some(id)).await?;
         if patch.touches_attributes() {
             tx.update_person(id, &fields).await?;
@@ -231,7 +243,7 @@ fn parse_emails(raw: &[String]) -> Result<Vec<PersonEmail>, InventoryError> {
         let email = Email::parse(value).map_err(|e| invalid(format!("emails[{i}]"), e.0))?;
         if emails
             .iter()
-            .any(|e| e.value.eq_ignore_ascii_case(email.as_str()))
+            .any(|e| case_key(&e.value) == case_key(email.as_str()))
         {
             continue;
         }

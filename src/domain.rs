@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 #[error("{0}")]
 pub struct Invalid(pub String);
 
+/// The comparison key of a case-insensitive identifier (userName, email, agent name):
+/// full Unicode lower-casing, done here so that both database engines agree.
+pub fn case_key(value: &str) -> String {
+    value.trim().to_lowercase()
+}
+
 /// An email address: `local@domain`, no whitespace, at most 254 characters.
 /// Comparison elsewhere is case-insensitive; the value keeps the case it was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +24,8 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let value = raw.trim();
-        let invalid = || Invalid(format!("{value:?} is not an email address"));
+        // The value is not repeated: whatever was typed here could be a secret.
+        let invalid = || Invalid("is not an email address".to_string());
         if value.is_empty() || value.len() > 254 || value.chars().any(char::is_whitespace) {
             return Err(invalid());
         }
@@ -72,10 +79,8 @@ macro_rules! text_enum {
             fn from_str(s: &str) -> Result<Self, Invalid> {
                 match s {
                     $($text => Ok(Self::$variant),)+
-                    other => Err(Invalid(format!(
-                        "{other:?} is not one of {}",
-                        Self::ALL.join(", ")
-                    ))),
+                    // The value is not repeated: it could be a misplaced secret.
+                    _ => Err(Invalid(format!("must be one of {}", Self::ALL.join(", ")))),
                 }
             }
         }

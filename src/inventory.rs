@@ -144,6 +144,7 @@ impl Inventory<'_> {
         on_existing: OnExisting,
     ) -> Result<Registration, InventoryError> {
         let name = validate_name(&spec.name)?;
+        check_text_fields(spec.description.as_deref(), spec.platform.as_deref())?;
         for (i, cred) in spec.credentials.iter().enumerate() {
             validate_credential(cred, &format!("credentials[{i}]"))?;
         }
@@ -154,7 +155,7 @@ impl Inventory<'_> {
             spec.owner_email.as_deref(),
         )
         .await?;
-        let fields = AgentFields {
+        let mut fields = AgentFields {
             name: name.clone(),
             description: clean(spec.description.as_deref()),
             platform: clean(spec.platform.as_deref()),
@@ -171,6 +172,17 @@ impl Inventory<'_> {
             }
             (Some(id), OnExisting::Update) => {
                 let current = AgentFields::from(tx.get_agent(&id).await?);
+                // What the file does not say stays as it is: a re-import must not, say,
+                // re-enable an agent that was disabled through the API.
+                if spec.status.is_none() {
+                    fields.status = current.status;
+                }
+                if spec.description.is_none() {
+                    fields.description = current.description.clone();
+                }
+                if spec.platform.is_none() {
+                    fields.platform = current.platform.clone();
+                }
                 // Re-importing an unchanged agent writes nothing, not even an audit entry.
                 let changed = current != fields;
                 if changed {
@@ -279,11 +291,15 @@ impl Inventory<'_> {
         patch: &AgentPatch,
     ) -> Result<(), InventoryError> {
         let mut tx = self.store.begin().await?;
-        let current = tx.get_agent(agent_id).await.map_err(not_found("agent"))?;
-        let mut fields = AgentFields::from(current);
+        let current = AgentFields::from(tx.get_agent(agent_id).await.map_err(not_found("agent"))?);
+        let mut fields = current.clone();
         if let Some(name) = &patch.name {
             fields.name = validate_name(name)?;
         }
+        check_text_fields(
+            patch.description.as_ref().and_then(|d| d.as_deref()),
+            patch.platform.as_ref().and_then(|p| p.as_deref()),
+        )?;
         if let Some(description) = &patch.description {
             fields.description = clean(description.as_deref());
         }
@@ -487,6 +503,21 @@ fn clean(value: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Refuses text longer than `max` characters: long values are mistakes, and PostgreSQL
+/// cannot index values of a few kilobytes, so both engines refuse them alike.
+pub(crate) fn check_len(
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<(), InventoryError> {
+    match value {
+        Some(v) if v.chars().count() > max => {
+            Err(invalid(field, format!("must be at most {max} characters")))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn validate_name(name: &str) -> Result<String, InventoryError> {
     let name = name.trim();
     if name.is_empty() {
@@ -501,9 +532,32 @@ fn validate_name(name: &str) -> Result<String, InventoryError> {
     Ok(name.to_string())
 }
 
+fn check_text_fields(
+    description: Option<&str>,
+    platform: Option<&str>,
+) -> Result<(), InventoryError> {
+    check_len("description", description, 4000)?;
+    check_len("platform", platform, 200)
+}
+
 fn validate_credential(spec: &CredentialSpec, field: &str) -> Result<(), InventoryError> {
     if spec.provider.trim().is_empty() {
         return Err(invalid(format!("{field}.provider"), "must not be empty"));
+    }
+    check_len(&format!("{field}.provider"), Some(&spec.provider), 200)?;
+    check_len(
+        &format!("{field}.external_id"),
+        spec.external_id.as_deref(),
+        500,
+    )?;
+    if spec.scopes.len() > 500 {
+        return Err(invalid(
+            format!("{field}.scopes"),
+            "must hold at most 500 scopes",
+        ));
+    }
+    for scope in &spec.scopes {
+        check_len(&format!("{field}.scopes"), Some(scope), 500)?;
     }
     if let Some(secret) = &spec.secret {
         let len = secret.expose_secret().len();

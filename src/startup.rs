@@ -76,12 +76,34 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     }
 }
 
+/// Loads the master key and checks it is the one this database was set up with.
+pub async fn open_keys(settings: &Settings, store: &Store) -> anyhow::Result<SecretKeys> {
+    let keys = SecretKeys::new(&load_master_key(settings)?);
+    let recorded = store
+        .meta_insert_once(MASTER_KEY_CHECK, keys.key_check())
+        .await
+        .context("while checking the master key")?;
+    if recorded != keys.key_check() {
+        anyhow::bail!(
+            "invalid configuration: OWNERBOUND_MASTER_KEY (master_key) is not the key this database was \
+             set up with, so its stored secrets cannot be decrypted. Restore the original key (or key file \
+             beside a SQLite database) and start again."
+        );
+    }
+    Ok(keys)
+}
+
+/// `instance_meta` entry holding [`SecretKeys::key_check`].
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
 impl Application {
     /// Connects, migrates, bootstraps the admin token and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let addr = settings.listen_addr()?;
-        let master_key = load_master_key(&settings)?;
+        // Before connecting: a missing key is a configuration error, not a database one.
+        load_master_key(&settings)?;
         let store = open_store(&settings).await?;
+        let keys = open_keys(&settings, &store).await?;
         let initial_admin_token =
             match bootstrap_admin(&store, settings.bootstrap_admin_token.as_ref())
                 .await
@@ -102,7 +124,7 @@ impl Application {
         let max_body = settings.max_body_bytes;
         let state = web::Data::new(AppState {
             store: store.clone(),
-            keys: SecretKeys::new(&master_key),
+            keys,
             settings,
         });
         let server = HttpServer::new(move || {
@@ -110,8 +132,8 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .wrap(middleware::from_fn(telemetry::request_span))
-                .route("/healthz", web::get().to(healthz))
-                .route("/readyz", web::get().to(readyz))
+                .service(api::resource("/healthz").route(web::get().to(healthz)))
+                .service(api::resource("/readyz").route(web::get().to(readyz)))
                 .configure(api::configure(max_body))
                 .default_service(web::to(not_found))
         })

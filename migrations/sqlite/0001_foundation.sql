@@ -6,6 +6,7 @@ CREATE TABLE people (
     id              TEXT PRIMARY KEY NOT NULL,
     source          TEXT NOT NULL,               -- 'api' | 'scim'
     user_name       TEXT,
+    user_name_key   TEXT,                        -- userName case-folded in Rust (same on both engines)
     external_id     TEXT,
     display_name    TEXT,
     given_name      TEXT,
@@ -19,8 +20,11 @@ CREATE TABLE people (
     updated_at      TEXT NOT NULL
 );
 -- userName is case-insensitive (RFC 7643 caseExact=false); externalId is case-exact.
+-- Case-insensitive identifiers are compared through *_key columns folded by the
+-- application with full Unicode rules: SQLite's lower() folds ASCII only and
+-- PostgreSQL's follows the locale, so neither can be trusted to agree with the other.
 -- Deleted people keep their history but release their identifiers.
-CREATE UNIQUE INDEX people_user_name_uq ON people (lower(user_name)) WHERE deleted_at IS NULL;
+CREATE UNIQUE INDEX people_user_name_uq ON people (user_name_key) WHERE deleted_at IS NULL;
 CREATE UNIQUE INDEX people_external_id_uq ON people (external_id) WHERE deleted_at IS NULL;
 CREATE UNIQUE INDEX people_employee_number_uq ON people (employee_number) WHERE deleted_at IS NULL;
 CREATE INDEX people_updated_at_idx ON people (updated_at);
@@ -28,11 +32,12 @@ CREATE INDEX people_updated_at_idx ON people (updated_at);
 CREATE TABLE person_emails (
     person_id  TEXT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
     value      TEXT NOT NULL,
+    value_key  TEXT NOT NULL,                   -- case-folded value
     type       TEXT,
     is_primary BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (person_id, value)
 );
-CREATE UNIQUE INDEX person_emails_value_uq ON person_emails (lower(value));
+CREATE UNIQUE INDEX person_emails_value_uq ON person_emails (value_key);
 
 CREATE TABLE person_hr_ids (
     person_id   TEXT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
@@ -45,18 +50,20 @@ CREATE INDEX person_hr_ids_person_idx ON person_hr_ids (person_id);
 CREATE TABLE agents (
     id          TEXT PRIMARY KEY NOT NULL,
     name        TEXT NOT NULL,
+    name_key    TEXT NOT NULL,                   -- case-folded name
     description TEXT,
     platform    TEXT,
     status      TEXT NOT NULL,                   -- 'active' | 'disabled' | 'decommissioned'
     owner_id    TEXT REFERENCES people(id),
     owner_email TEXT,                            -- as registered; kept when unresolved
+    owner_email_key TEXT,                        -- case-folded owner_email
     deleted_at  TEXT,
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL
 );
-CREATE UNIQUE INDEX agents_name_uq ON agents (lower(name)) WHERE deleted_at IS NULL;
+CREATE UNIQUE INDEX agents_name_uq ON agents (name_key) WHERE deleted_at IS NULL;
 CREATE INDEX agents_owner_idx ON agents (owner_id);
-CREATE INDEX agents_owner_email_idx ON agents (lower(owner_email));
+CREATE INDEX agents_owner_email_idx ON agents (owner_email_key);
 
 CREATE TABLE credentials (
     id                TEXT PRIMARY KEY NOT NULL,
@@ -96,6 +103,13 @@ CREATE TABLE api_tokens (
 );
 CREATE UNIQUE INDEX api_tokens_hash_uq ON api_tokens (token_hash);
 CREATE UNIQUE INDEX api_tokens_name_uq ON api_tokens (name) WHERE revoked_at IS NULL;
+
+-- Facts about this installation, e.g. the check value of the master key.
+CREATE TABLE instance_meta (
+    name       TEXT PRIMARY KEY NOT NULL,
+    value      TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
 
 -- Append-only and hash-chained: hash = SHA-256(prev_hash || canonical content).
 CREATE TABLE audit_log (

@@ -19,31 +19,31 @@ use crate::store::{PageRequest, StoreError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/agents")
+        super::resource("/agents")
             .route(web::get().to(list))
             .route(web::post().to(create)),
     )
     .service(
-        web::resource("/agents/{id}")
+        super::resource("/agents/{id}")
             .route(web::get().to(get))
             .route(web::patch().to(update))
             .route(web::delete().to(delete)),
     )
     .service(
-        web::resource("/agents/{id}/credentials")
+        super::resource("/agents/{id}/credentials")
             .route(web::get().to(list_agent_credentials))
             .route(web::post().to(add_credential)),
     )
     .service(
-        web::resource("/agents/{id}/credentials/{credential_id}")
+        super::resource("/agents/{id}/credentials/{credential_id}")
             .route(web::put().to(link_credential))
             .route(web::delete().to(unlink_credential)),
     );
 }
 
 pub fn credential_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/credentials").route(web::get().to(list_credentials)))
-        .service(web::resource("/credentials/{id}").route(web::get().to(get_credential)));
+    cfg.service(super::resource("/credentials").route(web::get().to(list_credentials)))
+        .service(super::resource("/credentials/{id}").route(web::get().to(get_credential)));
 }
 
 fn inventory<'a>(state: &'a AppState, actor: &'a str) -> Inventory<'a> {

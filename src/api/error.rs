@@ -155,24 +155,29 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// serde messages quote the offending input (`invalid type: string "…"`,
-/// ``unknown variant `…` ``). A caller who put a secret in the wrong field must not
-/// see it echoed back, nor find it in the logs, so quoted input is removed.
+/// Describes a deserialisation error without the offending input. serde's messages
+/// quote it (`invalid type: string "…"`, ``unknown variant `…` ``), and a caller who put
+/// a secret in the wrong field must not see it echoed back, nor find it in the logs.
+/// Field names and the expected types or values stay: they are ours, not the caller's.
 pub fn redact_serde_message(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    for (marker, close) in [("string \"", '"'), ("variant `", '`')] {
-        if let Some(start) = rest.find(marker) {
-            let value_start = start + marker.len();
-            if let Some(len) = rest[value_start..].find(close) {
-                out.push_str(&rest[..value_start]);
-                out.push_str("<redacted>");
-                rest = &rest[value_start + len..];
-            }
+    let (text, location) = match message.find(" at line ") {
+        Some(i) => message.split_at(i),
+        None => (message, ""),
+    };
+    for kind in [
+        "invalid type",
+        "invalid value",
+        "unknown variant",
+        "invalid length",
+    ] {
+        if text.starts_with(kind) {
+            return match text.rfind(", expected ") {
+                Some(i) => format!("{kind}, {}{location}", &text[i + 2..]),
+                None => format!("{kind}{location}"),
+            };
         }
     }
-    out.push_str(rest);
-    out
+    message.to_string()
 }
 
 #[cfg(test)]

@@ -41,6 +41,18 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
     }
 }
 
+/// A resource whose unsupported methods get a 405 problem document (without this,
+/// actix falls through to the enclosing scope's 404).
+pub fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async {
+        Err::<actix_web::HttpResponse, _>(ApiError::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this method is not allowed on this resource",
+        ))
+    }))
+}
+
 /// A NUL byte in a path or query value cannot be stored by PostgreSQL; refuse it up
 /// front so both engines answer the same.
 pub async fn reject_nul_in_uri(

@@ -15,12 +15,12 @@ use crate::store::StoreError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/people")
+        super::resource("/people")
             .route(web::get().to(list))
             .route(web::post().to(create)),
     )
     .service(
-        web::resource("/people/{id}")
+        super::resource("/people/{id}")
             .route(web::get().to(get))
             .route(web::patch().to(update)),
     );

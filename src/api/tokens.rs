@@ -14,12 +14,12 @@ use crate::store::StoreError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/tokens")
+        super::resource("/tokens")
             .route(web::get().to(list))
             .route(web::post().to(create)),
     )
-    .service(web::resource("/tokens/{id}").route(web::delete().to(revoke)))
-    .service(web::resource("/audit").route(web::get().to(audit)));
+    .service(super::resource("/tokens/{id}").route(web::delete().to(revoke)))
+    .service(super::resource("/audit").route(web::get().to(audit)));
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,9 +14,8 @@ use serde::Deserialize;
 
 use super::{ImportFormat, CLI_ACTOR};
 use crate::config::Settings;
-use crate::crypto::SecretKeys;
 use crate::inventory::{AgentSpec, CredentialOutcome, CredentialSpec, Inventory, OnExisting};
-use crate::startup::{load_master_key, open_store};
+use crate::startup::{open_keys, open_store};
 
 /// One agent to import and where it came from in the file.
 #[derive(Debug)]
@@ -64,9 +63,8 @@ pub async fn run(
         ImportFormat::Json => parse_json(&text)?,
         ImportFormat::Csv => parse_csv(&text)?,
     };
-    let master_key = load_master_key(settings)?;
     let store = open_store(settings).await?;
-    let keys = SecretKeys::new(&master_key);
+    let keys = open_keys(settings, &store).await?;
     let inventory = Inventory {
         store: &store,
         keys: &keys,

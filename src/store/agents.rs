@@ -8,7 +8,7 @@ use super::{
     conflict, new_id, now, with_pool, with_tx, Page, PageRequest, Store, StoreError, StoreResult,
     Tx,
 };
-use crate::domain::{AgentStatus, OrphanReason};
+use crate::domain::{case_key, AgentStatus, OrphanReason};
 
 /// An agent with what is known of its owner.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -111,11 +111,11 @@ impl Store {
             q.push(" WHERE a.deleted_at IS NULL");
             if let Some(owner) = &filter.owner {
                 if owner.contains('@') {
-                    q.push(" AND (lower(a.owner_email) = lower(")
-                        .push_bind(owner.clone())
-                        .push(") OR EXISTS (SELECT 1 FROM person_emails e WHERE e.person_id = a.owner_id AND lower(e.value) = lower(")
-                        .push_bind(owner.clone())
-                        .push(")))");
+                    q.push(" AND (a.owner_email_key = ")
+                        .push_bind(case_key(owner))
+                        .push(" OR EXISTS (SELECT 1 FROM person_emails e WHERE e.person_id = a.owner_id AND e.value_key = ")
+                        .push_bind(case_key(owner))
+                        .push("))");
                 } else {
                     q.push(" AND a.owner_id = ").push_bind(owner.clone());
                 }
@@ -136,8 +136,8 @@ impl Store {
                 q.push(" AND lower(a.platform) = lower(").push_bind(platform.clone()).push(")");
             }
             if let Some(name) = &filter.name {
-                q.push(" AND lower(a.name) LIKE ")
-                    .push_bind(format!("%{}%", escape_like(&name.to_lowercase())))
+                q.push(" AND a.name_key LIKE ")
+                    .push_bind(format!("%{}%", escape_like(&case_key(name))))
                     .push(" ESCAPE '\\'");
             }
             if let Some(after) = &page.after {
@@ -162,8 +162,8 @@ impl Tx {
     /// The id of the live agent with this name (case-insensitive), if any.
     pub async fn find_agent_by_name(&mut self, name: &str) -> StoreResult<Option<String>> {
         Ok(with_tx!(self, c => {
-            sqlx::query_scalar("SELECT id FROM agents WHERE lower(name) = lower($1) AND deleted_at IS NULL")
-                .bind(name)
+            sqlx::query_scalar("SELECT id FROM agents WHERE name_key = $1 AND deleted_at IS NULL")
+                .bind(case_key(name))
                 .fetch_optional(&mut *c)
                 .await?
         }))
@@ -173,16 +173,18 @@ impl Tx {
         let id = new_id();
         with_tx!(self, c => {
             sqlx::query(
-                "INSERT INTO agents (id, name, description, platform, status, owner_id, owner_email, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                "INSERT INTO agents (id, name, name_key, description, platform, status, owner_id, owner_email, \
+                 owner_email_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
             )
             .bind(&id)
             .bind(&fields.name)
+            .bind(case_key(&fields.name))
             .bind(&fields.description)
             .bind(&fields.platform)
             .bind(fields.status.as_str())
             .bind(&fields.owner_id)
             .bind(&fields.owner_email)
+            .bind(fields.owner_email.as_deref().map(case_key))
             .bind(now())
             .execute(&mut *c)
             .await
@@ -194,16 +196,19 @@ impl Tx {
     pub async fn update_agent(&mut self, id: &str, fields: &AgentFields) -> StoreResult<()> {
         let done = with_tx!(self, c => {
             sqlx::query(
-                "UPDATE agents SET name = $2, description = $3, platform = $4, status = $5, \
-                 owner_id = $6, owner_email = $7, updated_at = $8 WHERE id = $1 AND deleted_at IS NULL",
+                "UPDATE agents SET name = $2, name_key = $3, description = $4, platform = $5, status = $6, \
+                 owner_id = $7, owner_email = $8, owner_email_key = $9, updated_at = $10 \
+                 WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(id)
             .bind(&fields.name)
+            .bind(case_key(&fields.name))
             .bind(&fields.description)
             .bind(&fields.platform)
             .bind(fields.status.as_str())
             .bind(&fields.owner_id)
             .bind(&fields.owner_email)
+            .bind(fields.owner_email.as_deref().map(case_key))
             .bind(now())
             .execute(&mut *c)
             .await

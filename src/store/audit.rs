@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{now, with_pool, with_tx, Engine, Store, StoreResult, Tx};
+use super::{now, with_pool, with_tx, Store, StoreResult, Tx};
 use crate::audit::{chain_hash, AuditEntry, GENESIS_HASH};
 
 /// A stored audit entry.
@@ -29,25 +29,13 @@ fn details_as_json<S: serde::Serializer>(details: &str, s: S) -> Result<S::Ok, S
     }
 }
 
-/// Arbitrary constant identifying the audit chain's advisory lock on PostgreSQL.
-const AUDIT_LOCK_KEY: i64 = 0x006f_6261_7564_6974;
-
 const AUDIT_COLUMNS: &str =
     "seq, at, actor, action, subject_kind, subject_id, details, prev_hash, hash";
 
 impl Tx {
-    /// Appends an entry to the chain. Appends are serialised: on SQLite by the write
-    /// lock every [`Tx`] holds, on PostgreSQL by a transaction-scoped advisory lock, so
-    /// several instances never fork the chain.
+    /// Appends an entry to the chain. Appends cannot fork the chain, even with several
+    /// instances, because every [`Tx`] holds the write lock (see [`Store::begin`]).
     pub async fn append_audit(&mut self, entry: &AuditEntry) -> StoreResult<i64> {
-        if self.engine() == Engine::Postgres {
-            with_tx!(self, c => {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(AUDIT_LOCK_KEY)
-                    .execute(&mut *c)
-                    .await?;
-            });
-        }
         let last: Option<(i64, String)> = with_tx!(self, c => {
             sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *c)
@@ -94,6 +82,17 @@ impl Store {
         let sql =
             format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
         Ok(with_pool!(self, p => sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(p).await?))
+    }
+
+    /// Up to `limit` sequence numbers after `after`, in order.
+    pub async fn audit_seqs_after(&self, after: i64, limit: i64) -> StoreResult<Vec<i64>> {
+        Ok(with_pool!(self, p => {
+            sqlx::query_scalar("SELECT seq FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+        }))
     }
 
     /// Entries about one subject, oldest first.

@@ -29,6 +29,9 @@ pub mod tokens;
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Arbitrary constant naming the PostgreSQL advisory lock that serialises writers.
+const WRITE_LOCK_KEY: i64 = 0x006f_6277_7269_7465;
+
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -199,24 +202,37 @@ impl Store {
         Ok(())
     }
 
-    /// True when the database answers and every embedded migration is applied.
+    /// True when the database answers and every migration this binary knows is
+    /// applied (newer ones, applied by a newer instance during a rolling upgrade, are fine).
     pub async fn is_ready(&self) -> bool {
-        let expected: Vec<i64> = self.migrator().iter().map(|m| m.version).collect();
         let applied: Result<Vec<i64>, sqlx::Error> = with_pool!(self, p => {
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
                 .fetch_all(p)
                 .await
         });
-        matches!(applied, Ok(applied) if applied == expected)
+        match applied {
+            Ok(applied) => self.migrator().iter().all(|m| applied.contains(&m.version)),
+            Err(_) => false,
+        }
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock up front
-    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes cannot fail
-    /// half-way with `SQLITE_BUSY` when another writer got in between.
+    /// Starts a write transaction. Write transactions run one at a time, on both
+    /// engines alike: SQLite takes its write lock up front (`BEGIN IMMEDIATE`), and
+    /// PostgreSQL takes a transaction-scoped advisory lock shared by every instance.
+    /// Each one reads what the previous one committed, so read-check-write sequences
+    /// (deduplicating a secret, resolving an owner, extending the audit chain) need no
+    /// further locking. Writes are few and short; no network call happens inside one.
     pub async fn begin(&self) -> StoreResult<Tx> {
         let inner = match &self.pool {
             Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await?;
+                TxInner::Postgres(tx)
+            }
         };
         Ok(Tx { inner })
     }
@@ -266,6 +282,36 @@ impl Store {
     }
 }
 
+impl Store {
+    /// (table, index, unique, partial) of the application's declared indexes, sorted;
+    /// primary keys excluded.
+    pub async fn schema_indexes(&self) -> StoreResult<Vec<(String, String, bool, bool)>> {
+        let rows: Vec<(String, String, bool, bool)> = match &self.pool {
+            Pool::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT m.tbl_name, m.name, il.\"unique\" = 1, il.partial = 1 \
+                     FROM sqlite_master m JOIN pragma_index_list(m.tbl_name) il ON il.name = m.name \
+                     WHERE m.type = 'index' AND m.sql IS NOT NULL ORDER BY m.tbl_name, m.name",
+                )
+                .fetch_all(p)
+                .await?
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_as(
+                    "SELECT tablename::text, indexname::text, indexdef LIKE 'CREATE UNIQUE%', \
+                     indexdef LIKE '% WHERE %' FROM pg_indexes \
+                     WHERE schemaname = current_schema() AND indexname NOT LIKE '%\\_pkey' ESCAPE '\\' \
+                       AND tablename NOT LIKE '\\_sqlx%' ESCAPE '\\' \
+                     ORDER BY tablename, indexname",
+                )
+                .fetch_all(p)
+                .await?
+            }
+        };
+        Ok(rows)
+    }
+}
+
 /// A page of results and the cursor for the next one.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Page<T> {
@@ -302,5 +348,32 @@ impl PageRequest {
 
     pub fn fetch_limit(&self) -> i64 {
         i64::from(self.limit) + 1
+    }
+}
+
+impl Store {
+    /// Reads a fact about this installation.
+    pub async fn meta(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(with_pool!(self, p => {
+            sqlx::query_scalar("SELECT value FROM instance_meta WHERE name = $1")
+                .bind(name)
+                .fetch_optional(p)
+                .await?
+        }))
+    }
+
+    /// Records a fact unless one is already recorded; returns the recorded value.
+    pub async fn meta_insert_once(&self, name: &str, value: &str) -> StoreResult<String> {
+        with_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO instance_meta (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(name)
+            .bind(value)
+            .bind(now())
+            .execute(p)
+            .await?;
+        });
+        self.meta(name).await?.ok_or(StoreError::NotFound)
     }
 }

@@ -7,7 +7,7 @@ use sqlx::QueryBuilder;
 use super::{
     conflict, now, with_pool, with_tx, Page, PageRequest, Store, StoreError, StoreResult, Tx,
 };
-use crate::domain::PersonSource;
+use crate::domain::{case_key, PersonSource};
 
 /// A person with their identifiers.
 #[derive(Debug, Clone, Serialize)]
@@ -161,10 +161,9 @@ impl Store {
     pub async fn find_person_by_email(&self, email: &str) -> StoreResult<Option<Person>> {
         let sql = format!(
             "SELECT {PERSON_COLUMNS} FROM people p JOIN person_emails e ON e.person_id = p.id \
-             WHERE lower(e.value) = lower($1) AND p.deleted_at IS NULL"
+             WHERE e.value_key = $1 AND p.deleted_at IS NULL"
         );
-        let row: Option<PersonRow> =
-            with_pool!(self, p => sqlx::query_as(&sql).bind(email).fetch_optional(p).await?);
+        let row: Option<PersonRow> = with_pool!(self, p => sqlx::query_as(&sql).bind(case_key(email)).fetch_optional(p).await?);
         match row {
             Some(row) => Ok(Some(self.with_identifiers(vec![row]).await?.remove(0))),
             None => Ok(None),
@@ -185,9 +184,9 @@ impl Store {
                 q.push(" AND p.active = ").push_bind(active);
             }
             if let Some(email) = &filter.email {
-                q.push(" AND EXISTS (SELECT 1 FROM person_emails e WHERE e.person_id = p.id AND lower(e.value) = lower(")
-                    .push_bind(email.clone())
-                    .push("))");
+                q.push(" AND EXISTS (SELECT 1 FROM person_emails e WHERE e.person_id = p.id AND e.value_key = ")
+                    .push_bind(case_key(email))
+                    .push(")");
             }
             if let Some(text) = &filter.query {
                 let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
@@ -271,9 +270,9 @@ impl Tx {
         Ok(with_tx!(self, c => {
             sqlx::query_scalar(
                 "SELECT p.id FROM people p JOIN person_emails e ON e.person_id = p.id \
-                 WHERE lower(e.value) = lower($1) AND p.deleted_at IS NULL",
+                 WHERE e.value_key = $1 AND p.deleted_at IS NULL",
             )
-            .bind(email)
+            .bind(case_key(email))
             .fetch_optional(&mut *c)
             .await?
         }))
@@ -289,13 +288,14 @@ impl Tx {
         let at = now();
         with_tx!(self, c => {
             sqlx::query(
-                "INSERT INTO people (id, source, user_name, external_id, display_name, given_name, \
+                "INSERT INTO people (id, source, user_name, user_name_key, external_id, display_name, given_name, \
                  family_name, employee_number, manager_id, active, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)",
             )
             .bind(&id)
             .bind(source.as_str())
             .bind(&fields.user_name)
+            .bind(fields.user_name.as_deref().map(case_key))
             .bind(&fields.external_id)
             .bind(&fields.display_name)
             .bind(&fields.given_name)
@@ -315,13 +315,14 @@ impl Tx {
     pub async fn update_person(&mut self, id: &str, fields: &PersonFields) -> StoreResult<()> {
         let done = with_tx!(self, c => {
             sqlx::query(
-                "UPDATE people SET user_name = $2, external_id = $3, display_name = $4, \
-                 given_name = $5, family_name = $6, employee_number = $7, manager_id = $8, \
-                 active = $9, version = version + 1, updated_at = $10 \
+                "UPDATE people SET user_name = $2, user_name_key = $3, external_id = $4, display_name = $5, \
+                 given_name = $6, family_name = $7, employee_number = $8, manager_id = $9, \
+                 active = $10, version = version + 1, updated_at = $11 \
                  WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(id)
             .bind(&fields.user_name)
+            .bind(fields.user_name.as_deref().map(case_key))
             .bind(&fields.external_id)
             .bind(&fields.display_name)
             .bind(&fields.given_name)
@@ -354,10 +355,11 @@ impl Tx {
                 .await?;
             for email in emails {
                 sqlx::query(
-                    "INSERT INTO person_emails (person_id, value, type, is_primary) VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO person_emails (person_id, value, value_key, type, is_primary) VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(person_id)
                 .bind(&email.value)
+                .bind(case_key(&email.value))
                 .bind(&email.kind)
                 .bind(email.is_primary)
                 .execute(&mut *c)
@@ -412,12 +414,12 @@ impl Tx {
             let ids: Vec<String> = with_tx!(self, c => {
                 sqlx::query_scalar(
                     "UPDATE agents SET owner_id = $1, updated_at = $2 \
-                     WHERE owner_id IS NULL AND deleted_at IS NULL AND lower(owner_email) = lower($3) \
+                     WHERE owner_id IS NULL AND deleted_at IS NULL AND owner_email_key = $3 \
                      RETURNING id",
                 )
                 .bind(person_id)
                 .bind(now())
-                .bind(&email.value)
+                .bind(case_key(&email.value))
                 .fetch_all(&mut *c)
                 .await?
             });

@@ -104,19 +104,25 @@ impl Tx {
         }))
     }
 
-    /// Revokes the live token with this id or name.
+    /// Revokes the live token with this id or, failing that, this name (never both:
+    /// a token could be named like another token's id).
     pub async fn revoke_token(&mut self, id_or_name: &str) -> StoreResult<ApiToken> {
-        let sql = format!(
-            "UPDATE api_tokens SET revoked_at = $2 WHERE (id = $1 OR name = $1) AND revoked_at IS NULL \
-             RETURNING {TOKEN_COLUMNS}"
-        );
-        let revoked: Option<ApiToken> = with_tx!(self, c => {
-            sqlx::query_as(&sql)
-                .bind(id_or_name)
-                .bind(now())
-                .fetch_optional(&mut *c)
-                .await?
-        });
-        revoked.ok_or(StoreError::NotFound)
+        for column in ["id", "name"] {
+            let sql = format!(
+                "UPDATE api_tokens SET revoked_at = $2 WHERE {column} = $1 AND revoked_at IS NULL \
+                 RETURNING {TOKEN_COLUMNS}"
+            );
+            let revoked: Option<ApiToken> = with_tx!(self, c => {
+                sqlx::query_as(&sql)
+                    .bind(id_or_name)
+                    .bind(now())
+                    .fetch_optional(&mut *c)
+                    .await?
+            });
+            if let Some(token) = revoked {
+                return Ok(token);
+            }
+        }
+        Err(StoreError::NotFound)
     }
 }

@@ -135,6 +135,12 @@ async fn csv_import_groups_rows_by_agent_and_updates_changed_ones(app: TestApp) 
     let id = agents["items"][0]["id"].as_str().unwrap();
     assert_eq!(agents["items"][0]["credential_count"], 2);
 
+    // Disabled through the API; a re-import that does not mention status keeps it so.
+    app.patch(
+        &format!("/api/v1/agents/{id}"),
+        &json!({"status": "disabled"}),
+    )
+    .await;
     std::fs::write(
         &file,
         "name,owner_email,platform\ncrm-sync,ada@example.com,make\n",
@@ -154,6 +160,7 @@ async fn csv_import_groups_rows_by_agent_and_updates_changed_ones(app: TestApp) 
         .await
         .unwrap();
     assert_eq!(agent["platform"], "make");
+    assert_eq!(agent["status"], "disabled");
     assert_eq!(agent["credential_count"], 2);
 }
 
@@ -285,6 +292,51 @@ async fn first_serve_creates_an_admin_token_once_and_sigterm_stops_gracefully() 
             .is_some_and(|id| !id.is_empty()),
         "{request}"
     );
+}
+
+#[test]
+fn migrate_prepares_a_database_and_a_different_master_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_a = hex::encode([1u8; 32]);
+    let key_b = hex::encode([2u8; 32]);
+    let migrated = cli_command(dir.path())
+        .arg("migrate")
+        .env("OWNERBOUND_MASTER_KEY", &key_a)
+        .output()
+        .unwrap();
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    assert!(dir.path().join("ownerbound.db").exists());
+
+    let listed = cli_command(dir.path())
+        .args(["token", "create", "--name", "n", "--scope", "read"])
+        .env("OWNERBOUND_MASTER_KEY", &key_a)
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let import = dir.path().join("a.json");
+    std::fs::write(
+        &import,
+        r#"[{"name": "a", "owner_email": "a@example.com"}]"#,
+    )
+    .unwrap();
+    let with_a = cli_command(dir.path())
+        .args(["agents", "import", import.to_str().unwrap()])
+        .env("OWNERBOUND_MASTER_KEY", &key_a)
+        .output()
+        .unwrap();
+    assert!(with_a.status.success(), "{}", stderr(&with_a));
+    let with_b = cli_command(dir.path())
+        .args(["agents", "import", import.to_str().unwrap()])
+        .env("OWNERBOUND_MASTER_KEY", &key_b)
+        .output()
+        .unwrap();
+    assert!(!with_b.status.success());
+    assert!(
+        stderr(&with_b).contains("OWNERBOUND_MASTER_KEY"),
+        "{}",
+        stderr(&with_b)
+    );
+    assert!(!stderr(&with_b).contains(&key_b) && !stderr(&with_b).contains(&key_a));
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cli;
 mod health;
+mod instances;
 mod people;
 mod schema;
 mod secrets;

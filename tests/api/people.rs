@@ -145,3 +145,25 @@ on_both_engines!(
     identifiers_are_unique_and_emails_case_insensitively,
     scim_managed_people_only_accept_hr_id_links
 );
+
+async fn non_ascii_emails_compare_case_insensitively_on_both_engines(app: TestApp) {
+    app.create_person(&json!({"emails": ["Émile@Example.com"]}))
+        .await;
+    let clash = app
+        .post("/api/v1/people", &json!({"emails": ["émile@example.com"]}))
+        .await;
+    assert_problem(clash, 409, "conflict").await;
+    let found: Value = app
+        .get("/api/v1/people?email=%C3%89MILE@EXAMPLE.COM")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    let agent = app
+        .create_agent(&json!({"name": "e-bot", "owner_email": "ÉMILE@example.com"}))
+        .await;
+    assert_eq!(agent["owner_resolved"], true);
+}
+
+on_both_engines!(non_ascii_emails_compare_case_insensitively_on_both_engines);

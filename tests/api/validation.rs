@@ -131,3 +131,46 @@ on_both_engines!(
     oversized_body_gets_413_and_changes_nothing,
     malformed_paths_ids_and_nul_characters_get_4xx_not_500
 );
+
+async fn unsupported_methods_get_a_problem_405(app: TestApp) {
+    let put = app
+        .request(Method::PUT, "/api/v1/agents")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(put, 405, "method_not_allowed").await;
+    let post = app
+        .client
+        .post(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(post, 405, "method_not_allowed").await;
+}
+
+async fn overlong_identifiers_are_refused_alike_on_both_engines(app: TestApp) {
+    let before = app.row_counts().await;
+    let long = "k".repeat(3000);
+    let credential = app
+        .post(
+            "/api/v1/agents",
+            &json!({"name": "x", "owner_email": "a@example.com",
+                    "credentials": [{"provider": "vault", "kind": "other", "external_id": long}]}),
+        )
+        .await;
+    let body = assert_problem(credential, 422, "validation_failed").await;
+    assert_eq!(body["field"], "credentials[0].external_id");
+    let person = app
+        .post(
+            "/api/v1/people",
+            &json!({"user_name": long, "emails": ["a@example.com"]}),
+        )
+        .await;
+    assert_problem(person, 422, "validation_failed").await;
+    assert_eq!(app.row_counts().await, before);
+}
+
+on_both_engines!(
+    unsupported_methods_get_a_problem_405,
+    overlong_identifiers_are_refused_alike_on_both_engines
+);

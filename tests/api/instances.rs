@@ -1,0 +1,79 @@
+//! Several instances on one PostgreSQL database.
+
+use ownerbound::audit::{verify_chain, ChainStatus};
+use ownerbound::config::Settings;
+use ownerbound::startup::Application;
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::helpers::PgDatabase;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_registering_the_same_secret_store_one_credential_and_one_chain() {
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let key = hex::encode([9u8; 32]);
+    let token = "ob_shared_bootstrap_token_for_two_instances".to_string();
+    let mut addresses = Vec::new();
+    let mut stops = Vec::new();
+    for _ in 0..2 {
+        let settings = Settings {
+            listen: "127.0.0.1:0".into(),
+            database_url: SecretString::from(pg.url.clone()),
+            master_key: Some(SecretString::from(key.clone())),
+            bootstrap_admin_token: Some(SecretString::from(token.clone())),
+            ..Settings::default()
+        };
+        let app = Application::build(settings).await.unwrap();
+        addresses.push(format!("http://127.0.0.1:{}", app.port()));
+        stops.push(app.shutdown_token());
+        tokio::spawn(app.run_until_stopped());
+    }
+
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (client, url, token) = (client.clone(), addresses[i % 2].clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(format!("{url}/api/v1/agents"))
+                .bearer_auth(token)
+                .json(&json!({
+                    "name": format!("racer-{i}"), "owner_email": "shared@example.com",
+                    "credentials": [{"provider": "github", "kind": "api_key", "secret": "ghp_raced_secret"}]
+                }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 201);
+    }
+
+    let store = ownerbound::store::Store::connect_url(&pg.url)
+        .await
+        .unwrap();
+    assert_eq!(store.count_rows("credentials").await.unwrap(), 1);
+    assert_eq!(store.count_rows("agent_credentials").await.unwrap(), 16);
+    assert_eq!(
+        store
+            .list_tokens()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|t| t.revoked_at.is_none())
+            .count(),
+        1,
+        "both instances bootstrapped a token"
+    );
+    assert!(matches!(
+        verify_chain(&store).await.unwrap(),
+        ChainStatus::Intact { .. }
+    ));
+    for stop in stops {
+        stop.cancel();
+    }
+}
