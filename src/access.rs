@@ -124,6 +124,16 @@ pub async fn bootstrap_admin(
             if store.live_admin_token_exists().await? {
                 return Ok(Bootstrap::Nothing);
             }
+            if store
+                .token_hash_exists(&hash_token(value.expose_secret()))
+                .await?
+            {
+                tracing::warn!(
+                    "OWNERBOUND_BOOTSTRAP_ADMIN_TOKEN was revoked earlier and is not reinstalled; \
+                     no live admin token exists: create one with `ownerbound token create --scope admin`"
+                );
+                return Ok(Bootstrap::Nothing);
+            }
             install_token(
                 store,
                 BOOTSTRAP_TOKEN_NAME,

@@ -26,8 +26,16 @@ pub mod credentials;
 pub mod people;
 pub mod tokens;
 
-static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+// `ignore_missing`: during a rolling upgrade an older instance meets migrations that a
+// newer one applied; it must keep starting rather than refuse an unknown version.
+static SQLITE_MIGRATOR: Migrator = Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("./migrations/sqlite")
+};
+static POSTGRES_MIGRATOR: Migrator = Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("./migrations/postgres")
+};
 
 /// Arbitrary constant naming the PostgreSQL advisory lock that serialises writers.
 const WRITE_LOCK_KEY: i64 = 0x006f_6277_7269_7465;

@@ -49,6 +49,17 @@ impl Store {
         }))
     }
 
+    /// Whether a token with this hash was ever stored, live or revoked.
+    pub async fn token_hash_exists(&self, token_hash: &str) -> StoreResult<bool> {
+        let n: i64 = with_pool!(self, p => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_one(p)
+                .await?
+        });
+        Ok(n > 0)
+    }
+
     /// Records that a token was used.
     pub async fn touch_token(&self, id: &str) -> StoreResult<()> {
         with_pool!(self, p => {

@@ -219,9 +219,9 @@ fn start_serve(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, u16, Arc<
     (child, port, log)
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
+fn terminate(child: &mut Child, signal: &str) -> std::process::ExitStatus {
     let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -229,7 +229,7 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
 }
 
 #[tokio::test]
-async fn first_serve_creates_an_admin_token_once_and_sigterm_stops_gracefully() {
+async fn first_serve_creates_an_admin_token_once_and_sigterm_or_ctrl_c_stop_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, port, _) = start_serve(dir.path(), &[]);
     let client = reqwest::Client::new();
@@ -237,7 +237,7 @@ async fn first_serve_creates_an_admin_token_once_and_sigterm_stops_gracefully() 
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
 
-    let status = terminate(&mut child);
+    let status = terminate(&mut child, "-TERM");
     assert!(status.success(), "exit status {status:?}");
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
@@ -266,8 +266,9 @@ async fn first_serve_creates_an_admin_token_once_and_sigterm_stops_gracefully() 
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let status = terminate(&mut child);
-    assert!(status.success());
+    // ctrl-c (SIGINT) stops it as gracefully as SIGTERM.
+    let status = terminate(&mut child, "-INT");
+    assert!(status.success(), "exit status {status:?}");
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
     assert!(!out.contains("ob_"), "a second token was printed: {out}");
