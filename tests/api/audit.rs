@@ -1,7 +1,7 @@
 use ownerbound::audit::{verify_chain, ChainStatus};
 use serde_json::json;
 
-use crate::helpers::{Engine, TestApp};
+use crate::helpers::TestApp;
 use crate::on_both_engines;
 
 async fn tampering_with_one_audit_row_is_detected_and_named(app: TestApp) {
@@ -23,17 +23,8 @@ async fn tampering_with_one_audit_row_is_detected_and_named(app: TestApp) {
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("5 entries"));
 
-    let tamper = "UPDATE audit_log SET details = '{\"name\":\"innocent\"}' WHERE seq = 3";
-    match app.engine {
-        Engine::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-            sqlx::query(tamper).execute(&pool).await.unwrap();
-        }
-        Engine::Postgres => {
-            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-            sqlx::query(tamper).execute(&pool).await.unwrap();
-        }
-    }
+    app.execute_sql("UPDATE audit_log SET details = '{\"name\":\"innocent\"}' WHERE seq = 3")
+        .await;
     match verify_chain(&app.store).await.unwrap() {
         ChainStatus::Broken { seq, reason } => {
             assert_eq!(seq, 3);
@@ -52,17 +43,7 @@ async fn a_deleted_audit_row_breaks_the_chain(app: TestApp) {
         app.create_agent(&json!({"name": format!("agent-{i}"), "owner_email": "a@example.com"}))
             .await;
     }
-    let delete = "DELETE FROM audit_log WHERE seq = 2";
-    match app.engine {
-        Engine::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-            sqlx::query(delete).execute(&pool).await.unwrap();
-        }
-        Engine::Postgres => {
-            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-            sqlx::query(delete).execute(&pool).await.unwrap();
-        }
-    }
+    app.execute_sql("DELETE FROM audit_log WHERE seq = 2").await;
     assert!(matches!(
         verify_chain(&app.store).await.unwrap(),
         ChainStatus::Broken { seq: 2, .. }
@@ -95,7 +76,26 @@ async fn concurrent_writes_keep_one_unbroken_chain(app: TestApp) {
     );
 }
 
+async fn an_audit_row_altered_beyond_decoding_is_named(app: TestApp) {
+    app.create_agent(&json!({"name": "a", "owner_email": "a@example.com"}))
+        .await;
+    // On SQLite a column accepts any type; on PostgreSQL the same edit stays a valid
+    // timestamp but a different one. Either way entry 2 must be named.
+    let edit = match app.engine {
+        crate::helpers::Engine::Sqlite => "UPDATE audit_log SET at = 'yesterday' WHERE seq = 2",
+        crate::helpers::Engine::Postgres => {
+            "UPDATE audit_log SET at = at - interval '1 hour' WHERE seq = 2"
+        }
+    };
+    app.execute_sql(edit).await;
+    assert!(matches!(
+        verify_chain(&app.store).await.unwrap(),
+        ChainStatus::Broken { seq: 2, .. }
+    ));
+}
+
 on_both_engines!(
+    an_audit_row_altered_beyond_decoding_is_named,
     tampering_with_one_audit_row_is_detected_and_named,
     a_deleted_audit_row_breaks_the_chain,
     concurrent_writes_keep_one_unbroken_chain

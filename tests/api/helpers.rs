@@ -316,6 +316,21 @@ impl TestApp {
         counts
     }
 
+    /// Runs raw SQL against this app's database, bypassing the application (to tamper
+    /// with rows as an attacker with database access would).
+    pub async fn execute_sql(&self, sql: &str) {
+        match self.engine {
+            Engine::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            Engine::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+        }
+    }
+
     /// Runs the real binary against this app's database.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         self.cli_with_env(args, &[])
