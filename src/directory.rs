@@ -12,8 +12,9 @@ use serde_json::json;
 use crate::audit::AuditEntry;
 use crate::domain::{case_key, Email, PersonSource};
 use crate::inventory::{check_len, invalid, InventoryError};
+use crate::lifecycle::{record_transition, Cause};
 use crate::store::people::{HrId, PersonEmail, PersonFields};
-use crate::store::{Store, StoreError, Tx};
+use crate::store::{Store, StoreError, StoreResult, Tx};
 
 /// A person as created through the API.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +135,7 @@ impl Directory<'_> {
         if current.deleted_at.is_some() {
             return Err(InventoryError::NotFound("person"));
         }
+        let was_active = current.active;
         if current.source == PersonSource::Scim.as_str() && patch.touches_attributes() {
             return Err(InventoryError::Conflict(
                 "this person is managed by SCIM: change them in the identity provider (only hr_ids may be linked here)"
@@ -195,6 +197,12 @@ impl Directory<'_> {
         )
         .await?;
         self.resolve_agents(&mut tx, id, &new_emails).await?;
+        let cause = Cause {
+            source: "api",
+            actor: self.actor,
+            reason: None,
+        };
+        record_transition(&mut tx, id, was_active, fields.active, cause).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -205,15 +213,25 @@ impl Directory<'_> {
         person_id: &str,
         emails: &[PersonEmail],
     ) -> Result<(), InventoryError> {
-        for agent_id in tx.resolve_agents_by_email(person_id, emails).await? {
-            tx.append_audit(
-                &AuditEntry::new(self.actor, "agent.owner_resolved", "agent", Some(&agent_id))
-                    .with_details(json!({ "owner_id": person_id })),
-            )
-            .await?;
-        }
-        Ok(())
+        Ok(resolve_agents(tx, self.actor, person_id, emails).await?)
     }
+}
+
+/// Gives agents registered with one of these emails, and no owner yet, to the person.
+pub async fn resolve_agents(
+    tx: &mut Tx,
+    actor: &str,
+    person_id: &str,
+    emails: &[PersonEmail],
+) -> StoreResult<()> {
+    for agent_id in tx.resolve_agents_by_email(person_id, emails).await? {
+        tx.append_audit(
+            &AuditEntry::new(actor, "agent.owner_resolved", "agent", Some(&agent_id))
+                .with_details(json!({ "owner_id": person_id })),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn check_manager(

@@ -12,6 +12,8 @@ pub mod crypto;
 pub mod directory;
 pub mod domain;
 pub mod inventory;
+pub mod lifecycle;
+pub mod scim;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -13,7 +13,7 @@ use crate::access::{bootstrap_admin, Bootstrap};
 use crate::config::{Engine, Settings};
 use crate::crypto::{MasterKey, SecretKeys};
 use crate::store::Store;
-use crate::{api, telemetry};
+use crate::{api, scim, telemetry};
 
 /// Shared state of request handlers.
 pub struct AppState {
@@ -135,6 +135,7 @@ impl Application {
                 .service(api::resource("/healthz").route(web::get().to(healthz)))
                 .service(api::resource("/readyz").route(web::get().to(readyz)))
                 .configure(api::configure(max_body))
+                .configure(scim::configure(max_body))
                 .default_service(web::to(not_found))
         })
         .disable_signals()

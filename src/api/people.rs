@@ -10,6 +10,7 @@ use crate::access::Caller;
 use crate::directory::{Directory, PersonPatch, PersonSpec};
 use crate::domain::PersonSource;
 use crate::startup::AppState;
+use crate::store::lifecycle::LifecycleFilter;
 use crate::store::people::PeopleFilter;
 use crate::store::StoreError;
 
@@ -23,7 +24,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         super::resource("/people/{id}")
             .route(web::get().to(get))
             .route(web::patch().to(update)),
-    );
+    )
+    .service(super::resource("/lifecycle-events").route(web::get().to(lifecycle_events)));
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventQuery {
+    person_id: Option<String>,
+    kind: Option<String>,
+    pending: Option<bool>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// Person-deactivated and person-reactivated events, oldest first.
+async fn lifecycle_events(
+    state: web::Data<AppState>,
+    query: web::Query<EventQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = page_request(query.limit, query.cursor)?;
+    let filter = LifecycleFilter {
+        person_id: query.person_id,
+        kind: query.kind,
+        pending: query.pending,
+    };
+    Ok(HttpResponse::Ok().json(state.store.list_lifecycle_events(&filter, &page).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,6 +23,8 @@ use crate::config::Settings;
 pub mod agents;
 pub mod audit;
 pub mod credentials;
+pub mod groups;
+pub mod lifecycle;
 pub mod people;
 pub mod tokens;
 
@@ -168,6 +170,10 @@ impl Store {
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
+                // LIKE is case-sensitive on PostgreSQL; make SQLite agree (and let it
+                // use indexes for prefix matches). Case-insensitive matching goes
+                // through the *_key columns.
+                .pragma("case_sensitive_like", "ON")
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
@@ -319,6 +325,45 @@ impl Store {
         Ok(rows)
     }
 }
+
+/// A value bound into dynamically built SQL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Text(String),
+    Bool(bool),
+    Time(DateTime<Utc>),
+}
+
+/// A piece of a dynamically built SQL condition: text, or a bound value. Built by
+/// engine-independent code (the SCIM filter translator) and bound per engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlPart {
+    Sql(String),
+    Bind(SqlValue),
+}
+
+/// Pushes [`SqlPart`]s onto a `QueryBuilder` of either engine.
+macro_rules! push_parts {
+    ($q:expr, $parts:expr) => {
+        for part in $parts {
+            match part {
+                $crate::store::SqlPart::Sql(text) => {
+                    $q.push(text.as_str());
+                }
+                $crate::store::SqlPart::Bind($crate::store::SqlValue::Text(v)) => {
+                    $q.push_bind(v.clone());
+                }
+                $crate::store::SqlPart::Bind($crate::store::SqlValue::Bool(v)) => {
+                    $q.push_bind(*v);
+                }
+                $crate::store::SqlPart::Bind($crate::store::SqlValue::Time(v)) => {
+                    $q.push_bind(*v);
+                }
+            }
+        }
+    };
+}
+pub(crate) use push_parts;
 
 /// A page of results and the cursor for the next one.
 #[derive(Debug, Clone, serde::Serialize)]

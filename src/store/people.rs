@@ -5,7 +5,8 @@ use serde::Serialize;
 use sqlx::QueryBuilder;
 
 use super::{
-    conflict, now, with_pool, with_tx, Page, PageRequest, Store, StoreError, StoreResult, Tx,
+    conflict, now, push_parts, with_pool, with_tx, Page, PageRequest, SqlPart, Store, StoreError,
+    StoreResult, Tx,
 };
 use crate::domain::{case_key, PersonSource};
 
@@ -26,6 +27,9 @@ pub struct Person {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The SCIM document last pushed by the identity provider, JSON.
+    #[serde(skip)]
+    pub scim_resource: Option<String>,
     pub emails: Vec<PersonEmail>,
     /// Employee ids per HR source.
     pub hr_ids: Vec<HrId>,
@@ -63,6 +67,7 @@ struct PersonRow {
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    scim_resource: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -83,7 +88,7 @@ struct HrIdRow {
 
 const PERSON_COLUMNS: &str = "p.id, p.source, p.user_name, p.external_id, p.display_name, \
     p.given_name, p.family_name, p.employee_number, p.manager_id, p.active, p.deleted_at, \
-    p.version, p.created_at, p.updated_at";
+    p.version, p.created_at, p.updated_at, p.scim_resource";
 
 /// The writable attributes of a person.
 #[derive(Debug, Clone, Default)]
@@ -143,6 +148,7 @@ fn assemble(rows: Vec<PersonRow>, emails: Vec<EmailRow>, hr_ids: Vec<HrIdRow>) -
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            scim_resource: r.scim_resource,
         })
         .collect()
 }
@@ -207,6 +213,36 @@ impl Store {
         });
         let people = self.with_identifiers(rows).await?;
         Ok(page.paginate(people, |p| &p.id))
+    }
+
+    /// Live people matching a dynamically built condition, with the total count, for
+    /// SCIM queries. `condition` and `order_by` are SQL over alias `p`.
+    pub async fn query_people(
+        &self,
+        condition: &[SqlPart],
+        order_by: &str,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(i64, Vec<Person>)> {
+        let (total, rows): (i64, Vec<PersonRow>) = with_pool!(self, p => {
+            let mut q = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM people p WHERE p.deleted_at IS NULL AND (");
+            push_parts!(q, condition);
+            q.push(")");
+            let total: i64 = q.build_query_scalar().fetch_one(p).await?;
+            let rows = if limit > 0 && offset < total {
+                let mut q = QueryBuilder::<Db>::new(format!(
+                    "SELECT {PERSON_COLUMNS} FROM people p WHERE p.deleted_at IS NULL AND ("
+                ));
+                push_parts!(q, condition);
+                q.push(") ORDER BY ").push(order_by).push(", p.id LIMIT ").push_bind(limit);
+                q.push(" OFFSET ").push_bind(offset);
+                q.build_query_as().fetch_all(p).await?
+            } else {
+                Vec::new()
+            };
+            (total, rows)
+        });
+        Ok((total, self.with_identifiers(rows).await?))
     }
 
     async fn with_identifiers(&self, rows: Vec<PersonRow>) -> StoreResult<Vec<Person>> {
@@ -340,6 +376,140 @@ impl Tx {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    /// Stores the SCIM document of a person, marks them SCIM-managed, and refreshes the
+    /// projections only SCIM uses.
+    pub async fn set_scim_resource(
+        &mut self,
+        id: &str,
+        document: &str,
+        display_name: Option<&str>,
+    ) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query(
+                "UPDATE people SET scim_resource = $2, display_name_key = $3, source = 'scim' WHERE id = $1",
+            )
+            .bind(id)
+            .bind(document)
+            .bind(display_name.map(case_key))
+            .execute(&mut *c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Replaces a person's emails, skipping (and returning) those that already belong
+    /// to someone else. For SCIM writes: a clash on a secondary email must not make
+    /// the identity provider's update, which may carry `active: false`, fail.
+    pub async fn replace_emails_lenient(
+        &mut self,
+        person_id: &str,
+        emails: &[PersonEmail],
+    ) -> StoreResult<Vec<String>> {
+        with_tx!(self, c => {
+            sqlx::query("DELETE FROM person_emails WHERE person_id = $1")
+                .bind(person_id)
+                .execute(&mut *c)
+                .await?;
+        });
+        let mut skipped = Vec::new();
+        for email in emails {
+            let inserted = with_tx!(self, c => {
+                sqlx::query(
+                    "INSERT INTO person_emails (person_id, value, value_key, type, is_primary) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(person_id)
+                .bind(&email.value)
+                .bind(case_key(&email.value))
+                .bind(&email.kind)
+                .bind(email.is_primary)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+            });
+            if inserted == 0 {
+                skipped.push(email.value.clone());
+            }
+        }
+        Ok(skipped)
+    }
+
+    /// Soft-deletes a person: they disappear from the directory and release their
+    /// identifiers, while their agents, credentials, events and audit stay.
+    pub async fn delete_person(&mut self, id: &str) -> StoreResult<()> {
+        let done = with_tx!(self, c => {
+            let done = sqlx::query(
+                "UPDATE people SET deleted_at = $2, active = FALSE, updated_at = $2, version = version + 1 \
+                 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(now())
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM person_emails WHERE person_id = $1")
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query("DELETE FROM scim_group_members WHERE person_id = $1")
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+            done
+        });
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The live person with this userName, case-insensitively.
+    pub async fn find_person_id_by_user_name(
+        &mut self,
+        user_name: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(with_tx!(self, c => {
+            sqlx::query_scalar("SELECT id FROM people WHERE user_name_key = $1 AND deleted_at IS NULL")
+                .bind(case_key(user_name))
+                .fetch_optional(&mut *c)
+                .await?
+        }))
+    }
+
+    /// Whether a live person with this id exists.
+    pub async fn person_is_live(&mut self, id: &str) -> StoreResult<bool> {
+        let found: Option<String> = with_tx!(self, c => {
+            sqlx::query_scalar("SELECT id FROM people WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await?
+        });
+        Ok(found.is_some())
+    }
+
+    /// A live person created through the admin API who has one of these emails: the
+    /// identity provider's user for them is the same person.
+    pub async fn find_api_person_by_emails(
+        &mut self,
+        emails: &[PersonEmail],
+    ) -> StoreResult<Option<String>> {
+        for email in emails {
+            let found: Option<String> = with_tx!(self, c => {
+                sqlx::query_scalar(
+                    "SELECT p.id FROM people p JOIN person_emails e ON e.person_id = p.id \
+                     WHERE e.value_key = $1 AND p.deleted_at IS NULL AND p.source = 'api'",
+                )
+                .bind(case_key(&email.value))
+                .fetch_optional(&mut *c)
+                .await?
+            });
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     /// Replaces a person's emails.

@@ -1,0 +1,55 @@
+//! Lifecycle transitions of people: the events the offboarding engine consumes.
+//!
+//! A transition is recorded in the transaction that changes the person, and only when
+//! `active` really flips, so every departure yields exactly one *person-deactivated*
+//! event however many times, and by however many sources, it is reported.
+
+use serde_json::json;
+
+use crate::audit::AuditEntry;
+use crate::store::lifecycle::LifecycleEvent;
+use crate::store::{StoreResult, Tx};
+
+pub const PERSON_DEACTIVATED: &str = "person-deactivated";
+pub const PERSON_REACTIVATED: &str = "person-reactivated";
+
+/// What caused a change: `scim`, `api`, `cli`, `hr:<source>`; the actor as in the audit
+/// log; an optional human reason.
+#[derive(Debug, Clone, Copy)]
+pub struct Cause<'a> {
+    pub source: &'a str,
+    pub actor: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+/// Records the event for a change of `active`, if it is a change.
+pub async fn record_transition(
+    tx: &mut Tx,
+    person_id: &str,
+    was_active: bool,
+    now_active: bool,
+    cause: Cause<'_>,
+) -> StoreResult<Option<LifecycleEvent>> {
+    let kind = match (was_active, now_active) {
+        (true, false) => PERSON_DEACTIVATED,
+        (false, true) => PERSON_REACTIVATED,
+        _ => return Ok(None),
+    };
+    let event = tx
+        .insert_lifecycle_event(person_id, kind, cause.source, cause.actor, cause.reason)
+        .await?;
+    let action = if kind == PERSON_DEACTIVATED {
+        "person.deactivated"
+    } else {
+        "person.reactivated"
+    };
+    tx.append_audit(
+        &AuditEntry::new(cause.actor, action, "person", Some(person_id)).with_details(json!({
+            "lifecycle_event_id": event.id,
+            "source": cause.source,
+            "reason": cause.reason,
+        })),
+    )
+    .await?;
+    Ok(Some(event))
+}

@@ -1,0 +1,414 @@
+//! The SCIM schemas ownerbound supports (RFC 7643 §4, §8.7): definitions used to
+//! canonicalise attribute names, check and coerce values, enforce mutability, and
+//! describe themselves at `/Schemas`.
+
+use serde_json::{json, Map, Value};
+
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrType {
+    String,
+    Boolean,
+    DateTime,
+    Reference,
+    Complex,
+    Integer,
+    Decimal,
+    Binary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutability {
+    ReadOnly,
+    ReadWrite,
+    Immutable,
+    WriteOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returned {
+    Always,
+    Default,
+    Never,
+}
+
+/// One attribute definition.
+#[derive(Debug, Clone, Copy)]
+pub struct Attr {
+    pub name: &'static str,
+    pub ty: AttrType,
+    pub multi: bool,
+    pub required: bool,
+    pub case_exact: bool,
+    pub mutability: Mutability,
+    pub returned: Returned,
+    pub unique: bool,
+    pub sub: &'static [Attr],
+}
+
+impl Attr {
+    const fn new(name: &'static str, ty: AttrType) -> Self {
+        Self {
+            name,
+            ty,
+            multi: false,
+            required: false,
+            case_exact: false,
+            mutability: Mutability::ReadWrite,
+            returned: Returned::Default,
+            unique: false,
+            sub: &[],
+        }
+    }
+    const fn string(name: &'static str) -> Self {
+        Self::new(name, AttrType::String)
+    }
+    const fn boolean(name: &'static str) -> Self {
+        Self::new(name, AttrType::Boolean)
+    }
+    const fn reference(name: &'static str) -> Self {
+        Self::new(name, AttrType::Reference)
+    }
+    const fn complex(name: &'static str, sub: &'static [Attr]) -> Self {
+        let mut a = Self::new(name, AttrType::Complex);
+        a.sub = sub;
+        a
+    }
+    const fn multi(mut self) -> Self {
+        self.multi = true;
+        self
+    }
+    const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    const fn exact(mut self) -> Self {
+        self.case_exact = true;
+        self
+    }
+    const fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+    const fn read_only(mut self) -> Self {
+        self.mutability = Mutability::ReadOnly;
+        self
+    }
+    const fn immutable(mut self) -> Self {
+        self.mutability = Mutability::Immutable;
+        self
+    }
+    const fn write_only(mut self) -> Self {
+        self.mutability = Mutability::WriteOnly;
+        self.returned = Returned::Never;
+        self
+    }
+    const fn always(mut self) -> Self {
+        self.returned = Returned::Always;
+        self
+    }
+
+    /// The sub-attribute with this name, case-insensitively.
+    pub fn sub_attr(&self, name: &str) -> Option<&'static Attr> {
+        self.sub.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+}
+
+const MULTI_VALUE_SUB: &[Attr] = &[
+    Attr::string("value"),
+    Attr::string("display"),
+    Attr::string("type"),
+    Attr::boolean("primary"),
+];
+
+const NAME_SUB: &[Attr] = &[
+    Attr::string("formatted"),
+    Attr::string("familyName"),
+    Attr::string("givenName"),
+    Attr::string("middleName"),
+    Attr::string("honorificPrefix"),
+    Attr::string("honorificSuffix"),
+];
+
+const ADDRESS_SUB: &[Attr] = &[
+    Attr::string("formatted"),
+    Attr::string("streetAddress"),
+    Attr::string("locality"),
+    Attr::string("region"),
+    Attr::string("postalCode"),
+    Attr::string("country"),
+    Attr::string("type"),
+    Attr::boolean("primary"),
+];
+
+const GROUP_REF_SUB: &[Attr] = &[
+    Attr::string("value").read_only(),
+    Attr::reference("$ref").read_only(),
+    Attr::string("display").read_only(),
+    Attr::string("type").read_only(),
+];
+
+/// Core User attributes (RFC 7643 §4.1), without the common ones.
+pub const USER_ATTRS: &[Attr] = &[
+    Attr::string("userName").required().unique(),
+    Attr::complex("name", NAME_SUB),
+    Attr::string("displayName"),
+    Attr::string("nickName"),
+    Attr::reference("profileUrl"),
+    Attr::string("title"),
+    Attr::string("userType"),
+    Attr::string("preferredLanguage"),
+    Attr::string("locale"),
+    Attr::string("timezone"),
+    Attr::boolean("active"),
+    Attr::string("password").write_only(),
+    Attr::complex("emails", MULTI_VALUE_SUB).multi(),
+    Attr::complex("phoneNumbers", MULTI_VALUE_SUB).multi(),
+    Attr::complex("ims", MULTI_VALUE_SUB).multi(),
+    Attr::complex("photos", MULTI_VALUE_SUB).multi(),
+    Attr::complex("addresses", ADDRESS_SUB).multi(),
+    Attr::complex("groups", GROUP_REF_SUB).multi().read_only(),
+    Attr::complex("entitlements", MULTI_VALUE_SUB).multi(),
+    Attr::complex("roles", MULTI_VALUE_SUB).multi(),
+    Attr::complex("x509Certificates", MULTI_VALUE_SUB).multi(),
+];
+
+const MANAGER_SUB: &[Attr] = &[
+    Attr::string("value"),
+    Attr::reference("$ref"),
+    Attr::string("displayName").read_only(),
+];
+
+/// Enterprise User extension (RFC 7643 §4.3).
+pub const ENTERPRISE_ATTRS: &[Attr] = &[
+    Attr::string("employeeNumber"),
+    Attr::string("costCenter"),
+    Attr::string("organization"),
+    Attr::string("division"),
+    Attr::string("department"),
+    Attr::complex("manager", MANAGER_SUB),
+];
+
+const MEMBER_SUB: &[Attr] = &[
+    Attr::string("value").immutable(),
+    Attr::reference("$ref").immutable(),
+    Attr::string("display").immutable(),
+    Attr::string("type").immutable(),
+];
+
+/// Core Group attributes (RFC 7643 §4.2).
+pub const GROUP_ATTRS: &[Attr] = &[
+    Attr::string("displayName").required().unique(),
+    Attr::complex("members", MEMBER_SUB).multi(),
+];
+
+/// Attributes every resource has (RFC 7643 §3.1).
+pub const COMMON_ATTRS: &[Attr] = &[
+    Attr::string("id").read_only().always().exact().unique(),
+    Attr::string("externalId").exact(),
+    Attr::complex("meta", &[]).read_only(),
+];
+
+/// A resource type: its core schema and its extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceSchema {
+    pub name: &'static str,
+    pub endpoint: &'static str,
+    pub core: &'static str,
+    pub attrs: &'static [Attr],
+    pub extensions: &'static [(&'static str, &'static [Attr])],
+}
+
+pub const USER: ResourceSchema = ResourceSchema {
+    name: "User",
+    endpoint: "/Users",
+    core: USER_SCHEMA,
+    attrs: USER_ATTRS,
+    extensions: &[(ENTERPRISE_SCHEMA, ENTERPRISE_ATTRS)],
+};
+
+pub const GROUP: ResourceSchema = ResourceSchema {
+    name: "Group",
+    endpoint: "/Groups",
+    core: GROUP_SCHEMA,
+    attrs: GROUP_ATTRS,
+    extensions: &[],
+};
+
+/// Where an attribute name points: the core schema or an extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespace {
+    Core,
+    Extension(&'static str),
+}
+
+impl ResourceSchema {
+    /// A core or common attribute by name, case-insensitively.
+    pub fn core_attr(&self, name: &str) -> Option<&'static Attr> {
+        self.attrs
+            .iter()
+            .chain(COMMON_ATTRS.iter())
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The extension with this URN, case-insensitively.
+    pub fn extension(&self, urn: &str) -> Option<(&'static str, &'static [Attr])> {
+        self.extensions
+            .iter()
+            .copied()
+            .find(|(id, _)| id.eq_ignore_ascii_case(urn))
+    }
+
+    /// Splits a possibly URN-qualified attribute path (`urn:…:User:name.givenName`)
+    /// into namespace and the rest. None when the URN is not one of ours.
+    pub fn split_urn<'a>(&self, path: &'a str) -> Option<(Namespace, &'a str)> {
+        if !path
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+        {
+            return Some((Namespace::Core, path));
+        }
+        let lower = path.to_ascii_lowercase();
+        if lower.starts_with(&format!("{}:", self.core.to_ascii_lowercase())) {
+            return Some((Namespace::Core, &path[self.core.len() + 1..]));
+        }
+        for (urn, _) in self.extensions {
+            if lower == urn.to_ascii_lowercase() {
+                return Some((Namespace::Extension(urn), ""));
+            }
+            if lower.starts_with(&format!("{}:", urn.to_ascii_lowercase())) {
+                return Some((Namespace::Extension(urn), &path[urn.len() + 1..]));
+            }
+        }
+        None
+    }
+
+    /// The attribute named `name` in a namespace. An unqualified name that is not a
+    /// core attribute is looked up in the extensions: Entra ID patches `manager`
+    /// without the enterprise URN. Returns the namespace it was found in.
+    pub fn attr_in(&self, ns: Namespace, name: &str) -> Option<(Namespace, &'static Attr)> {
+        let in_extension = |urn: &str| {
+            self.extension(urn).and_then(|(urn, attrs)| {
+                attrs
+                    .iter()
+                    .find(|a| a.name.eq_ignore_ascii_case(name))
+                    .map(|a| (Namespace::Extension(urn), a))
+            })
+        };
+        match ns {
+            Namespace::Core => self
+                .core_attr(name)
+                .map(|a| (Namespace::Core, a))
+                .or_else(|| {
+                    self.extensions
+                        .iter()
+                        .find_map(|(urn, _)| in_extension(urn))
+                }),
+            Namespace::Extension(urn) => in_extension(urn),
+        }
+    }
+}
+
+/// The `/Schemas` representation of one schema.
+pub fn schema_json(id: &str, name: &str, attrs: &[Attr], base_url: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": id,
+        "name": name,
+        "description": format!("{name} as supported by ownerbound"),
+        "attributes": attrs.iter().map(attr_json).collect::<Vec<_>>(),
+        "meta": {"resourceType": "Schema", "location": format!("{base_url}/Schemas/{id}")},
+    })
+}
+
+fn attr_json(a: &Attr) -> Value {
+    let ty = match a.ty {
+        AttrType::String => "string",
+        AttrType::Boolean => "boolean",
+        AttrType::DateTime => "dateTime",
+        AttrType::Reference => "reference",
+        AttrType::Complex => "complex",
+        AttrType::Integer => "integer",
+        AttrType::Decimal => "decimal",
+        AttrType::Binary => "binary",
+    };
+    let mutability = match a.mutability {
+        Mutability::ReadOnly => "readOnly",
+        Mutability::ReadWrite => "readWrite",
+        Mutability::Immutable => "immutable",
+        Mutability::WriteOnly => "writeOnly",
+    };
+    let returned = match a.returned {
+        Returned::Always => "always",
+        Returned::Default => "default",
+        Returned::Never => "never",
+    };
+    let mut out = Map::new();
+    out.insert("name".into(), json!(a.name));
+    out.insert("type".into(), json!(ty));
+    out.insert("multiValued".into(), json!(a.multi));
+    out.insert("description".into(), json!(a.name));
+    out.insert("required".into(), json!(a.required));
+    out.insert("caseExact".into(), json!(a.case_exact));
+    out.insert("mutability".into(), json!(mutability));
+    out.insert("returned".into(), json!(returned));
+    out.insert(
+        "uniqueness".into(),
+        json!(if a.unique { "server" } else { "none" }),
+    );
+    if a.ty == AttrType::Reference {
+        out.insert("referenceTypes".into(), json!(["external", "uri"]));
+    }
+    if !a.sub.is_empty() {
+        out.insert(
+            "subAttributes".into(),
+            Value::Array(a.sub.iter().map(attr_json).collect()),
+        );
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urn_qualified_paths_split_into_namespace_and_attribute() {
+        assert_eq!(
+            USER.split_urn(
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
+            ),
+            Some((Namespace::Extension(ENTERPRISE_SCHEMA), "employeeNumber"))
+        );
+        assert_eq!(
+            USER.split_urn("URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:name.givenName"),
+            Some((Namespace::Core, "name.givenName"))
+        );
+        assert_eq!(
+            USER.split_urn("userName"),
+            Some((Namespace::Core, "userName"))
+        );
+        assert_eq!(USER.split_urn("urn:example:custom:attr"), None);
+    }
+
+    #[test]
+    fn attribute_names_are_found_case_insensitively() {
+        assert_eq!(USER.core_attr("USERNAME").unwrap().name, "userName");
+        assert_eq!(
+            USER.core_attr("emails")
+                .unwrap()
+                .sub_attr("VALUE")
+                .unwrap()
+                .name,
+            "value"
+        );
+        assert!(USER.core_attr("nonsense").is_none());
+    }
+}

@@ -1,0 +1,513 @@
+//! Translation of SCIM filters into SQL conditions over indexed columns, identical on
+//! both engines. Users are rows of `people` (alias `p`), groups rows of `scim_groups`
+//! (alias `g`). Filtering is supported on the attributes identity providers match and
+//! page on; any other attribute is an `invalidFilter` error, never a table scan in
+//! memory.
+
+use chrono::{DateTime, Utc};
+
+use super::error::ScimError;
+use super::filter::{AttrPath, CompareOp, Filter, FilterValue};
+use super::schema::{ResourceSchema, ENTERPRISE_SCHEMA, GROUP, USER};
+use crate::domain::case_key;
+use crate::store::people::escape_like;
+use crate::store::{SqlPart, SqlValue};
+
+/// How a column compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Case-exact text.
+    Exact,
+    /// Case-insensitive text stored case-folded by the application (`*_key`).
+    Folded,
+    /// Case-insensitive text compared through SQL `lower()` (not indexed).
+    Lower,
+    Bool,
+    Time,
+}
+
+/// A filterable attribute: a column, or a column of a related table reached through
+/// `EXISTS (SELECT 1 FROM {from} WHERE {join} AND …)`.
+#[derive(Debug, Clone, Copy)]
+struct Column {
+    expr: &'static str,
+    kind: Kind,
+    related: Option<Related>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Related {
+    from: &'static str,
+    join: &'static str,
+}
+
+const EMAILS: Related = Related {
+    from: "person_emails e",
+    join: "e.person_id = p.id",
+};
+const MEMBERS: Related = Related {
+    from: "scim_group_members m",
+    join: "m.group_id = g.id",
+};
+
+const fn col(expr: &'static str, kind: Kind) -> Column {
+    Column {
+        expr,
+        kind,
+        related: None,
+    }
+}
+
+const fn rel(expr: &'static str, kind: Kind, related: Related) -> Column {
+    Column {
+        expr,
+        kind,
+        related: Some(related),
+    }
+}
+
+/// The resource a filter is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    User,
+    Group,
+}
+
+impl Resource {
+    fn schema(self) -> &'static ResourceSchema {
+        match self {
+            Self::User => &USER,
+            Self::Group => &GROUP,
+        }
+    }
+
+    /// The column of `attr[.sub]`, with `sub` folded in lower case.
+    fn column(self, attr: &str, sub: Option<&str>) -> Option<Column> {
+        use Kind::*;
+        Some(match (self, attr, sub) {
+            (_, "id", None) => col(self.alias("id"), Exact),
+            (_, "externalid", None) => col(self.alias("external_id"), Exact),
+            (_, "meta", Some("created")) => col(self.alias("created_at"), Time),
+            (_, "meta", Some("lastmodified")) => col(self.alias("updated_at"), Time),
+            (Self::User, "username", None) => col("p.user_name_key", Folded),
+            (_, "displayname", None) => col(self.alias("display_name_key"), Folded),
+            (Self::User, "name", Some("givenname")) => col("p.given_name", Lower),
+            (Self::User, "name", Some("familyname")) => col("p.family_name", Lower),
+            (Self::User, "active", None) => col("p.active", Bool),
+            (Self::User, "emails", None | Some("value")) => rel("e.value_key", Folded, EMAILS),
+            (Self::User, "emails", Some("type")) => rel("e.type", Lower, EMAILS),
+            (Self::User, "emails", Some("primary")) => rel("e.is_primary", Bool, EMAILS),
+            (Self::User, "employeenumber", None) => col("p.employee_number", Exact),
+            (Self::User, "manager", None | Some("value")) => col("p.manager_id", Exact),
+            (Self::Group, "members", None | Some("value")) => rel("m.person_id", Exact, MEMBERS),
+            _ => return None,
+        })
+    }
+
+    fn alias(self, column: &'static str) -> &'static str {
+        match (self, column) {
+            (Self::User, "id") => "p.id",
+            (Self::User, "external_id") => "p.external_id",
+            (Self::User, "created_at") => "p.created_at",
+            (Self::User, "updated_at") => "p.updated_at",
+            (Self::User, "display_name_key") => "p.display_name_key",
+            (Self::Group, "id") => "g.id",
+            (Self::Group, "external_id") => "g.external_id",
+            (Self::Group, "created_at") => "g.created_at",
+            (Self::Group, "updated_at") => "g.updated_at",
+            (Self::Group, "display_name_key") => "g.display_name_key",
+            _ => unreachable!("no such column alias"),
+        }
+    }
+
+    /// The multi-valued attribute a value filter (`emails[…]`) may apply to.
+    fn related(self, attr: &str) -> Option<Related> {
+        match (self, attr) {
+            (Self::User, "emails") => Some(EMAILS),
+            (Self::Group, "members") => Some(MEMBERS),
+            _ => None,
+        }
+    }
+
+    /// SQL for `sortBy`.
+    pub fn sort_column(self, sort_by: &str) -> Result<&'static str, ScimError> {
+        let path = super::filter::parse_path(sort_by)
+            .map_err(|e| ScimError::invalid_value(format!("sortBy: {e}")))?
+            .attr;
+        let (attr, sub) = self.normalise(&path)?;
+        let column = self
+            .column(&attr, sub.as_deref())
+            .filter(|c| c.related.is_none())
+            .ok_or_else(|| ScimError::invalid_value(format!("cannot sort by {sort_by}")))?;
+        Ok(column.expr)
+    }
+
+    /// Lower-cased attribute and sub-attribute names, with the schema URN checked and
+    /// removed.
+    fn normalise(self, path: &AttrPath) -> Result<(String, Option<String>), ScimError> {
+        if let Some(urn) = &path.urn {
+            let schema = self.schema();
+            let known = urn.eq_ignore_ascii_case(schema.core) || schema.extension(urn).is_some();
+            if !known {
+                return Err(ScimError::invalid_filter(format!("unknown schema {urn}")));
+            }
+            if urn.eq_ignore_ascii_case(ENTERPRISE_SCHEMA)
+                && !matches!(
+                    path.name.to_ascii_lowercase().as_str(),
+                    "employeenumber" | "manager"
+                )
+            {
+                return Err(ScimError::invalid_filter(format!(
+                    "filtering on {path} is not supported"
+                )));
+            }
+        }
+        Ok((
+            path.name.to_ascii_lowercase(),
+            path.sub.as_ref().map(|s| s.to_ascii_lowercase()),
+        ))
+    }
+}
+
+/// Translates a filter into a SQL condition.
+pub fn to_sql(resource: Resource, filter: &Filter) -> Result<Vec<SqlPart>, ScimError> {
+    let mut out = Vec::new();
+    translate(resource, filter, None, &mut out)?;
+    Ok(out)
+}
+
+/// A condition that is always true, for unfiltered lists.
+pub fn all() -> Vec<SqlPart> {
+    vec![SqlPart::Sql("1 = 1".into())]
+}
+
+fn sql(out: &mut Vec<SqlPart>, text: &str) {
+    out.push(SqlPart::Sql(text.to_string()));
+}
+
+/// `inside`: the related table of an enclosing value filter, whose sub-attributes the
+/// paths then name.
+fn translate(
+    resource: Resource,
+    filter: &Filter,
+    inside: Option<(&str, Related)>,
+    out: &mut Vec<SqlPart>,
+) -> Result<(), ScimError> {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            let joiner = if matches!(filter, Filter::And(..)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            sql(out, "(");
+            translate(resource, a, inside, out)?;
+            sql(out, joiner);
+            translate(resource, b, inside, out)?;
+            sql(out, ")");
+        }
+        Filter::Not(inner) => {
+            sql(out, "NOT (");
+            translate(resource, inner, inside, out)?;
+            sql(out, ")");
+        }
+        Filter::ValuePath { path, filter } => {
+            if inside.is_some() {
+                return Err(ScimError::invalid_filter("value filters cannot be nested"));
+            }
+            let (attr, _) = resource.normalise(path)?;
+            let related = resource.related(&attr).ok_or_else(|| {
+                ScimError::invalid_filter(format!("filtering on {path} is not supported"))
+            })?;
+            sql(
+                out,
+                &format!(
+                    "EXISTS (SELECT 1 FROM {} WHERE {} AND (",
+                    related.from, related.join
+                ),
+            );
+            translate(resource, filter, Some((attr.as_str(), related)), out)?;
+            sql(out, "))");
+        }
+        Filter::Present(path) => {
+            let column = column_for(resource, path, inside)?;
+            wrap_related(column, inside, out, |out| {
+                sql(out, &format!("{} IS NOT NULL", column.expr));
+                if matches!(column.kind, Kind::Exact | Kind::Folded | Kind::Lower) {
+                    sql(out, &format!(" AND {} <> ''", column.expr));
+                }
+                Ok(())
+            })?;
+        }
+        Filter::Compare { path, op, value } => {
+            let column = column_for(resource, path, inside)?;
+            wrap_related(column, inside, out, |out| compare(column, *op, value, out))?;
+        }
+    }
+    Ok(())
+}
+
+fn column_for(
+    resource: Resource,
+    path: &AttrPath,
+    inside: Option<(&str, Related)>,
+) -> Result<Column, ScimError> {
+    let unsupported = || ScimError::invalid_filter(format!("filtering on {path} is not supported"));
+    match inside {
+        // Inside `emails[…]`, `type` means `emails.type`.
+        Some((attr, _)) => {
+            if path.urn.is_some() || path.sub.is_some() {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path}: expected a sub-attribute of {attr}"
+                )));
+            }
+            resource
+                .column(attr, Some(&path.name.to_ascii_lowercase()))
+                .ok_or_else(unsupported)
+        }
+        None => {
+            let (attr, sub) = resource.normalise(path)?;
+            resource
+                .column(&attr, sub.as_deref())
+                .ok_or_else(unsupported)
+        }
+    }
+}
+
+/// Puts a condition on a related table's column inside `EXISTS`, unless it already is.
+fn wrap_related(
+    column: Column,
+    inside: Option<(&str, Related)>,
+    out: &mut Vec<SqlPart>,
+    condition: impl FnOnce(&mut Vec<SqlPart>) -> Result<(), ScimError>,
+) -> Result<(), ScimError> {
+    match (column.related, inside) {
+        (Some(related), None) => {
+            sql(
+                out,
+                &format!(
+                    "EXISTS (SELECT 1 FROM {} WHERE {} AND ",
+                    related.from, related.join
+                ),
+            );
+            condition(out)?;
+            sql(out, ")");
+            Ok(())
+        }
+        _ => condition(out),
+    }
+}
+
+fn compare(
+    column: Column,
+    op: CompareOp,
+    value: &FilterValue,
+    out: &mut Vec<SqlPart>,
+) -> Result<(), ScimError> {
+    let expr = match column.kind {
+        Kind::Lower => format!("lower({})", column.expr),
+        _ => column.expr.to_string(),
+    };
+    if let FilterValue::Null = value {
+        return match op {
+            CompareOp::Eq => {
+                sql(out, &format!("{expr} IS NULL"));
+                Ok(())
+            }
+            CompareOp::Ne => {
+                sql(out, &format!("{expr} IS NOT NULL"));
+                Ok(())
+            }
+            _ => Err(ScimError::invalid_filter(
+                "null compares with eq or ne only",
+            )),
+        };
+    }
+    match column.kind {
+        Kind::Bool => {
+            let b = match value {
+                FilterValue::Bool(b) => *b,
+                FilterValue::String(s) if s.eq_ignore_ascii_case("true") => true,
+                FilterValue::String(s) if s.eq_ignore_ascii_case("false") => false,
+                _ => {
+                    return Err(ScimError::invalid_filter(
+                        "a boolean attribute compares with true or false",
+                    ))
+                }
+            };
+            let operator = match op {
+                CompareOp::Eq => "=",
+                CompareOp::Ne => "<>",
+                _ => {
+                    return Err(ScimError::invalid_filter(
+                        "booleans compare with eq or ne only",
+                    ))
+                }
+            };
+            sql(out, &format!("{expr} {operator} "));
+            out.push(SqlPart::Bind(SqlValue::Bool(b)));
+        }
+        Kind::Time => {
+            let FilterValue::String(text) = value else {
+                return Err(ScimError::invalid_filter(
+                    "a dateTime attribute compares with a quoted date-time",
+                ));
+            };
+            let at: DateTime<Utc> = DateTime::parse_from_rfc3339(text)
+                .map_err(|_| {
+                    ScimError::invalid_filter(format!("{text:?} is not an RFC 3339 date-time"))
+                })?
+                .with_timezone(&Utc);
+            let operator = ordering_operator(op).ok_or_else(|| {
+                ScimError::invalid_filter("dateTime attributes do not support co, sw or ew")
+            })?;
+            sql(out, &format!("{expr} {operator} "));
+            out.push(SqlPart::Bind(SqlValue::Time(at)));
+        }
+        Kind::Exact | Kind::Folded | Kind::Lower => {
+            let text = match value {
+                FilterValue::String(s) => s.clone(),
+                FilterValue::Number(n) => n.to_string(),
+                FilterValue::Bool(b) => b.to_string(),
+                FilterValue::Null => unreachable!("handled above"),
+            };
+            let text = match column.kind {
+                Kind::Folded => case_key(&text),
+                Kind::Lower => text.to_lowercase(),
+                _ => text,
+            };
+            let like = |pattern: String, out: &mut Vec<SqlPart>| {
+                sql(out, &format!("{expr} LIKE "));
+                out.push(SqlPart::Bind(SqlValue::Text(pattern)));
+                sql(out, " ESCAPE '\\'");
+            };
+            match op {
+                CompareOp::Co => like(format!("%{}%", escape_like(&text)), out),
+                CompareOp::Sw => like(format!("{}%", escape_like(&text)), out),
+                CompareOp::Ew => like(format!("%{}", escape_like(&text)), out),
+                CompareOp::Ne => {
+                    sql(out, &format!("({expr} IS NULL OR {expr} <> "));
+                    out.push(SqlPart::Bind(SqlValue::Text(text)));
+                    sql(out, ")");
+                }
+                other => {
+                    let operator = ordering_operator(other).expect("eq and orderings");
+                    sql(out, &format!("{expr} {operator} "));
+                    out.push(SqlPart::Bind(SqlValue::Text(text)));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ordering_operator(op: CompareOp) -> Option<&'static str> {
+    Some(match op {
+        CompareOp::Eq => "=",
+        CompareOp::Ne => "<>",
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+        CompareOp::Lt => "<",
+        CompareOp::Le => "<=",
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::filter::parse_filter;
+
+    fn render(resource: Resource, filter: &str) -> (String, Vec<SqlValue>) {
+        let parts = to_sql(resource, &parse_filter(filter).unwrap()).unwrap();
+        let mut text = String::new();
+        let mut binds = Vec::new();
+        for part in parts {
+            match part {
+                SqlPart::Sql(s) => text.push_str(&s),
+                SqlPart::Bind(v) => {
+                    text.push('?');
+                    binds.push(v);
+                }
+            }
+        }
+        (text, binds)
+    }
+
+    #[test]
+    fn user_name_eq_uses_the_folded_key_column() {
+        let (text, binds) = render(Resource::User, r#"userName eq "Ada@Example.COM""#);
+        assert_eq!(text, "p.user_name_key = ?");
+        assert_eq!(binds, vec![SqlValue::Text("ada@example.com".into())]);
+    }
+
+    #[test]
+    fn email_filters_become_exists_subqueries() {
+        let (text, _) = render(
+            Resource::User,
+            r#"emails[type eq "work" and value co "@x"]"#,
+        );
+        assert_eq!(
+            text,
+            "EXISTS (SELECT 1 FROM person_emails e WHERE e.person_id = p.id AND ((lower(e.type) = ? AND e.value_key LIKE ? ESCAPE '\\')))"
+        );
+        let (text, binds) = render(Resource::User, r#"emails.value eq "a@x.com""#);
+        assert_eq!(
+            text,
+            "EXISTS (SELECT 1 FROM person_emails e WHERE e.person_id = p.id AND e.value_key = ?)"
+        );
+        assert_eq!(binds.len(), 1);
+    }
+
+    #[test]
+    fn booleans_times_and_logic() {
+        let (text, binds) = render(
+            Resource::User,
+            r#"active eq "False" and not (meta.lastModified lt "2026-01-01T00:00:00Z" or externalId pr)"#,
+        );
+        assert_eq!(
+            text,
+            "(p.active = ? AND NOT ((p.updated_at < ? OR p.external_id IS NOT NULL AND p.external_id <> '')))"
+        );
+        assert_eq!(binds[0], SqlValue::Bool(false));
+        assert!(matches!(binds[1], SqlValue::Time(_)));
+    }
+
+    #[test]
+    fn like_wildcards_in_values_are_escaped() {
+        let (_, binds) = render(Resource::User, r#"userName sw "a_b%""#);
+        assert_eq!(binds, vec![SqlValue::Text("a\\_b\\%%".into())]);
+    }
+
+    #[test]
+    fn unsupported_attributes_and_operators_are_invalid_filters() {
+        for filter in [
+            r#"title eq "x""#,
+            r#"active co "t""#,
+            r#"meta.created sw "2020""#,
+            r#"urn:example:ext:1.0:User:foo eq "x""#,
+            r#"phoneNumbers[type eq "work"]"#,
+            r#"emails[foo eq "x"]"#,
+        ] {
+            let err = to_sql(Resource::User, &parse_filter(filter).unwrap()).unwrap_err();
+            assert_eq!(err.scim_type, Some("invalidFilter"), "{filter}");
+        }
+    }
+
+    #[test]
+    fn group_filters() {
+        let (text, _) = render(
+            Resource::Group,
+            r#"displayName eq "Eng" and members eq "u1""#,
+        );
+        assert_eq!(
+            text,
+            "(g.display_name_key = ? AND EXISTS (SELECT 1 FROM scim_group_members m WHERE m.group_id = g.id AND m.person_id = ?))"
+        );
+        assert_eq!(
+            Resource::User.sort_column("userName").unwrap(),
+            "p.user_name_key"
+        );
+        assert!(Resource::User.sort_column("emails").is_err());
+    }
+}

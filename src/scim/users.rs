@@ -1,0 +1,576 @@
+//! `/scim/v2/Users`: SCIM users are the people of the directory.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::error::ScimError;
+use super::list::{list_response, project, ListParams, SearchRequest};
+use super::patch::{self, PatchRequest};
+use super::resource::{canonicalize, etag, render, Meta};
+use super::schema::{ENTERPRISE_SCHEMA, USER};
+use super::sql::{self, Resource};
+use super::{base_url, check_if_match, resource, respond, ScimJson, SOURCE};
+use crate::access::Caller;
+use crate::audit::AuditEntry;
+use crate::directory::resolve_agents;
+use crate::domain::PersonSource;
+use crate::lifecycle::{record_transition, Cause};
+use crate::startup::AppState;
+use crate::store::people::{Person, PersonEmail, PersonFields};
+use crate::store::{StoreError, Tx};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/Users/.search").route(web::post().to(search)))
+        .service(
+            resource("/Users")
+                .route(web::get().to(list))
+                .route(web::post().to(create)),
+        )
+        .service(
+            resource("/Users/{id}")
+                .route(web::get().to(get))
+                .route(web::put().to(replace))
+                .route(web::patch().to(patch_user))
+                .route(web::delete().to(delete)),
+        );
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ScimError> {
+    let params = SearchRequest::from_query(&query)?.validate(Resource::User)?;
+    list_users(&state, &req, params).await
+}
+
+async fn search(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ScimJson<SearchRequest>,
+) -> Result<HttpResponse, ScimError> {
+    let params = body.0.validate(Resource::User)?;
+    list_users(&state, &req, params).await
+}
+
+async fn list_users(
+    state: &AppState,
+    req: &HttpRequest,
+    params: ListParams,
+) -> Result<HttpResponse, ScimError> {
+    let condition = match &params.filter {
+        Some(filter) => sql::to_sql(Resource::User, filter)?,
+        None => sql::all(),
+    };
+    let (total, people) = state
+        .store
+        .query_people(
+            &condition,
+            &params.order_by("p.created_at"),
+            params.offset(),
+            params.count,
+        )
+        .await?;
+    let base = base_url(req, state.settings.public_url.as_deref());
+    let groups = if params.wants("groups") {
+        let ids: Vec<String> = people.iter().map(|p| p.id.clone()).collect();
+        state.store.groups_of_people(&ids).await?
+    } else {
+        Vec::new()
+    };
+    let resources = people
+        .iter()
+        .map(|person| {
+            let rendered = render_user(person, &groups, &base);
+            project(&USER, rendered, &params.attributes, &params.excluded)
+        })
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        &list_response(total, params.start_index, resources),
+    ))
+}
+
+async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ScimError> {
+    let params = SearchRequest::from_query(&query)?.validate(Resource::User)?;
+    let person = live_person(&state, &id).await?;
+    let rendered = project(
+        &USER,
+        user_json(&state, &req, &person).await?,
+        &params.attributes,
+        &params.excluded,
+    );
+    Ok(with_etag(
+        respond(StatusCode::OK, &rendered),
+        person.version,
+    ))
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    body: ScimJson<Value>,
+) -> Result<HttpResponse, ScimError> {
+    let doc = canonicalize(&USER, as_object(&body.0)?)?;
+    let actor = caller.actor();
+    let mut tx = state.store.begin().await?;
+    let user_name = doc["userName"].as_str().unwrap_or_default().to_string();
+    if tx.find_person_id_by_user_name(&user_name).await?.is_some() {
+        return Err(ScimError::uniqueness("userName is already taken"));
+    }
+    let projection = Projection::of(&doc);
+    // A person registered through the admin API (say, as an agent owner) is the same
+    // person when the identity provider pushes them: adopt rather than duplicate.
+    let adopted = tx.find_api_person_by_emails(&projection.emails).await?;
+    let (id, was_active) = match &adopted {
+        Some(id) => {
+            let current = tx.get_person(id).await?;
+            (id.clone(), Some(current.active))
+        }
+        None => (String::new(), None),
+    };
+    let mut fields = projection.fields(&mut tx).await?;
+    fields.active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+    let id = match was_active {
+        Some(_) => {
+            tx.update_person(&id, &fields).await?;
+            id
+        }
+        None => tx.insert_person(PersonSource::Scim, &fields).await?,
+    };
+    let action = if adopted.is_some() {
+        "scim.user.adopted"
+    } else {
+        "scim.user.created"
+    };
+    let skipped = persist(&mut tx, &id, &doc, &projection, &actor).await?;
+    audit(&mut tx, &actor, action, &id, &skipped, &[]).await?;
+    if let Some(was_active) = was_active {
+        record_transition(&mut tx, &id, was_active, fields.active, cause(&actor, None)).await?;
+    }
+    tx.commit().await?;
+    let person = live_person(&state, &id).await?;
+    let body = user_json(&state, &req, &person).await?;
+    let location = body["meta"]["location"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Ok(with_etag(
+        HttpResponse::Created()
+            .insert_header(("Content-Type", super::error::SCIM_JSON))
+            .insert_header(("Location", location))
+            .body(body.to_string()),
+        person.version,
+    ))
+}
+
+async fn replace(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    body: ScimJson<Value>,
+) -> Result<HttpResponse, ScimError> {
+    let mut doc = canonicalize(&USER, as_object(&body.0)?)?;
+    let actor = caller.actor();
+    let mut tx = state.store.begin().await?;
+    let current = live_person_in(&mut tx, &id).await?;
+    check_if_match(&req, current.version)?;
+    // A PUT that leaves out `active` must not silently reactivate anyone.
+    if !doc.contains_key("active") {
+        doc.insert("active".into(), Value::Bool(current.active));
+    }
+    write_update(&mut tx, &current, &doc, &actor, "scim.user.replaced", &[]).await?;
+    tx.commit().await?;
+    respond_user(&state, &req, &id).await
+}
+
+async fn patch_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    body: ScimJson<PatchRequest>,
+) -> Result<HttpResponse, ScimError> {
+    let actor = caller.actor();
+    let mut tx = state.store.begin().await?;
+    let current = live_person_in(&mut tx, &id).await?;
+    check_if_match(&req, current.version)?;
+    let mut doc = document_of(&current);
+    doc.insert("active".into(), Value::Bool(current.active));
+    let ignored = patch::apply(&USER, &mut doc, &current.id, &body.0.operations)?;
+    if doc
+        .get("userName")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err(ScimError::invalid_value(
+            "userName is required and cannot be removed",
+        ));
+    }
+    write_update(
+        &mut tx,
+        &current,
+        &doc,
+        &actor,
+        "scim.user.patched",
+        &ignored,
+    )
+    .await?;
+    tx.commit().await?;
+    respond_user(&state, &req, &id).await
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let actor = caller.actor();
+    let mut tx = state.store.begin().await?;
+    let current = live_person_in(&mut tx, &id).await?;
+    check_if_match(&req, current.version)?;
+    record_transition(
+        &mut tx,
+        &current.id,
+        current.active,
+        false,
+        cause(&actor, Some("deleted by the identity provider")),
+    )
+    .await?;
+    tx.delete_person(&current.id).await?;
+    tx.append_audit(&AuditEntry::new(
+        &actor,
+        "scim.user.deleted",
+        "person",
+        Some(&current.id),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Writes a new document over an existing person, recording a lifecycle transition
+/// when `active` flips.
+async fn write_update(
+    tx: &mut Tx,
+    current: &Person,
+    doc: &Map<String, Value>,
+    actor: &str,
+    action: &str,
+    ignored: &[String],
+) -> Result<(), ScimError> {
+    let user_name = doc["userName"].as_str().unwrap_or_default();
+    if let Some(other) = tx.find_person_id_by_user_name(user_name).await? {
+        if other != current.id {
+            return Err(ScimError::uniqueness("userName is already taken"));
+        }
+    }
+    let projection = Projection::of(doc);
+    let fields = projection.fields(tx).await?;
+    tx.update_person(&current.id, &fields).await?;
+    let skipped = persist(tx, &current.id, doc, &projection, actor).await?;
+    audit(tx, actor, action, &current.id, &skipped, ignored).await?;
+    record_transition(
+        tx,
+        &current.id,
+        current.active,
+        fields.active,
+        cause(actor, None),
+    )
+    .await?;
+    Ok(())
+}
+
+fn cause<'a>(actor: &'a str, reason: Option<&'a str>) -> Cause<'a> {
+    Cause {
+        source: SOURCE,
+        actor,
+        reason,
+    }
+}
+
+/// Stores the document and emails, and resolves agents registered with those emails.
+/// Returns the emails that were not indexed because another person has them.
+async fn persist(
+    tx: &mut Tx,
+    id: &str,
+    doc: &Map<String, Value>,
+    projection: &Projection,
+    actor: &str,
+) -> Result<Vec<String>, ScimError> {
+    let skipped = tx.replace_emails_lenient(id, &projection.emails).await?;
+    let document = Value::Object(doc.clone()).to_string();
+    tx.set_scim_resource(id, &document, projection.display_name.as_deref())
+        .await?;
+    resolve_agents(tx, actor, id, &projection.emails).await?;
+    Ok(skipped)
+}
+
+async fn audit(
+    tx: &mut Tx,
+    actor: &str,
+    action: &str,
+    id: &str,
+    skipped_emails: &[String],
+    ignored_paths: &[String],
+) -> Result<(), ScimError> {
+    let mut details = json!({});
+    if !skipped_emails.is_empty() {
+        details["emails_not_indexed"] = json!(skipped_emails);
+        tracing::warn!(person = %id, count = skipped_emails.len(), "SCIM emails already belong to another person; not indexed");
+    }
+    if !ignored_paths.is_empty() {
+        details["ignored_paths"] = json!(ignored_paths);
+    }
+    tx.append_audit(&AuditEntry::new(actor, action, "person", Some(id)).with_details(details))
+        .await?;
+    Ok(())
+}
+
+/// What a SCIM user document contributes to the indexed columns of `people`.
+struct Projection {
+    user_name: Option<String>,
+    external_id: Option<String>,
+    display_name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    employee_number: Option<String>,
+    manager_ref: Option<String>,
+    active: bool,
+    emails: Vec<PersonEmail>,
+}
+
+impl Projection {
+    fn of(doc: &Map<String, Value>) -> Self {
+        let text = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .map(str::to_string)
+                .filter(|s| !s.is_empty())
+        };
+        let name = doc.get("name");
+        let given_name = text(name.and_then(|n| n.get("givenName")));
+        let family_name = text(name.and_then(|n| n.get("familyName")));
+        let display_name = text(doc.get("displayName"))
+            .or_else(|| text(name.and_then(|n| n.get("formatted"))))
+            .or_else(|| match (&given_name, &family_name) {
+                (Some(g), Some(f)) => Some(format!("{g} {f}")),
+                (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+                (None, None) => None,
+            });
+        let enterprise = doc.get(ENTERPRISE_SCHEMA);
+        let mut emails: Vec<PersonEmail> = Vec::new();
+        for email in doc
+            .get("emails")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(value) = text(email.get("value")) else {
+                continue;
+            };
+            if emails
+                .iter()
+                .any(|e| crate::domain::case_key(&e.value) == crate::domain::case_key(&value))
+            {
+                continue;
+            }
+            emails.push(PersonEmail {
+                value,
+                kind: text(email.get("type")),
+                is_primary: email
+                    .get("primary")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            });
+        }
+        // The primary email first: it is what reports and agent owners show.
+        emails.sort_by_key(|e| !e.is_primary);
+        Self {
+            user_name: text(doc.get("userName")),
+            external_id: text(doc.get("externalId")),
+            display_name,
+            given_name,
+            family_name,
+            employee_number: text(enterprise.and_then(|e| e.get("employeeNumber"))),
+            manager_ref: text(
+                enterprise
+                    .and_then(|e| e.get("manager"))
+                    .and_then(|m| m.get("value")),
+            ),
+            active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+            emails,
+        }
+    }
+
+    /// The column values; the manager is linked only when they are a known person.
+    async fn fields(&self, tx: &mut Tx) -> Result<PersonFields, ScimError> {
+        let manager_id = match &self.manager_ref {
+            Some(id) if tx.person_is_live(id).await? => Some(id.clone()),
+            _ => None,
+        };
+        Ok(PersonFields {
+            user_name: self.user_name.clone(),
+            external_id: self.external_id.clone(),
+            display_name: self.display_name.clone(),
+            given_name: self.given_name.clone(),
+            family_name: self.family_name.clone(),
+            employee_number: self.employee_number.clone(),
+            manager_id,
+            active: self.active,
+        })
+    }
+}
+
+/// The SCIM document of a person: as last pushed, or built from the columns for
+/// people created through the admin API.
+fn document_of(person: &Person) -> Map<String, Value> {
+    if let Some(Ok(Value::Object(doc))) = person.scim_resource.as_deref().map(serde_json::from_str)
+    {
+        return doc;
+    }
+    let mut doc = Map::new();
+    let user_name = person
+        .user_name
+        .clone()
+        .or_else(|| person.emails.first().map(|e| e.value.clone()))
+        .unwrap_or_else(|| person.id.clone());
+    doc.insert("userName".into(), json!(user_name));
+    if let Some(v) = &person.external_id {
+        doc.insert("externalId".into(), json!(v));
+    }
+    if let Some(v) = &person.display_name {
+        doc.insert("displayName".into(), json!(v));
+    }
+    let mut name = Map::new();
+    if let Some(v) = &person.given_name {
+        name.insert("givenName".into(), json!(v));
+    }
+    if let Some(v) = &person.family_name {
+        name.insert("familyName".into(), json!(v));
+    }
+    if !name.is_empty() {
+        doc.insert("name".into(), Value::Object(name));
+    }
+    if !person.emails.is_empty() {
+        let emails: Vec<Value> = person
+            .emails
+            .iter()
+            .map(|e| {
+                let mut email = json!({"value": e.value, "primary": e.is_primary});
+                if let Some(kind) = &e.kind {
+                    email["type"] = json!(kind);
+                }
+                email
+            })
+            .collect();
+        doc.insert("emails".into(), Value::Array(emails));
+    }
+    let mut enterprise = Map::new();
+    if let Some(v) = &person.employee_number {
+        enterprise.insert("employeeNumber".into(), json!(v));
+    }
+    if let Some(v) = &person.manager_id {
+        enterprise.insert("manager".into(), json!({"value": v}));
+    }
+    if !enterprise.is_empty() {
+        doc.insert(ENTERPRISE_SCHEMA.into(), Value::Object(enterprise));
+    }
+    doc
+}
+
+fn render_user(person: &Person, groups: &[(String, String, String)], base: &str) -> Value {
+    let mut doc = document_of(person);
+    // The column is authoritative for `active`: it is what offboarding acts on.
+    doc.insert("active".into(), Value::Bool(person.active));
+    let mut extra = Map::new();
+    let mine: Vec<Value> = groups
+        .iter()
+        .filter(|(person_id, _, _)| *person_id == person.id)
+        .map(|(_, group_id, name)| {
+            json!({"value": group_id, "display": name, "$ref": format!("{base}/Groups/{group_id}"), "type": "direct"})
+        })
+        .collect();
+    if !mine.is_empty() {
+        extra.insert("groups".into(), Value::Array(mine));
+    }
+    render(
+        &USER,
+        &person.id,
+        &doc,
+        extra,
+        Meta {
+            resource_type: "User",
+            created: person.created_at,
+            last_modified: person.updated_at,
+            location: format!("{base}/Users/{}", person.id),
+            version: person.version,
+        },
+    )
+}
+
+async fn user_json(
+    state: &AppState,
+    req: &HttpRequest,
+    person: &Person,
+) -> Result<Value, ScimError> {
+    let groups = state
+        .store
+        .groups_of_people(std::slice::from_ref(&person.id))
+        .await?;
+    Ok(render_user(
+        person,
+        &groups,
+        &base_url(req, state.settings.public_url.as_deref()),
+    ))
+}
+
+async fn respond_user(
+    state: &AppState,
+    req: &HttpRequest,
+    id: &str,
+) -> Result<HttpResponse, ScimError> {
+    let person = live_person(state, id).await?;
+    let body = user_json(state, req, &person).await?;
+    Ok(with_etag(respond(StatusCode::OK, &body), person.version))
+}
+
+fn with_etag(mut response: HttpResponse, version: i64) -> HttpResponse {
+    if let Ok(value) = etag(version).parse() {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ETAG, value);
+    }
+    response
+}
+
+async fn live_person(state: &AppState, id: &str) -> Result<Person, ScimError> {
+    match state.store.get_person(id).await {
+        Ok(person) if person.deleted_at.is_none() => Ok(person),
+        Ok(_) | Err(StoreError::NotFound) => Err(ScimError::not_found("User")),
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn live_person_in(tx: &mut Tx, id: &str) -> Result<Person, ScimError> {
+    match tx.get_person(id).await {
+        Ok(person) if person.deleted_at.is_none() => Ok(person),
+        Ok(_) | Err(StoreError::NotFound) => Err(ScimError::not_found("User")),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn as_object(body: &Value) -> Result<&Map<String, Value>, ScimError> {
+    body.as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("the body must be a JSON object"))
+}
