@@ -138,7 +138,7 @@ async fn create(
         }
         None => (String::new(), None),
     };
-    let mut fields = projection.fields(&mut tx).await?;
+    let (mut fields, not_indexed) = projection.fields(&mut tx, adopted.as_deref()).await?;
     fields.active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
     let id = match was_active {
         Some(_) => {
@@ -152,7 +152,8 @@ async fn create(
     } else {
         "scim.user.created"
     };
-    let skipped = persist(&mut tx, &id, &doc, &projection, &actor).await?;
+    let mut skipped = persist(&mut tx, &id, &doc, &projection, &actor).await?;
+    skipped.extend(not_indexed.iter().map(|c| c.to_string()));
     audit(&mut tx, &actor, action, &id, &skipped, &[]).await?;
     if let Some(was_active) = was_active {
         record_transition(&mut tx, &id, was_active, fields.active, cause(&actor, None)).await?;
@@ -277,9 +278,10 @@ async fn write_update(
         }
     }
     let projection = Projection::of(doc);
-    let fields = projection.fields(tx).await?;
+    let (fields, not_indexed) = projection.fields(tx, Some(&current.id)).await?;
     tx.update_person(&current.id, &fields).await?;
-    let skipped = persist(tx, &current.id, doc, &projection, actor).await?;
+    let mut skipped = persist(tx, &current.id, doc, &projection, actor).await?;
+    skipped.extend(not_indexed.iter().map(|c| c.to_string()));
     audit(tx, actor, action, &current.id, &skipped, ignored).await?;
     record_transition(
         tx,
@@ -322,13 +324,14 @@ async fn audit(
     actor: &str,
     action: &str,
     id: &str,
-    skipped_emails: &[String],
+    not_indexed: &[String],
     ignored_paths: &[String],
 ) -> Result<(), ScimError> {
     let mut details = json!({});
-    if !skipped_emails.is_empty() {
-        details["emails_not_indexed"] = json!(skipped_emails);
-        tracing::warn!(person = %id, count = skipped_emails.len(), "SCIM emails already belong to another person; not indexed");
+    if !not_indexed.is_empty() {
+        // Emails as values, other identifiers by column name.
+        details["identifiers_not_indexed"] = json!(not_indexed);
+        tracing::warn!(person = %id, count = not_indexed.len(), "identifiers pushed by SCIM already belong to another person; not indexed");
     }
     if !ignored_paths.is_empty() {
         details["ignored_paths"] = json!(ignored_paths);
@@ -413,22 +416,41 @@ impl Projection {
         }
     }
 
-    /// The column values; the manager is linked only when they are a known person.
-    async fn fields(&self, tx: &mut Tx) -> Result<PersonFields, ScimError> {
+    /// The column values for person `id` (None when new). The manager is linked only
+    /// when they are a known person. An externalId or employee number another person
+    /// already holds stays in the document but is not indexed (and is reported), so
+    /// that such a clash never makes an update, perhaps a deactivation, fail.
+    async fn fields(&self, tx: &mut Tx, id: Option<&str>) -> Result<(PersonFields, Vec<&'static str>), ScimError> {
         let manager_id = match &self.manager_ref {
-            Some(id) if tx.person_is_live(id).await? => Some(id.clone()),
+            Some(manager) if tx.person_is_live(manager).await? => Some(manager.clone()),
             _ => None,
         };
-        Ok(PersonFields {
-            user_name: self.user_name.clone(),
-            external_id: self.external_id.clone(),
-            display_name: self.display_name.clone(),
-            given_name: self.given_name.clone(),
-            family_name: self.family_name.clone(),
-            employee_number: self.employee_number.clone(),
-            manager_id,
-            active: self.active,
-        })
+        let mut not_indexed = Vec::new();
+        let mut kept = Vec::new();
+        for (column, value) in [("external_id", &self.external_id), ("employee_number", &self.employee_number)] {
+            match value {
+                Some(v) if tx.identifier_holder(column, v, id).await?.is_some() => {
+                    not_indexed.push(column);
+                    kept.push(None);
+                }
+                other => kept.push(other.clone()),
+            }
+        }
+        let employee_number = kept.pop().flatten();
+        let external_id = kept.pop().flatten();
+        Ok((
+            PersonFields {
+                user_name: self.user_name.clone(),
+                external_id,
+                display_name: self.display_name.clone(),
+                given_name: self.given_name.clone(),
+                family_name: self.family_name.clone(),
+                employee_number,
+                manager_id,
+                active: self.active,
+            },
+            not_indexed,
+        ))
     }
 }
 

@@ -478,6 +478,25 @@ impl Tx {
         }))
     }
 
+    /// The live person other than `except` who holds this externalId or employee
+    /// number (`column` is `external_id` or `employee_number`).
+    pub async fn identifier_holder(
+        &mut self,
+        column: &'static str,
+        value: &str,
+        except: Option<&str>,
+    ) -> StoreResult<Option<String>> {
+        assert!(matches!(column, "external_id" | "employee_number"), "not an identifier column");
+        let sql = format!("SELECT id FROM people WHERE {column} = $1 AND deleted_at IS NULL AND id <> $2");
+        Ok(with_tx!(self, c => {
+            sqlx::query_scalar(&sql)
+                .bind(value)
+                .bind(except.unwrap_or(""))
+                .fetch_optional(&mut *c)
+                .await?
+        }))
+    }
+
     /// Whether a live person with this id exists.
     pub async fn person_is_live(&mut self, id: &str) -> StoreResult<bool> {
         let found: Option<String> = with_tx!(self, c => {

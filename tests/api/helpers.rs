@@ -295,6 +295,57 @@ impl TestApp {
         json["token"].as_str().unwrap().to_string()
     }
 
+    /// A token of scope `scim`, as an identity provider would be given.
+    pub async fn scim_token(&self) -> String {
+        self.token_with_scope("scim").await
+    }
+
+    /// A SCIM request with `token`; returns status, headers and the JSON body (Null
+    /// when empty).
+    pub async fn scim(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}/scim/v2{path}", self.address))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/scim+json; charset=utf-8")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, headers, json)
+    }
+
+    /// Lifecycle events of a person, as (kind, source) in order.
+    pub async fn lifecycle_events(&self, person_id: &str) -> Vec<(String, String)> {
+        let events: Value = self
+            .get(&format!("/api/v1/lifecycle-events?person_id={person_id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["kind"].as_str().unwrap().to_string(), e["source"].as_str().unwrap().to_string()))
+            .collect()
+    }
+
     /// Row counts of every table that a write could touch.
     pub async fn row_counts(&self) -> Vec<(String, i64)> {
         let mut counts = Vec::new();
@@ -307,6 +358,9 @@ impl TestApp {
             "agent_credentials",
             "api_tokens",
             "audit_log",
+            "scim_groups",
+            "scim_group_members",
+            "lifecycle_events",
         ] {
             counts.push((
                 table.to_string(),

@@ -10,5 +10,7 @@ mod health;
 mod instances;
 mod people;
 mod schema;
+mod scim_entra;
+mod scim_okta;
 mod secrets;
 mod validation;
