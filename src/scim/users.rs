@@ -420,14 +420,21 @@ impl Projection {
     /// when they are a known person. An externalId or employee number another person
     /// already holds stays in the document but is not indexed (and is reported), so
     /// that such a clash never makes an update, perhaps a deactivation, fail.
-    async fn fields(&self, tx: &mut Tx, id: Option<&str>) -> Result<(PersonFields, Vec<&'static str>), ScimError> {
+    async fn fields(
+        &self,
+        tx: &mut Tx,
+        id: Option<&str>,
+    ) -> Result<(PersonFields, Vec<&'static str>), ScimError> {
         let manager_id = match &self.manager_ref {
             Some(manager) if tx.person_is_live(manager).await? => Some(manager.clone()),
             _ => None,
         };
         let mut not_indexed = Vec::new();
         let mut kept = Vec::new();
-        for (column, value) in [("external_id", &self.external_id), ("employee_number", &self.employee_number)] {
+        for (column, value) in [
+            ("external_id", &self.external_id),
+            ("employee_number", &self.employee_number),
+        ] {
             match value {
                 Some(v) if tx.identifier_holder(column, v, id).await?.is_some() => {
                     not_indexed.push(column);

@@ -486,8 +486,13 @@ impl Tx {
         value: &str,
         except: Option<&str>,
     ) -> StoreResult<Option<String>> {
-        assert!(matches!(column, "external_id" | "employee_number"), "not an identifier column");
-        let sql = format!("SELECT id FROM people WHERE {column} = $1 AND deleted_at IS NULL AND id <> $2");
+        assert!(
+            matches!(column, "external_id" | "employee_number"),
+            "not an identifier column"
+        );
+        let sql = format!(
+            "SELECT id FROM people WHERE {column} = $1 AND deleted_at IS NULL AND id <> $2"
+        );
         Ok(with_tx!(self, c => {
             sqlx::query_scalar(&sql)
                 .bind(value)

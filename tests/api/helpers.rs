@@ -342,7 +342,12 @@ impl TestApp {
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| (e["kind"].as_str().unwrap().to_string(), e["source"].as_str().unwrap().to_string()))
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_string(),
+                    e["source"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     }
 

@@ -12,5 +12,7 @@ mod people;
 mod schema;
 mod scim_entra;
 mod scim_okta;
+mod scim_others;
+mod scim_protocol;
 mod secrets;
 mod validation;

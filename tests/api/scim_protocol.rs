@@ -1,0 +1,415 @@
+//! The SCIM protocol surface: discovery, errors, paging, projection, ETags.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{TestApp, TEST_MAX_BODY};
+use crate::on_both_engines;
+use crate::scim_entra::urlencode;
+
+async fn create_user(app: &TestApp, token: &str, user_name: &str) -> String {
+    let (status, _, body) = app
+        .scim(
+            token,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": user_name, "active": true,
+            "emails": [{"value": format!("{user_name}@example.com"), "primary": true}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: TestApp) {
+    let token = app.scim_token().await;
+    let (status, _, config) = app
+        .scim(&token, Method::GET, "/ServiceProviderConfig", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(config["patch"]["supported"], true);
+    assert_eq!(config["bulk"]["supported"], false);
+    assert_eq!(config["filter"]["maxResults"], 500);
+    assert_eq!(config["etag"]["supported"], true);
+    assert_eq!(config["sort"]["supported"], true);
+    let (_, _, schemas) = app.scim(&token, Method::GET, "/Schemas", None).await;
+    let ids: Vec<&str> = schemas["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            "urn:ietf:params:scim:schemas:core:2.0:Group"
+        ]
+    );
+    let (status, _, user_schema) = app
+        .scim(
+            &token,
+            Method::GET,
+            "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let user_name = user_schema["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "userName")
+        .unwrap();
+    assert_eq!(user_name["uniqueness"], "server");
+    let (_, _, types) = app.scim(&token, Method::GET, "/ResourceTypes", None).await;
+    assert_eq!(types["totalResults"], 2);
+    let (status, _, user_type) = app
+        .scim(&token, Method::GET, "/ResourceTypes/User", None)
+        .await;
+    assert_eq!(
+        (status, user_type["endpoint"].clone()),
+        (200, json!("/Users"))
+    );
+    for path in ["/ServiceProviderConfig", "/Schemas", "/ResourceTypes"] {
+        for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            let (status, headers, body) = app
+                .scim(&token, method.clone(), path, Some(&json!({})))
+                .await;
+            assert_eq!(status, 405, "{method} {path}");
+            assert_eq!(headers["content-type"], "application/scim+json");
+            assert_eq!(body["status"], "405");
+        }
+    }
+}
+
+async fn bad_requests_get_scim_errors_and_change_nothing(app: TestApp) {
+    let token = app.scim_token().await;
+    let id = create_user(&app, &token, "target").await;
+    let before = app.row_counts().await;
+    let user_path = format!("/Users/{id}");
+    let raw = |method: Method, path: String, body: &'static str| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let response = app
+                .client
+                .request(method, format!("{}/scim/v2{path}", app.address))
+                .bearer_auth(token)
+                .header("Content-Type", "application/scim+json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            let json: Value = response.json().await.unwrap();
+            (status, content_type, json)
+        }
+    };
+    let cases: Vec<(u16, &str, (u16, String, Value))> = vec![
+        (400, "invalidSyntax", raw(Method::POST, "/Users".into(), r#"{"userName": "#).await),
+        (400, "invalidSyntax", raw(Method::PATCH, user_path.clone(), r#"{"Operations": [{"op": "replace""#).await),
+        (400, "invalidValue", raw(Method::POST, "/Users".into(), r#"{"userName": 42}"#).await),
+        (400, "invalidValue", raw(Method::POST, "/Users".into(), r#"{"displayName": "no userName"}"#).await),
+        (400, "invalidValue", raw(Method::PATCH, user_path.clone(),
+            r#"{"Operations": [{"op": "replace", "path": "active", "value": "perhaps"}]}"#).await),
+        (400, "invalidPath", raw(Method::PATCH, user_path.clone(),
+            r#"{"Operations": [{"op": "replace", "path": "emails[type eq \"work\"", "value": "x"}]}"#).await),
+        (400, "mutability", raw(Method::PATCH, user_path.clone(),
+            r#"{"Operations": [{"op": "replace", "path": "id", "value": "x"}]}"#).await),
+        (400, "mutability", raw(Method::PATCH, user_path.clone(),
+            r#"{"Operations": [{"op": "replace", "path": "meta.created", "value": "2020-01-01T00:00:00Z"}]}"#).await),
+        (400, "noTarget", raw(Method::PATCH, user_path.clone(), r#"{"Operations": [{"op": "remove"}]}"#).await),
+        (400, "invalidValue", raw(Method::PATCH, user_path.clone(),
+            r#"{"Operations": [{"op": "remove", "path": "userName"}]}"#).await),
+    ];
+    for (status, scim_type, (got_status, content_type, body)) in cases {
+        assert_eq!(got_status, status, "{body}");
+        assert_eq!(content_type, "application/scim+json");
+        assert_eq!(body["scimType"], scim_type, "{body}");
+        assert_eq!(body["status"], status.to_string());
+        assert_eq!(
+            body["schemas"],
+            json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+        );
+    }
+    for filter in [
+        "userName eq",
+        "userName zz \"x\"",
+        "title eq \"x\"",
+        "(((userName pr)",
+    ] {
+        let (status, _, body) = app
+            .scim(
+                &token,
+                Method::GET,
+                &format!("/Users?filter={}", urlencode(filter)),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["scimType"].clone()),
+            (400, json!("invalidFilter")),
+            "{filter}"
+        );
+    }
+    let big = json!({"userName": "big", "displayName": "x".repeat(TEST_MAX_BODY * 2)});
+    let (status, _, body) = app.scim(&token, Method::POST, "/Users", Some(&big)).await;
+    assert_eq!((status, body["status"].clone()), (413, json!("413")));
+    assert_eq!(
+        app.row_counts().await,
+        before,
+        "a rejected request changed something"
+    );
+    let (status, _, _) = app
+        .scim(&token, Method::GET, "/Users/not-a-user", None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+async fn authentication_and_scope_are_enforced(app: TestApp) {
+    let anonymous = app
+        .client
+        .get(format!("{}/scim/v2/Users", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    assert_eq!(anonymous.headers()["content-type"], "application/scim+json");
+    let body: Value = anonymous.json().await.unwrap();
+    assert_eq!(body["status"], "401");
+    let (status, _, _) = app.scim("ob_wrong", Method::GET, "/Users", None).await;
+    assert_eq!(status, 401);
+    let (status, _, body) = app
+        .scim(&app.admin_token.clone(), Method::GET, "/Users", None)
+        .await;
+    assert_eq!((status, body["status"].clone()), (403, json!("403")));
+    let scim = app.scim_token().await;
+    let api = app
+        .request_as(&scim, Method::GET, "/api/v1/agents")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 403);
+}
+
+async fn paging_sorting_and_projection(app: TestApp) {
+    let token = app.scim_token().await;
+    for name in [
+        "delta", "alpha", "echo", "charlie", "bravo", "golf", "foxtrot",
+    ] {
+        create_user(&app, &token, name).await;
+    }
+    let mut seen = Vec::new();
+    let mut start = 1;
+    loop {
+        let (status, _, page) = app
+            .scim(
+                &token,
+                Method::GET,
+                &format!("/Users?startIndex={start}&count=3&sortBy=userName"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(page["totalResults"], 7);
+        assert_eq!(page["startIndex"], start);
+        let items = page["Resources"].as_array().unwrap();
+        assert_eq!(page["itemsPerPage"], items.len());
+        if items.is_empty() {
+            break;
+        }
+        seen.extend(
+            items
+                .iter()
+                .map(|u| u["userName"].as_str().unwrap().to_string()),
+        );
+        start += 3;
+    }
+    assert_eq!(
+        seen,
+        ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]
+    );
+    let (_, _, descending) = app
+        .scim(
+            &token,
+            Method::GET,
+            "/Users?sortBy=userName&sortOrder=descending&count=2",
+            None,
+        )
+        .await;
+    assert_eq!(descending["Resources"][0]["userName"], "golf");
+    let (_, _, counted) = app.scim(&token, Method::GET, "/Users?count=0", None).await;
+    assert_eq!(
+        (
+            counted["totalResults"].clone(),
+            counted["itemsPerPage"].clone()
+        ),
+        (json!(7), json!(0))
+    );
+    let (_, _, sw) = app
+        .scim(
+            &token,
+            Method::GET,
+            &format!(
+                "/Users?filter={}",
+                urlencode("userName sw \"F\" or userName ew \"LF\"")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(sw["totalResults"], 2);
+
+    let (_, _, projected) = app
+        .scim(
+            &token,
+            Method::GET,
+            "/Users?attributes=userName&filter=userName%20eq%20%22alpha%22",
+            None,
+        )
+        .await;
+    let user = projected["Resources"][0].as_object().unwrap();
+    let mut keys: Vec<&str> = user.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "schemas", "userName"]);
+    let (_, _, excluded) = app
+        .scim(
+            &token,
+            Method::GET,
+            "/Users?excludedAttributes=emails,meta&count=1",
+            None,
+        )
+        .await;
+    assert!(excluded["Resources"][0].get("emails").is_none());
+    assert!(excluded["Resources"][0].get("meta").is_none());
+    assert!(excluded["Resources"][0].get("userName").is_some());
+
+    let (status, _, searched) = app
+        .scim(
+            &token,
+            Method::POST,
+            "/Users/.search",
+            Some(&json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": "userName eq \"echo\" or userName eq \"golf\"",
+                "attributes": ["userName"], "sortBy": "userName", "startIndex": 1, "count": 10
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{searched}");
+    let names: Vec<&str> = searched["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo", "golf"]);
+}
+
+async fn etags_and_if_match(app: TestApp) {
+    let token = app.scim_token().await;
+    let id = create_user(&app, &token, "versioned").await;
+    let (_, headers, user) = app
+        .scim(&token, Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    assert_eq!(etag, user["meta"]["version"].as_str().unwrap());
+    let body = json!({"Operations": [{"op": "replace", "path": "displayName", "value": "V2"}]});
+    let stale = app
+        .client
+        .patch(format!("{}/scim/v2/Users/{id}", app.address))
+        .bearer_auth(&token)
+        .header("If-Match", "W/\"999\"")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let fresh = app
+        .client
+        .patch(format!("{}/scim/v2/Users/{id}", app.address))
+        .bearer_auth(&token)
+        .header("If-Match", etag.as_str())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+    assert_ne!(fresh.headers()["etag"].to_str().unwrap(), etag);
+}
+
+async fn uniqueness_is_case_insensitive_for_user_names_and_group_names(app: TestApp) {
+    let token = app.scim_token().await;
+    let id = create_user(&app, &token, "Zero.Cool").await;
+    let (status, _, body) = app
+        .scim(
+            &token,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": "zero.cool"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["scimType"].clone()),
+        (409, json!("uniqueness"))
+    );
+    let other = create_user(&app, &token, "acid.burn").await;
+    let (status, _, body) = app
+        .scim(&token, Method::PATCH, &format!("/Users/{other}"),
+              Some(&json!({"Operations": [{"op": "replace", "path": "userName", "value": "ZERO.COOL"}]})))
+        .await;
+    assert_eq!(
+        (status, body["scimType"].clone()),
+        (409, json!("uniqueness"))
+    );
+    let (_, _, found) = app
+        .scim(
+            &token,
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22ZERO.cool%22",
+            None,
+        )
+        .await;
+    assert_eq!(found["Resources"][0]["id"], id.as_str());
+    for _ in 0..1 {
+        let (status, _, _) = app
+            .scim(
+                &token,
+                Method::POST,
+                "/Groups",
+                Some(&json!({"displayName": "Elite"})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let (status, _, body) = app
+        .scim(
+            &token,
+            Method::POST,
+            "/Groups",
+            Some(&json!({"displayName": "ELITE"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["scimType"].clone()),
+        (409, json!("uniqueness"))
+    );
+}
+
+on_both_engines!(
+    discovery_endpoints_describe_what_is_supported_and_are_read_only,
+    bad_requests_get_scim_errors_and_change_nothing,
+    authentication_and_scope_are_enforced,
+    paging_sorting_and_projection,
+    etags_and_if_match,
+    uniqueness_is_case_insensitive_for_user_names_and_group_names
+);
