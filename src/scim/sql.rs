@@ -35,20 +35,35 @@ struct Column {
     related: Option<Related>,
 }
 
+/// A related table, reached as `{outer} IN (SELECT {inner} FROM {from} WHERE …)`: a
+/// semi-join both engines drive from the related table's index, where a correlated
+/// `EXISTS` would make them scan every person.
 #[derive(Debug, Clone, Copy)]
 struct Related {
+    outer: &'static str,
+    inner: &'static str,
     from: &'static str,
-    join: &'static str,
 }
 
 const EMAILS: Related = Related {
+    outer: "p.id",
+    inner: "e.person_id",
     from: "person_emails e",
-    join: "e.person_id = p.id",
 };
 const MEMBERS: Related = Related {
+    outer: "g.id",
+    inner: "m.group_id",
     from: "scim_group_members m",
-    join: "m.group_id = g.id",
 };
+
+impl Related {
+    fn open(&self) -> String {
+        format!(
+            "{} IN (SELECT {} FROM {} WHERE ",
+            self.outer, self.inner, self.from
+        )
+    }
+}
 
 const fn col(expr: &'static str, kind: Kind) -> Column {
     Column {
@@ -219,13 +234,8 @@ fn translate(
             let related = resource.related(&attr).ok_or_else(|| {
                 ScimError::invalid_filter(format!("filtering on {path} is not supported"))
             })?;
-            sql(
-                out,
-                &format!(
-                    "EXISTS (SELECT 1 FROM {} WHERE {} AND (",
-                    related.from, related.join
-                ),
-            );
+            sql(out, &related.open());
+            sql(out, "(");
             translate(resource, filter, Some((attr.as_str(), related)), out)?;
             sql(out, "))");
         }
@@ -274,7 +284,7 @@ fn column_for(
     }
 }
 
-/// Puts a condition on a related table's column inside `EXISTS`, unless it already is.
+/// Puts a condition on a related table's column inside its semi-join, unless it already is.
 fn wrap_related(
     column: Column,
     inside: Option<(&str, Related)>,
@@ -283,13 +293,7 @@ fn wrap_related(
 ) -> Result<(), ScimError> {
     match (column.related, inside) {
         (Some(related), None) => {
-            sql(
-                out,
-                &format!(
-                    "EXISTS (SELECT 1 FROM {} WHERE {} AND ",
-                    related.from, related.join
-                ),
-            );
+            sql(out, &related.open());
             condition(out)?;
             sql(out, ")");
             Ok(())
@@ -442,19 +446,19 @@ mod tests {
     }
 
     #[test]
-    fn email_filters_become_exists_subqueries() {
+    fn email_filters_become_semi_joins() {
         let (text, _) = render(
             Resource::User,
             r#"emails[type eq "work" and value co "@x"]"#,
         );
         assert_eq!(
             text,
-            "EXISTS (SELECT 1 FROM person_emails e WHERE e.person_id = p.id AND ((lower(e.type) = ? AND e.value_key LIKE ? ESCAPE '\\')))"
+            "p.id IN (SELECT e.person_id FROM person_emails e WHERE ((lower(e.type) = ? AND e.value_key LIKE ? ESCAPE '\\')))"
         );
         let (text, binds) = render(Resource::User, r#"emails.value eq "a@x.com""#);
         assert_eq!(
             text,
-            "EXISTS (SELECT 1 FROM person_emails e WHERE e.person_id = p.id AND e.value_key = ?)"
+            "p.id IN (SELECT e.person_id FROM person_emails e WHERE e.value_key = ?)"
         );
         assert_eq!(binds.len(), 1);
     }
@@ -502,7 +506,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "(g.display_name_key = ? AND EXISTS (SELECT 1 FROM scim_group_members m WHERE m.group_id = g.id AND m.person_id = ?))"
+            "(g.display_name_key = ? AND g.id IN (SELECT m.group_id FROM scim_group_members m WHERE m.person_id = ?))"
         );
         assert_eq!(
             Resource::User.sort_column("userName").unwrap(),

@@ -256,6 +256,16 @@ impl Store {
         with_pool!(self, p => p.close().await)
     }
 
+    /// Runs SQL text as it is, without preparing it; for benchmarks and tests that seed
+    /// data in bulk. Never called with user input.
+    pub async fn execute_unprepared(&self, sql: &str) -> StoreResult<()> {
+        use sqlx::Executor;
+        with_pool!(self, p => {
+            p.execute(sqlx::raw_sql(sql)).await?;
+        });
+        Ok(())
+    }
+
     /// Number of rows in a table; for tests and diagnostics. `table` must be a
     /// known table name, it is not a user input.
     pub async fn count_rows(&self, table: &str) -> StoreResult<i64> {

@@ -11,6 +11,8 @@ mod instances;
 mod people;
 mod schema;
 mod scim_entra;
+mod scim_fuzz;
+mod scim_index;
 mod scim_okta;
 mod scim_others;
 mod scim_protocol;

@@ -155,7 +155,46 @@ async fn a_person_registered_through_the_api_is_adopted_not_duplicated(app: Test
     assert_eq!(listed["items"][0]["source"], "scim");
 }
 
+async fn deleting_an_active_user_deactivates_them_once(app: TestApp) {
+    let token = app.scim_token().await;
+    let (_, _, created) = app
+        .scim(
+            &token,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": "razor", "emails": [{"value": "razor@example.com"}]})),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let agent = app
+        .create_agent(&json!({"name": "razor-bot", "owner_email": "razor@example.com"}))
+        .await;
+    let (status, _, _) = app
+        .scim(&token, Method::DELETE, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        app.lifecycle_events(&id).await,
+        vec![("person-deactivated".to_string(), "scim".to_string())]
+    );
+    let (status, _, _) = app
+        .scim(&token, Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (_, _, listed) = app.scim(&token, Method::GET, "/Users", None).await;
+    assert_eq!(listed["totalResults"], 0);
+    let orphan: Value = app
+        .get(&format!("/api/v1/agents/{}", agent["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orphan["orphan_reason"], "owner_deleted");
+    assert_eq!(app.get(&format!("/api/v1/people/{id}")).await.status(), 404);
+}
+
 on_both_engines!(
+    deleting_an_active_user_deactivates_them_once,
     onelogin_lowercase_group_patch_and_put_deactivation,
     jumpcloud_full_put_with_null_emails_deactivates,
     a_person_registered_through_the_api_is_adopted_not_duplicated
