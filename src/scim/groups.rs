@@ -10,10 +10,10 @@ use serde_json::{json, Map, Value};
 use super::error::ScimError;
 use super::list::{list_response, project, ListParams, SearchRequest};
 use super::patch::{self, PatchRequest};
-use super::resource::{canonicalize, etag, render, Meta};
+use super::resource::{canonicalize, render, Meta};
 use super::schema::GROUP;
 use super::sql::{self, Resource};
-use super::{base_url, check_if_match, resource, respond, ScimJson};
+use super::{as_object, base_url, check_if_match, resource, respond, with_etag, ScimJson};
 use crate::access::Caller;
 use crate::audit::AuditEntry;
 use crate::startup::AppState;
@@ -67,7 +67,7 @@ async fn list_groups(
         .store
         .query_groups(
             &condition,
-            &params.order_by("g.created_at"),
+            &params.order_by("g.id"),
             params.offset(),
             params.count,
         )
@@ -371,23 +371,9 @@ async fn group_response(
     Ok(with_etag(response, group.version))
 }
 
-fn with_etag(mut response: HttpResponse, version: i64) -> HttpResponse {
-    if let Ok(value) = etag(version).parse() {
-        response
-            .headers_mut()
-            .insert(actix_web::http::header::ETAG, value);
-    }
-    response
-}
-
 fn group_not_found(err: StoreError) -> ScimError {
     match err {
         StoreError::NotFound => ScimError::not_found("Group"),
         other => other.into(),
     }
-}
-
-fn as_object(body: &Value) -> Result<&Map<String, Value>, ScimError> {
-    body.as_object()
-        .ok_or_else(|| ScimError::invalid_syntax("the body must be a JSON object"))
 }

@@ -23,7 +23,6 @@ pub mod users;
 
 use error::{ScimError, SCIM_JSON};
 
-use crate::access::Caller;
 use crate::api::auth::authenticate_request;
 use crate::api::json::ApiJson;
 use crate::domain::Scope;
@@ -86,11 +85,6 @@ async fn require_scim_scope(
     next.call(req).await
 }
 
-/// The audit actor of a SCIM caller.
-pub fn actor(caller: &Caller) -> String {
-    caller.actor()
-}
-
 /// A JSON body (`application/scim+json` or `application/json`) with SCIM errors.
 pub struct ScimJson<T>(pub T);
 
@@ -114,6 +108,22 @@ pub fn respond(status: StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header(("Content-Type", SCIM_JSON))
         .body(body.to_string())
+}
+
+/// Adds the `ETag` header of a resource version.
+pub fn with_etag(mut response: HttpResponse, version: i64) -> HttpResponse {
+    if let Ok(value) = resource::etag(version).parse() {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ETAG, value);
+    }
+    response
+}
+
+/// The body of a POST or PUT must be a JSON object.
+pub fn as_object(body: &Value) -> Result<&serde_json::Map<String, Value>, ScimError> {
+    body.as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("the body must be a JSON object"))
 }
 
 /// The base URL of the SCIM service as the client reached it, for `location`.

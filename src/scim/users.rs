@@ -9,10 +9,10 @@ use serde_json::{json, Map, Value};
 use super::error::ScimError;
 use super::list::{list_response, project, ListParams, SearchRequest};
 use super::patch::{self, PatchRequest};
-use super::resource::{canonicalize, etag, render, Meta};
+use super::resource::{canonicalize, render, Meta};
 use super::schema::{ENTERPRISE_SCHEMA, USER};
 use super::sql::{self, Resource};
-use super::{base_url, check_if_match, resource, respond, ScimJson, SOURCE};
+use super::{as_object, base_url, check_if_match, resource, respond, with_etag, ScimJson, SOURCE};
 use crate::access::Caller;
 use crate::audit::AuditEntry;
 use crate::directory::resolve_agents;
@@ -69,7 +69,7 @@ async fn list_users(
         .store
         .query_people(
             &condition,
-            &params.order_by("p.created_at"),
+            &params.order_by("p.id"),
             params.offset(),
             params.count,
         )
@@ -574,15 +574,6 @@ async fn respond_user(
     Ok(with_etag(respond(StatusCode::OK, &body), person.version))
 }
 
-fn with_etag(mut response: HttpResponse, version: i64) -> HttpResponse {
-    if let Ok(value) = etag(version).parse() {
-        response
-            .headers_mut()
-            .insert(actix_web::http::header::ETAG, value);
-    }
-    response
-}
-
 async fn live_person(state: &AppState, id: &str) -> Result<Person, ScimError> {
     match state.store.get_person(id).await {
         Ok(person) if person.deleted_at.is_none() => Ok(person),
@@ -597,9 +588,4 @@ async fn live_person_in(tx: &mut Tx, id: &str) -> Result<Person, ScimError> {
         Ok(_) | Err(StoreError::NotFound) => Err(ScimError::not_found("User")),
         Err(other) => Err(other.into()),
     }
-}
-
-fn as_object(body: &Value) -> Result<&Map<String, Value>, ScimError> {
-    body.as_object()
-        .ok_or_else(|| ScimError::invalid_syntax("the body must be a JSON object"))
 }

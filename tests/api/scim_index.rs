@@ -34,7 +34,7 @@ async fn seed_people(app: &TestApp, count: u32) {
 async fn plan(app: &TestApp, filter: &str) -> String {
     let condition = to_sql(Resource::User, &parse_filter(filter).unwrap()).unwrap();
     app.store
-        .explain_query_people(&condition, "p.created_at ASC")
+        .explain_query_people(&condition, "p.id ASC")
         .await
         .unwrap()
         .join("\n")

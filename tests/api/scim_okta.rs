@@ -68,6 +68,34 @@ async fn okta_provisioning_conversation(app: TestApp) {
     );
     assert!(created.get("password").is_none(), "password echoed");
     assert!(!created.to_string().contains("1mz050nq"));
+    let stored: Value = app
+        .get(&format!("/api/v1/people/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!stored.to_string().contains("1mz050nq"));
+    let document: Vec<String> = match app.engine {
+        crate::helpers::Engine::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            sqlx::query_scalar("SELECT scim_resource FROM people")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+        }
+        crate::helpers::Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            sqlx::query_scalar("SELECT scim_resource FROM people")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!document.concat().contains("1mz050nq"), "password stored");
+    assert!(
+        !crate::helpers::captured_logs().contains("1mz050nq"),
+        "password logged"
+    );
 
     let resolved: Value = app
         .get(&format!("/api/v1/agents/{}", agent["id"].as_str().unwrap()))
