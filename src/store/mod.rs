@@ -6,6 +6,7 @@
 //! code branch on [`Engine`].
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -87,6 +88,10 @@ pub(crate) enum Pool {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// SQLite admits one writer at a time. Queueing writers of this process here, in
+    /// order, replaces SQLite's busy-wait (sleep and retry), which made write latency
+    /// spiky under load. Other processes (the CLI) still meet the busy timeout.
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Runs `$body` with `$p` bound to the engine's pool, once per engine. Inside the
@@ -140,6 +145,8 @@ pub(crate) enum TxInner {
 /// A write transaction. Dropping it without [`commit`](Tx::commit) rolls back.
 pub struct Tx {
     pub(crate) inner: TxInner,
+    /// Held until the transaction ends (SQLite only, see [`Store`]).
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Tx {
@@ -192,7 +199,10 @@ impl Store {
                 .await?;
             Pool::Postgres(pool)
         };
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            sqlite_writer: Arc::default(),
+        })
     }
 
     pub fn engine(&self) -> Engine {
@@ -237,8 +247,12 @@ impl Store {
     /// (deduplicating a secret, resolving an owner, extending the audit chain) need no
     /// further locking. Writes are few and short; no network call happens inside one.
     pub async fn begin(&self) -> StoreResult<Tx> {
+        let mut writer = None;
         let inner = match &self.pool {
-            Pool::Sqlite(p) => TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Sqlite(p) => {
+                writer = Some(self.sqlite_writer.clone().lock_owned().await);
+                TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)
+            }
             Pool::Postgres(p) => {
                 let mut tx = p.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -248,7 +262,10 @@ impl Store {
                 TxInner::Postgres(tx)
             }
         };
-        Ok(Tx { inner })
+        Ok(Tx {
+            inner,
+            _writer: writer,
+        })
     }
 
     /// Closes the pool, waiting for connections to be returned.
