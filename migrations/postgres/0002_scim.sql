@@ -4,18 +4,20 @@
 -- The SCIM representation of a person, as last written by the identity provider
 -- (attribute names canonical, read-only and write-only attributes removed). The
 -- columns of `people` are projections of it that can be indexed and filtered.
-ALTER TABLE people ADD COLUMN scim_resource TEXT;
-ALTER TABLE people ADD COLUMN display_name_key TEXT;
+ALTER TABLE people ADD COLUMN scim_resource TEXT COLLATE "C";
+ALTER TABLE people ADD COLUMN display_name_key TEXT COLLATE "C";
+ALTER TABLE people ADD COLUMN given_name_key TEXT COLLATE "C";
+ALTER TABLE people ADD COLUMN family_name_key TEXT COLLATE "C";
 CREATE INDEX people_display_name_key_idx ON people (display_name_key);
 CREATE INDEX people_created_at_idx ON people (created_at);
 CREATE INDEX person_emails_type_idx ON person_emails (person_id, type);
 
 CREATE TABLE scim_groups (
-    id               TEXT PRIMARY KEY NOT NULL,
-    display_name     TEXT NOT NULL,
-    display_name_key TEXT NOT NULL,
-    external_id      TEXT,
-    scim_resource    TEXT NOT NULL,
+    id               TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    display_name     TEXT COLLATE "C" NOT NULL,
+    display_name_key TEXT COLLATE "C" NOT NULL,
+    external_id      TEXT COLLATE "C",
+    scim_resource    TEXT COLLATE "C" NOT NULL,
     version          BIGINT NOT NULL DEFAULT 1,
     created_at       TIMESTAMPTZ NOT NULL,
     updated_at       TIMESTAMPTZ NOT NULL
@@ -25,8 +27,8 @@ CREATE INDEX scim_groups_external_id_idx ON scim_groups (external_id);
 CREATE INDEX scim_groups_updated_at_idx ON scim_groups (updated_at);
 
 CREATE TABLE scim_group_members (
-    group_id  TEXT NOT NULL REFERENCES scim_groups(id) ON DELETE CASCADE,
-    person_id TEXT NOT NULL REFERENCES people(id),
+    group_id  TEXT COLLATE "C" NOT NULL REFERENCES scim_groups(id) ON DELETE CASCADE,
+    person_id TEXT COLLATE "C" NOT NULL REFERENCES people(id),
     PRIMARY KEY (group_id, person_id)
 );
 CREATE INDEX scim_group_members_person_idx ON scim_group_members (person_id);
@@ -34,12 +36,12 @@ CREATE INDEX scim_group_members_person_idx ON scim_group_members (person_id);
 -- A person became inactive or active again. Written in the transaction that changed
 -- the person, exactly once per transition; the offboarding engine consumes them.
 CREATE TABLE lifecycle_events (
-    id           TEXT PRIMARY KEY NOT NULL,
-    person_id    TEXT NOT NULL REFERENCES people(id),
-    kind         TEXT NOT NULL,                  -- 'person-deactivated' | 'person-reactivated'
-    source       TEXT NOT NULL,                  -- 'scim' | 'api' | 'hr:<source>' | 'cli'
-    actor        TEXT NOT NULL,
-    reason       TEXT,
+    id           TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    person_id    TEXT COLLATE "C" NOT NULL REFERENCES people(id),
+    kind         TEXT COLLATE "C" NOT NULL,                  -- 'person-deactivated' | 'person-reactivated'
+    source       TEXT COLLATE "C" NOT NULL,                  -- 'scim' | 'api' | 'hr:<source>' | 'cli'
+    actor        TEXT COLLATE "C" NOT NULL,
+    reason       TEXT COLLATE "C",
     occurred_at  TIMESTAMPTZ NOT NULL,
     processed_at TIMESTAMPTZ
 );

@@ -6,6 +6,8 @@
 -- columns of `people` are projections of it that can be indexed and filtered.
 ALTER TABLE people ADD COLUMN scim_resource TEXT;
 ALTER TABLE people ADD COLUMN display_name_key TEXT;
+ALTER TABLE people ADD COLUMN given_name_key TEXT;
+ALTER TABLE people ADD COLUMN family_name_key TEXT;
 CREATE INDEX people_display_name_key_idx ON people (display_name_key);
 CREATE INDEX people_created_at_idx ON people (created_at);
 CREATE INDEX person_emails_type_idx ON person_emails (person_id, type);

@@ -352,6 +352,9 @@ impl<'a> Parser<'a> {
         if word.is_empty() {
             return Err(self.error("expected a value"));
         }
+        if word.contains('\0') {
+            return Err(self.error("NUL characters are not allowed"));
+        }
         Ok(match word.to_ascii_lowercase().as_str() {
             "true" => FilterValue::Bool(true),
             "false" => FilterValue::Bool(false),
@@ -381,8 +384,12 @@ impl<'a> Parser<'a> {
             } else if c == '\\' {
                 escaped = true;
             } else if c == '"' {
-                return serde_json::from_str(&self.text[start..self.pos])
-                    .map_err(|_| self.error("invalid string literal"));
+                let value: String = serde_json::from_str(&self.text[start..self.pos])
+                    .map_err(|_| self.error("invalid string literal"))?;
+                if value.contains('\0') {
+                    return Err(self.error("NUL characters are not allowed"));
+                }
+                return Ok(value);
             }
         }
         Err(self.error("unterminated string"))

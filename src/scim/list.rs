@@ -130,10 +130,15 @@ impl SearchRequest {
 }
 
 impl ListParams {
-    /// `ORDER BY` text: the sort column, then creation order for stable pages.
+    /// `ORDER BY` text: the sort column, then (appended by the store) the id, so
+    /// pages are stable. Where NULLs go is spelled out: the engines' defaults differ.
     pub fn order_by(&self, default: &'static str) -> String {
         let column = self.sort_column.unwrap_or(default);
-        format!("{column} {}", if self.descending { "DESC" } else { "ASC" })
+        if self.descending {
+            format!("{column} DESC NULLS LAST")
+        } else {
+            format!("{column} ASC NULLS FIRST")
+        }
     }
 
     pub fn offset(&self) -> i64 {

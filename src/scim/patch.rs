@@ -333,13 +333,9 @@ fn apply_complex(
             sub.name,
             canonical_single(sub, value, &format!("{key}.{}", sub.name))?,
         ),
-        (Op::Replace, None) => {
-            object = match canonical_value(target.attr, value, key)? {
-                Some(Value::Object(o)) => o,
-                _ => Map::new(),
-            };
-        }
-        (Op::Add, None) => {
+        // RFC 7644 §3.5.2.1 and §3.5.2.3: sub-attributes not given stay as they are,
+        // for add and replace alike.
+        (Op::Add | Op::Replace, None) => {
             if let Some(Value::Object(new)) = canonical_value(target.attr, value, key)? {
                 object.extend(new);
             }

@@ -45,7 +45,11 @@ pub fn canonicalize(
         }
     }
     for attr in schema.attrs.iter().filter(|a| a.required) {
-        if !out.contains_key(attr.name) {
+        let blank = out
+            .get(attr.name)
+            .and_then(Value::as_str)
+            .is_none_or(|v| v.trim().is_empty());
+        if blank {
             return Err(ScimError::invalid_value(format!(
                 "{} is required",
                 attr.name
@@ -148,6 +152,9 @@ pub fn canonical_single(
         (AttrType::String | AttrType::Reference | AttrType::Binary, Value::String(s)) => {
             if s.chars().count() > 2048 {
                 return Err(wrong("at most 2048 characters"));
+            }
+            if s.contains('\0') {
+                return Err(wrong("text without NUL characters"));
             }
             Some(Value::String(s.clone()))
         }

@@ -20,7 +20,8 @@ enum Kind {
     Exact,
     /// Case-insensitive text stored case-folded by the application (`*_key`).
     Folded,
-    /// Case-insensitive text compared through SQL `lower()` (not indexed).
+    /// Short ASCII vocabularies (`emails.type`: "work", "home") compared through SQL
+    /// `lower()`, which folds ASCII alike on both engines.
     Lower,
     Bool,
     Time,
@@ -106,8 +107,8 @@ impl Resource {
             (_, "meta", Some("lastmodified")) => col(self.alias("updated_at"), Time),
             (Self::User, "username", None) => col("p.user_name_key", Folded),
             (_, "displayname", None) => col(self.alias("display_name_key"), Folded),
-            (Self::User, "name", Some("givenname")) => col("p.given_name", Lower),
-            (Self::User, "name", Some("familyname")) => col("p.family_name", Lower),
+            (Self::User, "name", Some("givenname")) => col("p.given_name_key", Folded),
+            (Self::User, "name", Some("familyname")) => col("p.family_name_key", Folded),
             (Self::User, "active", None) => col("p.active", Bool),
             (Self::User, "emails", None | Some("value")) => rel("e.value_key", Folded, EMAILS),
             (Self::User, "emails", Some("type")) => rel("e.type", Lower, EMAILS),
@@ -222,9 +223,11 @@ fn translate(
             sql(out, ")");
         }
         Filter::Not(inner) => {
-            sql(out, "NOT (");
+            // A comparison with a missing value is unknown (NULL) in SQL; as a filter it is
+            // false, so its negation must be true.
+            sql(out, "NOT COALESCE((");
             translate(resource, inner, inside, out)?;
-            sql(out, ")");
+            sql(out, "), FALSE)");
         }
         Filter::ValuePath { path, filter } => {
             if inside.is_some() {
@@ -471,7 +474,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "(p.active = ? AND NOT ((p.updated_at < ? OR p.external_id IS NOT NULL AND p.external_id <> '')))"
+            "(p.active = ? AND NOT COALESCE(((p.updated_at < ? OR p.external_id IS NOT NULL AND p.external_id <> '')), FALSE))"
         );
         assert_eq!(binds[0], SqlValue::Bool(false));
         assert!(matches!(binds[1], SqlValue::Time(_)));

@@ -123,14 +123,9 @@ async fn create(
     let doc = canonicalize(&USER, as_object(&body.0)?)?;
     let actor = caller.actor();
     let mut tx = state.store.begin().await?;
-    let user_name = doc["userName"].as_str().unwrap_or_default().to_string();
-    if tx.find_person_id_by_user_name(&user_name).await?.is_some() {
-        return Err(ScimError::uniqueness("userName is already taken"));
-    }
     let projection = Projection::of(&doc);
-    // A person registered through the admin API (say, as an agent owner) is the same
-    // person when the identity provider pushes them: adopt rather than duplicate.
-    let adopted = tx.find_api_person_by_emails(&projection.emails).await?;
+    projection.check_lengths()?;
+    let adopted = find_adoptable(&mut tx, &projection).await?;
     let (id, was_active) = match &adopted {
         Some(id) => {
             let current = tx.get_person(id).await?;
@@ -181,18 +176,38 @@ async fn replace(
     id: web::Path<String>,
     body: ScimJson<Value>,
 ) -> Result<HttpResponse, ScimError> {
-    let mut doc = canonicalize(&USER, as_object(&body.0)?)?;
     let actor = caller.actor();
+    let result = replace_user(&state, &req, &actor, &id, &body.0).await;
+    if let Err(err) = &result {
+        if body
+            .0
+            .as_object()
+            .is_some_and(|o| is_false(field(o, "active")))
+        {
+            deactivate_despite(&state, &actor, &id, err).await?;
+        }
+    }
+    result
+}
+
+async fn replace_user(
+    state: &AppState,
+    req: &HttpRequest,
+    actor: &str,
+    id: &str,
+    body: &Value,
+) -> Result<HttpResponse, ScimError> {
+    let mut doc = canonicalize(&USER, as_object(body)?)?;
     let mut tx = state.store.begin().await?;
-    let current = live_person_in(&mut tx, &id).await?;
-    check_if_match(&req, current.version)?;
+    let current = live_person_in(&mut tx, id).await?;
+    check_if_match(req, current.version)?;
     // A PUT that leaves out `active` must not silently reactivate anyone.
     if !doc.contains_key("active") {
         doc.insert("active".into(), Value::Bool(current.active));
     }
-    write_update(&mut tx, &current, &doc, &actor, "scim.user.replaced", &[]).await?;
+    write_update(&mut tx, &current, &doc, actor, "scim.user.replaced", &[]).await?;
     tx.commit().await?;
-    respond_user(&state, &req, &id).await
+    respond_user(state, req, id).await
 }
 
 async fn patch_user(
@@ -203,16 +218,37 @@ async fn patch_user(
     body: ScimJson<PatchRequest>,
 ) -> Result<HttpResponse, ScimError> {
     let actor = caller.actor();
+    let result = apply_patch(&state, &req, &actor, &id, &body.0).await;
+    if let Err(err) = &result {
+        if asks_to_deactivate(&body.0.operations) {
+            deactivate_despite(&state, &actor, &id, err).await?;
+        }
+    }
+    result
+}
+
+async fn apply_patch(
+    state: &AppState,
+    req: &HttpRequest,
+    actor: &str,
+    id: &str,
+    body: &PatchRequest,
+) -> Result<HttpResponse, ScimError> {
     let mut tx = state.store.begin().await?;
-    let current = live_person_in(&mut tx, &id).await?;
-    check_if_match(&req, current.version)?;
+    let current = live_person_in(&mut tx, id).await?;
+    check_if_match(req, current.version)?;
     let mut doc = document_of(&current);
     doc.insert("active".into(), Value::Bool(current.active));
-    let ignored = patch::apply(&USER, &mut doc, &current.id, &body.0.operations)?;
+    let ignored = patch::apply(&USER, &mut doc, &current.id, &body.operations)?;
+    // Removing `active` (or setting it to null) leaves it as it was: a missing value
+    // must never read as "active" and bring an offboarded person back.
+    if !doc.contains_key("active") {
+        doc.insert("active".into(), Value::Bool(current.active));
+    }
     if doc
         .get("userName")
         .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
+        .is_none_or(|u| u.trim().is_empty())
     {
         return Err(ScimError::invalid_value(
             "userName is required and cannot be removed",
@@ -222,13 +258,111 @@ async fn patch_user(
         &mut tx,
         &current,
         &doc,
-        &actor,
+        actor,
         "scim.user.patched",
         &ignored,
     )
     .await?;
     tx.commit().await?;
-    respond_user(&state, &req, &id).await
+    respond_user(state, req, id).await
+}
+
+/// A request the identity provider sent to deactivate someone was refused (a bad
+/// value elsewhere in it, a clashing userName, …). The identity provider will report
+/// the error, but the person has left: apply the deactivation alone, record why, and
+/// still answer the error. Failing open here would leave their agents running.
+async fn deactivate_despite(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    refusal: &ScimError,
+) -> Result<(), ScimError> {
+    // Not for a missing user, and not past a failed If-Match: that client holds a stale
+    // version and will retry with a fresh one.
+    let applies = refusal.status.is_client_error()
+        && !matches!(
+            refusal.status,
+            StatusCode::NOT_FOUND | StatusCode::PRECONDITION_FAILED
+        );
+    if !applies {
+        return Ok(());
+    }
+    let mut tx = state.store.begin().await?;
+    let Ok(current) = live_person_in(&mut tx, id).await else {
+        return Ok(());
+    };
+    if !current.active {
+        return Ok(());
+    }
+    let fields = PersonFields {
+        user_name: current.user_name.clone(),
+        external_id: current.external_id.clone(),
+        display_name: current.display_name.clone(),
+        given_name: current.given_name.clone(),
+        family_name: current.family_name.clone(),
+        employee_number: current.employee_number.clone(),
+        manager_id: current.manager_id.clone(),
+        active: false,
+    };
+    tx.update_person(&current.id, &fields).await?;
+    let reason = format!(
+        "deactivated although the request was refused: {}",
+        refusal.detail
+    );
+    record_transition(
+        &mut tx,
+        &current.id,
+        true,
+        false,
+        cause(actor, Some(&reason)),
+    )
+    .await?;
+    tx.append_audit(
+        &AuditEntry::new(
+            actor,
+            "scim.user.deactivated_despite_error",
+            "person",
+            Some(&current.id),
+        )
+        .with_details(json!({"refusal": refusal.detail, "status": refusal.status.as_u16()})),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::warn!(person = %current.id, refusal = %refusal.detail, "applied a deactivation from a refused SCIM request");
+    Ok(())
+}
+
+/// Whether PATCH operations set `active` to false, in any dialect.
+fn asks_to_deactivate(operations: &[patch::PatchOperation]) -> bool {
+    operations.iter().any(|op| {
+        let sets = matches!(op.op.to_ascii_lowercase().as_str(), "add" | "replace");
+        let value = op.value.as_ref();
+        sets && match op.path.as_deref().map(str::trim) {
+            Some(path) => {
+                let local = path.rsplit(':').next().unwrap_or(path);
+                local.eq_ignore_ascii_case("active") && is_false(value)
+            }
+            None => value
+                .and_then(Value::as_object)
+                .is_some_and(|o| is_false(field(o, "active"))),
+        }
+    })
+}
+
+/// A key of a JSON object, case-insensitively.
+fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    object
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+fn is_false(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::Bool(b)) => !b,
+        Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("false"),
+        _ => false,
+    }
 }
 
 async fn delete(
@@ -278,6 +412,7 @@ async fn write_update(
         }
     }
     let projection = Projection::of(doc);
+    projection.check_lengths()?;
     let (fields, not_indexed) = projection.fields(tx, Some(&current.id)).await?;
     tx.update_person(&current.id, &fields).await?;
     let mut skipped = persist(tx, &current.id, doc, &projection, actor).await?;
@@ -313,8 +448,7 @@ async fn persist(
 ) -> Result<Vec<String>, ScimError> {
     let skipped = tx.replace_emails_lenient(id, &projection.emails).await?;
     let document = Value::Object(doc.clone()).to_string();
-    tx.set_scim_resource(id, &document, projection.display_name.as_deref())
-        .await?;
+    tx.set_scim_resource(id, &document).await?;
     resolve_agents(tx, actor, id, &projection.emails).await?;
     Ok(skipped)
 }
@@ -339,6 +473,37 @@ async fn audit(
     tx.append_audit(&AuditEntry::new(actor, action, "person", Some(id)).with_details(details))
         .await?;
     Ok(())
+}
+
+/// A person registered through the admin API (say, as an agent owner) is the same
+/// person when the identity provider pushes them: they are adopted rather than
+/// duplicated, matched by userName, email, externalId or employee number. A userName
+/// held by a person the identity provider already manages is a uniqueness error.
+async fn find_adoptable(tx: &mut Tx, projection: &Projection) -> Result<Option<String>, ScimError> {
+    let user_name = projection.user_name.as_deref().unwrap_or_default();
+    if let Some(holder) = tx.find_person_id_by_user_name(user_name).await? {
+        let holder = tx.get_person(&holder).await?;
+        if holder.source != PersonSource::Api.as_str() {
+            return Err(ScimError::uniqueness("userName is already taken"));
+        }
+        return Ok(Some(holder.id));
+    }
+    if let Some(id) = tx.find_api_person_by_emails(&projection.emails).await? {
+        return Ok(Some(id));
+    }
+    for (column, value) in [
+        ("external_id", &projection.external_id),
+        ("employee_number", &projection.employee_number),
+    ] {
+        if let Some(value) = value {
+            if let Some(id) = tx.identifier_holder(column, value, None).await? {
+                if tx.get_person(&id).await?.source == PersonSource::Api.as_str() {
+                    return Ok(Some(id));
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// What a SCIM user document contributes to the indexed columns of `people`.
@@ -414,6 +579,32 @@ impl Projection {
             active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
             emails,
         }
+    }
+
+    /// Indexed values must stay short: long ones are mistakes, and PostgreSQL cannot
+    /// index values of a few kilobytes.
+    fn check_lengths(&self) -> Result<(), ScimError> {
+        let fields = [
+            ("userName", &self.user_name, 256),
+            ("externalId", &self.external_id, 256),
+            ("displayName", &self.display_name, 256),
+            ("name.givenName", &self.given_name, 256),
+            ("name.familyName", &self.family_name, 256),
+            ("employeeNumber", &self.employee_number, 100),
+        ];
+        for (name, value, max) in fields {
+            if value.as_deref().is_some_and(|v| v.chars().count() > max) {
+                return Err(ScimError::invalid_value(format!(
+                    "{name} must be at most {max} characters"
+                )));
+            }
+        }
+        if self.emails.iter().any(|e| e.value.chars().count() > 254) {
+            return Err(ScimError::invalid_value(
+                "emails.value must be at most 254 characters",
+            ));
+        }
+        Ok(())
     }
 
     /// The column values for person `id` (None when new). The manager is linked only

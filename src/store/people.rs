@@ -360,8 +360,9 @@ impl Tx {
         with_tx!(self, c => {
             sqlx::query(
                 "INSERT INTO people (id, source, user_name, user_name_key, external_id, display_name, given_name, \
-                 family_name, employee_number, manager_id, active, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12)",
+                 family_name, employee_number, manager_id, active, display_name_key, given_name_key, \
+                 family_name_key, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15, $15)",
             )
             .bind(&id)
             .bind(source.as_str())
@@ -374,6 +375,9 @@ impl Tx {
             .bind(&fields.employee_number)
             .bind(&fields.manager_id)
             .bind(fields.active)
+            .bind(fields.display_name.as_deref().map(case_key))
+            .bind(fields.given_name.as_deref().map(case_key))
+            .bind(fields.family_name.as_deref().map(case_key))
             .bind(at)
             .execute(&mut *c)
             .await
@@ -388,7 +392,8 @@ impl Tx {
             sqlx::query(
                 "UPDATE people SET user_name = $2, user_name_key = $3, external_id = $4, display_name = $5, \
                  given_name = $6, family_name = $7, employee_number = $8, manager_id = $9, \
-                 active = $10, version = version + 1, updated_at = $11 \
+                 active = $10, display_name_key = $11, given_name_key = $12, family_name_key = $13, \
+                 version = version + 1, updated_at = $14 \
                  WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(id)
@@ -401,6 +406,9 @@ impl Tx {
             .bind(&fields.employee_number)
             .bind(&fields.manager_id)
             .bind(fields.active)
+            .bind(fields.display_name.as_deref().map(case_key))
+            .bind(fields.given_name.as_deref().map(case_key))
+            .bind(fields.family_name.as_deref().map(case_key))
             .bind(now())
             .execute(&mut *c)
             .await
@@ -413,23 +421,14 @@ impl Tx {
         Ok(())
     }
 
-    /// Stores the SCIM document of a person, marks them SCIM-managed, and refreshes the
-    /// projections only SCIM uses.
-    pub async fn set_scim_resource(
-        &mut self,
-        id: &str,
-        document: &str,
-        display_name: Option<&str>,
-    ) -> StoreResult<()> {
+    /// Stores the SCIM document of a person and marks them SCIM-managed.
+    pub async fn set_scim_resource(&mut self, id: &str, document: &str) -> StoreResult<()> {
         with_tx!(self, c => {
-            sqlx::query(
-                "UPDATE people SET scim_resource = $2, display_name_key = $3, source = 'scim' WHERE id = $1",
-            )
-            .bind(id)
-            .bind(document)
-            .bind(display_name.map(case_key))
-            .execute(&mut *c)
-            .await?;
+            sqlx::query("UPDATE people SET scim_resource = $2, source = 'scim' WHERE id = $1")
+                .bind(id)
+                .bind(document)
+                .execute(&mut *c)
+                .await?;
         });
         Ok(())
     }

@@ -11,6 +11,7 @@ mod instances;
 mod people;
 mod schema;
 mod scim_entra;
+mod scim_failsafe;
 mod scim_fuzz;
 mod scim_index;
 mod scim_okta;

@@ -405,7 +405,91 @@ async fn uniqueness_is_case_insensitive_for_user_names_and_group_names(app: Test
     );
 }
 
+async fn okta_import_pages_by_100_through_every_user_once(app: TestApp) {
+    let token = app.scim_token().await;
+    for i in 0..150 {
+        create_user(&app, &token, &format!("import-{i:03}")).await;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut start = 1;
+    loop {
+        let (status, _, page) = app
+            .scim(
+                &token,
+                Method::GET,
+                &format!("/Users?startIndex={start}&count=100"),
+                None,
+            )
+            .await;
+        assert_eq!((status, page["totalResults"].clone()), (200, json!(150)));
+        let items = page["Resources"].as_array().unwrap();
+        if items.is_empty() {
+            break;
+        }
+        for user in items {
+            assert!(
+                seen.insert(user["id"].as_str().unwrap().to_string()),
+                "seen twice"
+            );
+        }
+        start += 100;
+    }
+    assert_eq!(seen.len(), 150);
+}
+
+async fn if_match_guards_put_and_delete_too(app: TestApp) {
+    let token = app.scim_token().await;
+    let id = create_user(&app, &token, "guarded").await;
+    let stale = |method: Method| {
+        app.client
+            .request(method, format!("{}/scim/v2/Users/{id}", app.address))
+            .bearer_auth(&token)
+            .header("If-Match", "W/\"41\"")
+            .header("Content-Type", "application/scim+json")
+            .body(json!({"userName": "guarded", "active": false}).to_string())
+    };
+    assert_eq!(stale(Method::PUT).send().await.unwrap().status(), 412);
+    assert_eq!(stale(Method::DELETE).send().await.unwrap().status(), 412);
+    let (_, _, user) = app
+        .scim(&token, Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(
+        user["active"], true,
+        "a refused conditional request changed the user"
+    );
+    let (status, _, group) = app
+        .scim(
+            &token,
+            Method::POST,
+            "/Groups",
+            Some(&json!({"displayName": "One"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    app.scim(
+        &token,
+        Method::POST,
+        "/Groups",
+        Some(&json!({"displayName": "Two"})),
+    )
+    .await;
+    let (status, _, body) = app
+        .scim(
+            &token,
+            Method::PATCH,
+            &format!("/Groups/{}", group["id"].as_str().unwrap()),
+            Some(&json!({"Operations": [{"op": "replace", "value": {"displayName": "TWO"}}]})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["scimType"].clone()),
+        (409, json!("uniqueness"))
+    );
+}
+
 on_both_engines!(
+    okta_import_pages_by_100_through_every_user_once,
+    if_match_guards_put_and_delete_too,
     discovery_endpoints_describe_what_is_supported_and_are_read_only,
     bad_requests_get_scim_errors_and_change_nothing,
     authentication_and_scope_are_enforced,

@@ -1,0 +1,297 @@
+//! Deactivations survive everything else that can be wrong with a request, and nothing
+//! short of an explicit `active: true` reactivates anyone.
+
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::TestApp;
+use crate::on_both_engines;
+use crate::scim_entra::urlencode;
+
+async fn new_user(app: &TestApp, token: &str, user_name: &str) -> String {
+    let (status, _, body) = app
+        .scim(
+            token,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": user_name, "active": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+async fn a_refused_patch_that_deactivates_still_deactivates(app: TestApp) {
+    let token = app.scim_token().await;
+    let id = new_user(&app, &token, "batch").await;
+    let (status, _, body) = app
+        .scim(
+            &token,
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(&json!({"Operations": [
+                {"op": "replace", "value": {"displayName": 42, "active": false}}
+            ]})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["scimType"].clone()),
+        (400, json!("invalidValue"))
+    );
+    let (_, _, user) = app
+        .scim(&token, Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(user["active"], false);
+    assert!(
+        user.get("displayName").is_none(),
+        "the refused change leaked in: {user}"
+    );
+    assert_eq!(
+        app.lifecycle_events(&id).await,
+        vec![("person-deactivated".to_string(), "scim".to_string())]
+    );
+    let events: Value = app
+        .get(&format!("/api/v1/lifecycle-events?person_id={id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(events["items"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("refused"));
+}
+
+async fn a_refused_put_that_deactivates_still_deactivates(app: TestApp) {
+    let token = app.scim_token().await;
+    let id = new_user(&app, &token, "put-batch").await;
+    new_user(&app, &token, "taken").await;
+    // The userName clashes with another user: 409, but the person has left.
+    let (status, _, _) = app
+        .scim(
+            &token,
+            Method::PUT,
+            &format!("/Users/{id}"),
+            Some(&json!({"userName": "taken", "active": "False"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(app.lifecycle_events(&id).await.len(), 1);
+    // Repeating the refused request changes nothing more.
+    app.scim(
+        &token,
+        Method::PUT,
+        &format!("/Users/{id}"),
+        Some(&json!({"userName": "taken", "active": false})),
+    )
+    .await;
+    assert_eq!(app.lifecycle_events(&id).await.len(), 1);
+}
+
+async fn removing_or_nulling_active_never_reactivates(app: TestApp) {
+    let token = app.scim_token().await;
+    let id = new_user(&app, &token, "gone").await;
+    let deactivate = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+    app.scim(
+        &token,
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        Some(&deactivate),
+    )
+    .await;
+    for ops in [
+        json!([{"op": "remove", "path": "active"}]),
+        json!([{"op": "replace", "path": "active", "value": null}]),
+        json!([{"op": "replace", "value": {"active": null, "displayName": "Still Gone"}}]),
+    ] {
+        let (status, _, body) = app
+            .scim(
+                &token,
+                Method::PATCH,
+                &format!("/Users/{id}"),
+                Some(&json!({"Operations": ops})),
+            )
+            .await;
+        // Accepted as "unchanged", or refused as a missing value; never a reactivation.
+        assert!(status == 200 || status == 400, "{body}");
+        let (_, _, user) = app
+            .scim(&token, Method::GET, &format!("/Users/{id}"), None)
+            .await;
+        assert_eq!(user["active"], false, "{ops}");
+    }
+    assert_eq!(app.lifecycle_events(&id).await.len(), 1);
+}
+
+async fn adoption_and_length_limits(app: TestApp) {
+    let person = app
+        .create_person(&json!({"user_name": "phreak", "emails": ["phreak@example.com"]}))
+        .await;
+    let token = app.scim_token().await;
+    let (status, _, created) = app
+        .scim(
+            &token,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": "PHREAK", "active": true})),
+        )
+        .await;
+    assert_eq!((status, created["id"].clone()), (201, person["id"].clone()));
+    // Now managed by SCIM: a second POST with that userName is a uniqueness error.
+    let (status, _, _) = app
+        .scim(
+            &token,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": "phreak"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let before = app.row_counts().await;
+    for body in [
+        json!({"userName": "é".repeat(1500)}),
+        json!({"userName": "ok", "externalId": "x".repeat(300)}),
+        json!({"userName": "   "}),
+        json!({"userName": "nul\u{0}byte"}),
+    ] {
+        let (status, _, error) = app.scim(&token, Method::POST, "/Users", Some(&body)).await;
+        assert_eq!(
+            (status, error["scimType"].clone()),
+            (400, json!("invalidValue")),
+            "{error}"
+        );
+    }
+    assert_eq!(app.row_counts().await, before);
+}
+
+async fn non_ascii_names_filter_alike_on_both_engines(app: TestApp) {
+    let token = app.scim_token().await;
+    let (status, _, _) = app
+        .scim(&token, Method::POST, "/Users", Some(&json!({"userName": "lisbeth", "name": {"familyName": "Öberg", "givenName": "Lisbeth"}})))
+        .await;
+    assert_eq!(status, 201);
+    for filter in [
+        "name.familyName eq \"öBERG\"",
+        "name.familyName sw \"Öb\"",
+        "name.givenName eq \"LISBETH\"",
+    ] {
+        let (status, _, found) = app
+            .scim(
+                &token,
+                Method::GET,
+                &format!("/Users?filter={}", urlencode(filter)),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, found["totalResults"].clone()),
+            (200, json!(1)),
+            "{filter}"
+        );
+    }
+    let (_, _, none) = app
+        .scim(
+            &token,
+            Method::GET,
+            &format!(
+                "/Users?filter={}",
+                urlencode("not (name.familyName eq \"Öberg\")")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(none["totalResults"], 0);
+    let (_, _, missing) = app
+        .scim(
+            &token,
+            Method::GET,
+            &format!("/Users?filter={}", urlencode("not (externalId eq \"x\")")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        missing["totalResults"], 1,
+        "a missing value does not equal x, so not() is true"
+    );
+}
+
+/// Arbitrary filters and PATCH paths through HTTP, against the real database: only
+/// 200 or 4xx SCIM errors, never a 500.
+async fn arbitrary_filters_and_paths_over_http_never_fail_the_server(app: TestApp) {
+    let token = app.scim_token().await;
+    let id = new_user(&app, &token, "fuzz").await;
+    let tokens = proptest::sample::select(vec![
+        "userName",
+        "emails",
+        "emails.value",
+        "name.familyName",
+        "active",
+        "externalId",
+        "meta.lastModified",
+        "members",
+        "eq",
+        "co",
+        "sw",
+        "gt",
+        "pr",
+        "and",
+        "or",
+        "not",
+        "(",
+        ")",
+        "[",
+        "]",
+        ".value",
+        "\"x\"",
+        "\"\\u0000\"",
+        "\"é\"",
+        "true",
+        "null",
+        "42",
+        "\"2026-01-01T00:00:00Z\"",
+        "%",
+        "_",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+    ]);
+    let strategy = proptest::collection::vec(tokens, 1..12).prop_map(|t| t.join(" "));
+    let mut runner = TestRunner::deterministic();
+    for _ in 0..150 {
+        let text = strategy.new_tree(&mut runner).unwrap().current();
+        let (status, _, body) = app
+            .scim(
+                &token,
+                Method::GET,
+                &format!("/Users?filter={}", urlencode(&text)),
+                None,
+            )
+            .await;
+        assert!(
+            status == 200 || (status == 400 && body["scimType"].is_string()),
+            "{text}: {status} {body}"
+        );
+        let (status, _, body) = app
+            .scim(
+                &token,
+                Method::PATCH,
+                &format!("/Users/{id}"),
+                Some(&json!({"Operations": [
+                    {"op": "replace", "path": text, "value": "v"}
+                ]})),
+            )
+            .await;
+        assert!(
+            status == 200 || (status == 400 && body["scimType"].is_string()),
+            "{text}: {status} {body}"
+        );
+    }
+}
+
+on_both_engines!(
+    a_refused_patch_that_deactivates_still_deactivates,
+    a_refused_put_that_deactivates_still_deactivates,
+    removing_or_nulling_active_never_reactivates,
+    adoption_and_length_limits,
+    non_ascii_names_filter_alike_on_both_engines,
+    arbitrary_filters_and_paths_over_http_never_fail_the_server
+);
