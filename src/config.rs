@@ -77,6 +77,8 @@ pub struct Settings {
     pub report_to: Option<String>,
     /// Cron schedule of the weekly report (default Mondays 08:00 UTC).
     pub report_schedule: String,
+    /// HR systems sending offboarding webhooks (`[[hr_sources]]`, TOML only).
+    pub hr_sources: Vec<crate::hr::config::HrSourceConfig>,
 }
 
 impl Default for Settings {
@@ -97,6 +99,7 @@ impl Default for Settings {
             report_from: None,
             report_to: None,
             report_schedule: "0 0 8 * * Mon".into(),
+            hr_sources: Vec::new(),
         }
     }
 }

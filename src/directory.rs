@@ -121,6 +121,7 @@ impl Directory<'_> {
         )
         .await?;
         self.resolve_agents(&mut tx, &id, &emails).await?;
+        crate::hr::apply::apply_unmatched_for_person(&mut tx, &id, crate::store::now()).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -203,6 +204,8 @@ impl Directory<'_> {
             reason: None,
         };
         record_transition(&mut tx, id, was_active, fields.active, cause).await?;
+        // HR terminations that matched nobody apply once their employee is linked.
+        crate::hr::apply::apply_unmatched_for_person(&mut tx, id, crate::store::now()).await?;
         tx.commit().await?;
         Ok(())
     }

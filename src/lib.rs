@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod directory;
 pub mod domain;
+pub mod hr;
 pub mod inventory;
 pub mod lifecycle;
 pub mod scim;

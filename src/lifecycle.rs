@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::audit::AuditEntry;
 use crate::store::lifecycle::LifecycleEvent;
+use crate::store::people::PersonFields;
 use crate::store::{StoreResult, Tx};
 
 pub const PERSON_DEACTIVATED: &str = "person-deactivated";
@@ -52,4 +53,26 @@ pub async fn record_transition(
     )
     .await?;
     Ok(Some(event))
+}
+
+/// Deactivates a live, active person and records the transition. Returns false when
+/// there was nothing to do (already inactive, or deleted).
+pub async fn deactivate(tx: &mut Tx, person_id: &str, cause: Cause<'_>) -> StoreResult<bool> {
+    let person = tx.get_person(person_id).await?;
+    if person.deleted_at.is_some() || !person.active {
+        return Ok(false);
+    }
+    let fields = PersonFields {
+        user_name: person.user_name,
+        external_id: person.external_id,
+        display_name: person.display_name,
+        given_name: person.given_name,
+        family_name: person.family_name,
+        employee_number: person.employee_number,
+        manager_id: person.manager_id,
+        active: false,
+    };
+    tx.update_person(person_id, &fields).await?;
+    record_transition(tx, person_id, true, false, cause).await?;
+    Ok(true)
 }

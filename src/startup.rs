@@ -13,13 +13,15 @@ use crate::access::{bootstrap_admin, Bootstrap};
 use crate::config::{Engine, Settings};
 use crate::crypto::{MasterKey, SecretKeys};
 use crate::store::Store;
-use crate::{api, scim, telemetry};
+use crate::{api, hr, scim, telemetry};
 
 /// Shared state of request handlers.
 pub struct AppState {
     pub store: Store,
     pub keys: SecretKeys,
     pub settings: Settings,
+    /// HR webhook sources, secrets resolved.
+    pub hr_sources: hr::Sources,
 }
 
 /// A built application bound to its port, not yet serving.
@@ -100,6 +102,10 @@ impl Application {
     /// Connects, migrates, bootstraps the admin token and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let addr = settings.listen_addr()?;
+        let hr_sources = hr::config::resolve_all(&settings.hr_sources, &mut |warning| {
+            tracing::warn!("{warning}")
+        })
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         // Before connecting: a missing key is a configuration error, not a database one.
         load_master_key(&settings)?;
         let store = open_store(&settings).await?;
@@ -126,6 +132,7 @@ impl Application {
             store: store.clone(),
             keys,
             settings,
+            hr_sources,
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -136,6 +143,7 @@ impl Application {
                 .service(api::resource("/readyz").route(web::get().to(readyz)))
                 .configure(api::configure(max_body))
                 .configure(scim::configure(max_body))
+                .configure(hr::configure(max_body))
                 .default_service(web::to(not_found))
         })
         .disable_signals()
@@ -169,6 +177,11 @@ impl Application {
             tracing::info!("shutting down: finishing in-flight requests");
             handle.stop(true).await;
         });
+        tokio::spawn(hr::apply::run_scheduler(
+            self.store.clone(),
+            HR_SCHEDULER_INTERVAL,
+            self.shutdown.clone(),
+        ));
         tracing::info!(port = self.port, "ownerbound is serving");
         self.server.await?;
         self.store.close().await;
@@ -176,6 +189,9 @@ impl Application {
         Ok(())
     }
 }
+
+/// How often scheduled HR terminations are checked.
+const HR_SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Cancels `token` on SIGTERM or ctrl-c.
 pub fn cancel_on_signals(token: CancellationToken) {

@@ -9,6 +9,7 @@ use actix_web::{middleware, web, HttpRequest};
 pub mod agents;
 pub mod auth;
 pub mod error;
+mod hr;
 pub mod json;
 pub mod people;
 pub mod tokens;
@@ -34,6 +35,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .configure(agents::routes)
                 .configure(agents::credential_routes)
                 .configure(tokens::routes)
+                .configure(hr::routes)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::not_found("endpoint"))
                 })),

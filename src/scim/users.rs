@@ -291,32 +291,13 @@ async fn deactivate_despite(
     let Ok(current) = live_person_in(&mut tx, id).await else {
         return Ok(());
     };
-    if !current.active {
-        return Ok(());
-    }
-    let fields = PersonFields {
-        user_name: current.user_name.clone(),
-        external_id: current.external_id.clone(),
-        display_name: current.display_name.clone(),
-        given_name: current.given_name.clone(),
-        family_name: current.family_name.clone(),
-        employee_number: current.employee_number.clone(),
-        manager_id: current.manager_id.clone(),
-        active: false,
-    };
-    tx.update_person(&current.id, &fields).await?;
     let reason = format!(
         "deactivated although the request was refused: {}",
         refusal.detail
     );
-    record_transition(
-        &mut tx,
-        &current.id,
-        true,
-        false,
-        cause(actor, Some(&reason)),
-    )
-    .await?;
+    if !crate::lifecycle::deactivate(&mut tx, &current.id, cause(actor, Some(&reason))).await? {
+        return Ok(());
+    }
     tx.append_audit(
         &AuditEntry::new(
             actor,

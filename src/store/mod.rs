@@ -25,6 +25,7 @@ pub mod agents;
 pub mod audit;
 pub mod credentials;
 pub mod groups;
+pub mod hr;
 pub mod lifecycle;
 pub mod people;
 pub mod tokens;

@@ -1,0 +1,138 @@
+//! HR offboarding webhooks: `POST /hooks/hr/{source}`.
+//!
+//! Verify the signature on the raw bytes → parse → store in the inbox and apply, in
+//! one transaction → answer 2xx. Redeliveries answer 2xx and change nothing.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+pub mod apply;
+pub mod config;
+pub mod presets;
+pub mod signature;
+
+use config::{HrSource, Preset};
+use presets::Parsed;
+
+use crate::api::error::ApiError;
+use crate::startup::AppState;
+use crate::store::hr::body_dedupe_key;
+use crate::store::StoreError;
+
+/// The configured sources by name.
+pub type Sources = BTreeMap<String, HrSource>;
+
+pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.service(
+            web::scope("/hooks/hr")
+                .app_data(web::PayloadConfig::new(max_body_bytes))
+                .service(crate::api::resource("/{source}").route(web::post().to(receive))),
+        );
+    }
+}
+
+async fn receive(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    source: web::Path<String>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    // Unknown sources and known ones answer alike until the signature is checked.
+    let Some(source) = state.hr_sources.get(source.as_str()) else {
+        return Err(ApiError::not_found("endpoint"));
+    };
+    let body = body.map_err(|err| {
+        if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body exceeds the configured limit",
+            )
+        } else {
+            ApiError::bad_request("invalid_body", "the request body could not be read")
+        }
+    })?;
+    let verified = match signature::verify(source, req.headers(), &body, crate::store::now()) {
+        Ok(verified) => verified,
+        Err(refusal) => {
+            if source.preset == Preset::Gusto && is_gusto_verification(&body) {
+                // Gusto's first POST carries the token that will sign everything after
+                // it, so it cannot be signed itself. It changes nothing here.
+                tracing::info!(source = %source.name, "received Gusto's verification token request; \
+                    take the token from Gusto and configure it as this source's secret");
+                return Ok(HttpResponse::Ok().json(json!({"status": "ok"})));
+            }
+            tracing::warn!(source = %source.name, reason = refusal.code(), "refused an HR webhook");
+            apply::record_refusal(&state.store, &source.name, refusal.code())
+                .await
+                .map_err(unavailable)?;
+            return Err(ApiError::unauthorized("signature verification failed"));
+        }
+    };
+    let parsed = match presets::parse(source, &body, verified.message_id.clone()) {
+        Ok(parsed) => parsed,
+        Err(reason) => {
+            apply::record_rejected(
+                &state.store,
+                &source.name,
+                &body_dedupe_key(&source.name, &body),
+                &body,
+                &reason,
+            )
+            .await
+            .map_err(unavailable)?;
+            return Err(ApiError::bad_request("invalid_event", reason));
+        }
+    };
+    match parsed {
+        Parsed::Handshake(what) => {
+            tracing::info!(source = %source.name, handshake = what, "answered an HR webhook handshake");
+            Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
+        }
+        Parsed::Events { event_id, entries } => {
+            let dedupe_key = match &event_id {
+                Some(id) => format!("id:{id}"),
+                None => body_dedupe_key(&source.name, &body),
+            };
+            let outcome = apply::record_event(
+                &state.store,
+                &source.name,
+                &dedupe_key,
+                event_id.as_deref(),
+                &body,
+                &entries,
+                crate::store::now(),
+            )
+            .await
+            .map_err(unavailable)?;
+            Ok(HttpResponse::Ok().json(match outcome {
+                Some(outcome) => json!({"status": "accepted", "outcome": outcome}),
+                None => json!({"status": "duplicate"}),
+            }))
+        }
+    }
+}
+
+fn is_gusto_verification(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .is_some_and(|o| {
+            o.contains_key("verification_token")
+                && o.keys().all(|k| k == "verification_token" || k == "uuid")
+        })
+}
+
+/// Any storage failure answers 503, so the sender retries rather than drops the event.
+fn unavailable(err: StoreError) -> ApiError {
+    tracing::error!(error = %crate::api::error::error_chain(&err), "could not store an HR webhook");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "the event could not be stored; retry later",
+    )
+}
