@@ -172,7 +172,7 @@ fn message_parts(template: &str, headers: &HeaderMap, body: &[u8]) -> Option<Vec
     let mut parts = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {
-        parts.push(rest[..start].as_bytes().to_vec());
+        parts.push(rest.as_bytes()[..start].to_vec());
         let end = rest[start..].find('}')? + start;
         let placeholder = &rest[start + 1..end];
         if placeholder == "body" {
@@ -180,7 +180,7 @@ fn message_parts(template: &str, headers: &HeaderMap, body: &[u8]) -> Option<Vec
         } else if let Some(name) = placeholder.strip_prefix("header:") {
             parts.push(header(headers, name)?.into_bytes());
         } else {
-            parts.push(rest[start..=end].as_bytes().to_vec());
+            parts.push(rest.as_bytes()[start..=end].to_vec());
         }
         rest = &rest[end + 1..];
     }

@@ -196,6 +196,7 @@ pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
         master_key: Some(SecretString::from(master_key_hex.clone())),
         bootstrap_admin_token: Some(SecretString::from(admin_token.clone())),
         max_body_bytes: TEST_MAX_BODY,
+        hr_sources: crate::hr::test_sources(),
         ..Settings::default()
     };
     settings.validate().unwrap();
@@ -366,6 +367,9 @@ impl TestApp {
             "scim_groups",
             "scim_group_members",
             "lifecycle_events",
+            "hr_inbox",
+            "hr_terminations",
+            "hr_refusals",
         ] {
             counts.push((
                 table.to_string(),

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cli;
 mod health;
+mod hr;
 mod instances;
 mod people;
 mod schema;
