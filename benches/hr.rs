@@ -25,14 +25,22 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[tokio::main]
 async fn main() {
-    let requests: usize = std::env::var("OWNERBOUND_BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(4_000);
+    let requests: usize = std::env::var("OWNERBOUND_BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4_000);
     let dir = tempfile::tempdir().unwrap();
     let (database_url, engine) = match std::env::var("OWNERBOUND_BENCH_POSTGRES_URL") {
         Ok(url) => (url, "postgres"),
-        Err(_) => (format!("sqlite://{}", dir.path().join("bench.db").display()), "sqlite"),
+        Err(_) => (
+            format!("sqlite://{}", dir.path().join("bench.db").display()),
+            "sqlite",
+        ),
     };
-    let sources: Vec<HrSourceConfig> =
-        serde_json::from_value(json!([{"name": "hris", "preset": "standard", "secrets": [SECRET]}])).unwrap();
+    let sources: Vec<HrSourceConfig> = serde_json::from_value(
+        json!([{"name": "hris", "preset": "standard", "secrets": [SECRET]}]),
+    )
+    .unwrap();
     let settings = Settings {
         listen: "127.0.0.1:0".into(),
         database_url: SecretString::from(database_url.clone()),
@@ -41,7 +49,9 @@ async fn main() {
         hr_sources: sources,
         ..Settings::default()
     };
-    let app = Application::build(settings).await.expect("application builds");
+    let app = Application::build(settings)
+        .await
+        .expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let stop = app.shutdown_token();
     tokio::spawn(app.run_until_stopped());
@@ -72,14 +82,19 @@ async fn main() {
     };
     store.execute_unprepared(&people).await.unwrap();
     store.execute_unprepared(&links).await.unwrap();
-    println!("engine: {engine}; seeded {} people in {:.1} s", requests / 2 + 1, started.elapsed().as_secs_f64());
+    println!(
+        "engine: {engine}; seeded {} people in {:.1} s",
+        requests / 2 + 1,
+        started.elapsed().as_secs_f64()
+    );
 
     let key = base64::engine::general_purpose::STANDARD
         .decode(SECRET.trim_start_matches("whsec_"))
         .unwrap();
     let client = reqwest::Client::new();
     let results = run(requests, |i| {
-        let body = json!({"type": "employee.terminated", "employee": {"id": format!("{i:08}")}}).to_string();
+        let body = json!({"type": "employee.terminated", "employee": {"id": format!("{i:08}")}})
+            .to_string();
         let id = format!("msg_bench_{i}");
         let ts = chrono::Utc::now().timestamp().to_string();
         let signature = base64::engine::general_purpose::STANDARD.encode(sign(
@@ -96,7 +111,10 @@ async fn main() {
             .body(body)
     })
     .await;
-    report("POST /hooks/hr/{source} (verified, stored, applied)", &results);
+    report(
+        "POST /hooks/hr/{source} (verified, stored, applied)",
+        &results,
+    );
     let inactive = store.count_rows("lifecycle_events").await.unwrap();
     println!("person-deactivated events recorded: {inactive}");
     stop.cancel();

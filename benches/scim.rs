@@ -154,4 +154,3 @@ async fn seed(store: &Store, engine: &str, count: u64) {
     store.execute_unprepared(emails).await.unwrap();
     store.execute_unprepared("ANALYZE").await.unwrap();
 }
-

@@ -509,6 +509,27 @@ mod tests {
     }
 
     #[test]
+    fn hr_sources_are_read_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ob.toml");
+        std::fs::write(
+            &file,
+            "[[hr_sources]]\nname = \"bamboohr\"\npreset = \"bamboohr\"\nsecrets = [\"env:BAMBOO\"]\n\n\
+             [[hr_sources]]\nname = \"mine\"\npreset = \"custom\"\nsignature = \"github\"\nsecrets = [\"file:/x\"]\n\
+             [hr_sources.mapping]\nemployee_id = \"/id\"\nterminated_if = [{ pointer = \"/t\", in = [\"gone\"] }]\n",
+        )
+        .unwrap();
+        let loaded =
+            Settings::load_from(&vars(&[("OWNERBOUND_CONFIG", file.to_str().unwrap())])).unwrap();
+        let sources = &loaded.settings.hr_sources;
+        assert_eq!(sources.len(), 2);
+        assert_eq!(
+            sources[1].mapping.as_ref().unwrap().terminated_if[0].values,
+            ["gone"]
+        );
+    }
+
+    #[test]
     fn unknown_key_in_the_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ob.toml");

@@ -367,6 +367,25 @@ fn invalid_configuration_stops_startup_naming_the_setting() {
         stderr(&output)
     );
 
+    std::fs::write(
+        dir.path().join("ownerbound.toml"),
+        "[[hr_sources]]\nname = \"bamboohr\"\npreset = \"bamboohr\"\nsecrets = [\"too-short\"]\n",
+    )
+    .unwrap();
+    let output = cli_command(dir.path()).output().unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("hr_sources \"bamboohr\""),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains("16"), "{}", stderr(&output));
+    assert!(
+        !stderr(&output).contains("too-short"),
+        "the secret is shown: {}",
+        stderr(&output)
+    );
+
     std::fs::remove_file(dir.path().join("ownerbound.toml")).unwrap();
     let output = cli_command(dir.path())
         .env(

@@ -554,3 +554,46 @@ on_both_engines!(
     an_unmatched_employee_applies_once_linked,
     bad_requests_are_refused_without_storing_or_logging_them
 );
+
+/// PostgreSQL only: the database stops accepting connections mid-flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_database_answers_503_so_the_sender_retries() {
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Engine::Postgres).await else {
+        return;
+    };
+    let person = person_with_hr_id(&app, "retry@example.com", "standard", "503-1").await;
+    let name = url::Url::parse(&app.database_url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_string();
+    let admin_url = std::env::var("OWNERBOUND_TEST_POSTGRES_URL").unwrap();
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    let block = |allow: bool| {
+        let (admin, name) = (admin.clone(), name.clone());
+        async move {
+            sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            if !allow {
+                sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+                    .bind(&name)
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let body = json!({"type": "employee.terminated", "employee": {"id": "503-1"}}).to_string();
+    let headers = signed("standard", body.as_bytes());
+    block(false).await;
+    let (status, answer) = post(&app, "standard", body.as_bytes(), &headers).await;
+    block(true).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["code"], "database_unavailable");
+    // The sender's retry is applied, once.
+    let (status, answer) = post(&app, "standard", body.as_bytes(), &headers).await;
+    assert_eq!((status, answer["status"].clone()), (200, json!("accepted")));
+    assert!(!is_active(&app, &person).await);
+}
