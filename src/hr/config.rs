@@ -65,11 +65,12 @@ pub enum Encoding {
     Base64,
 }
 
-/// A value rule of a custom mapping: the value at `pointer` is one of `values`.
+/// A value rule of a custom mapping: the value at `pointer` (default: the mapping's
+/// `event_type`) is one of `values`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValueRule {
-    pub pointer: String,
+    pub pointer: Option<String>,
     #[serde(rename = "in")]
     pub values: Vec<String>,
 }

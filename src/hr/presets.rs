@@ -332,8 +332,12 @@ fn custom(mapping: &Mapping, doc: &Value, message_id: Option<String>) -> Result<
     };
     let matches = |item: &Value, rules: &[ValueRule]| {
         rules.iter().any(|rule| {
-            text(item, &rule.pointer)
-                .is_some_and(|v| rule.values.iter().any(|allowed| allowed == &v))
+            let Some(pointer) = rule.pointer.as_deref().or(mapping.event_type.as_deref()) else {
+                return false;
+            };
+            // The event type may live at the top of a batched document.
+            let value = text(item, pointer).or_else(|| text(doc, pointer));
+            value.is_some_and(|v| rule.values.iter().any(|allowed| allowed == &v))
         })
     };
     let mut entries = Vec::new();
@@ -408,11 +412,11 @@ mod tests {
             employee_id: Some("/worker".into()),
             effective_date: Some("/last_day".into()),
             terminated_if: vec![ValueRule {
-                pointer: "/state".into(),
+                pointer: Some("/state".into()),
                 values: vec!["gone".into()],
             }],
             cancelled_if: vec![ValueRule {
-                pointer: "/state".into(),
+                pointer: Some("/state".into()),
                 values: vec!["staying".into()],
             }],
             ..Mapping::default()
