@@ -11,7 +11,40 @@ use crate::startup::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/hr/events").route(web::get().to(events)))
         .service(super::resource("/hr/terminations").route(web::get().to(terminations)))
-        .service(super::resource("/hr/refusals").route(web::get().to(refusals)));
+        .service(super::resource("/hr/refusals").route(web::get().to(refusals)))
+        .service(
+            super::resource("/hr/sources/{name}/verification-token")
+                .route(web::post().to(claim_verification_token)),
+        );
+}
+
+/// Gusto's verification token, received by the webhook endpoint, returned once: the
+/// operator verifies the subscription with it at Gusto and configures it as the
+/// source's secret.
+async fn claim_verification_token(
+    state: web::Data<AppState>,
+    caller: crate::access::Caller,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let context = crate::hr::verification_context(&name);
+    let Some(sealed) = state.store.meta_take(&context).await? else {
+        return Err(ApiError::not_found("pending verification token"));
+    };
+    let token = hex::decode(sealed)
+        .ok()
+        .and_then(|bytes| state.keys.decrypt(&bytes, &context).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| ApiError::internal(&crate::crypto::CryptoError::Decrypt))?;
+    let mut tx = state.store.begin().await?;
+    tx.append_audit(&crate::audit::AuditEntry::new(
+        &caller.actor(),
+        "hr.verification_token_claimed",
+        "hr_source",
+        Some(&name),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(json!({"source": name.as_str(), "verification_token": token})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,7 +66,7 @@ async fn events(
     Ok(HttpResponse::Ok().json(
         state
             .store
-            .list_inbox(query.source.as_deref(), &page)
+            .list_inbox(query.source.as_deref(), query.status.as_deref(), &page)
             .await?,
     ))
 }

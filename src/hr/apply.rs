@@ -31,6 +31,7 @@ pub fn actor(source: &str) -> String {
 
 /// Stores a verified event in the inbox and applies it, in one transaction. Returns
 /// None when the same event was already received (a redelivery: nothing is applied).
+#[allow(clippy::too_many_arguments, reason = "one event's parts, passed once")]
 pub async fn record_event(
     store: &Store,
     source: &str,
@@ -38,6 +39,7 @@ pub async fn record_event(
     event_id: Option<&str>,
     body: &[u8],
     entries: &[Entry],
+    skipped: &[String],
     now: DateTime<Utc>,
 ) -> StoreResult<Option<Outcome>> {
     let mut tx = store.begin().await?;
@@ -63,6 +65,7 @@ pub async fn record_event(
                 "source": source,
                 "event_id": event_id,
                 "entries": entries.len(),
+                "skipped_entries": skipped,
                 "outcome": outcome,
             }),
         ),
@@ -160,6 +163,19 @@ async fn apply_entry(
             };
             tx.insert_termination(&record(Kind::Termination, status))
                 .await?;
+            // Notices announced earlier for this employee are now settled.
+            for notice in tx
+                .terminations_of(
+                    source,
+                    entry.employee_id.as_deref(),
+                    person.as_deref(),
+                    "pending",
+                )
+                .await?
+            {
+                tx.set_termination(&notice.id, "applied", person.as_deref())
+                    .await?;
+            }
             match status {
                 "unmatched" => outcome.unmatched += 1,
                 "scheduled" => outcome.scheduled += 1,
@@ -170,8 +186,13 @@ async fn apply_entry(
                 }
             }
         }
+        Kind::Notice => {
+            tx.insert_termination(&record(Kind::Notice, "pending"))
+                .await?;
+            outcome.noted += 1;
+        }
         Kind::Cancellation | Kind::Rehire => {
-            for status in ["scheduled", "unmatched"] {
+            for status in ["scheduled", "unmatched", "pending"] {
                 for pending in tx
                     .terminations_of(
                         source,

@@ -104,7 +104,7 @@ pub struct HrSourceConfig {
     pub signature: Option<Scheme>,
     /// `env:NAME`, `file:PATH` or a literal (which logs a warning).
     #[serde(default)]
-    pub secrets: Vec<String>,
+    pub secrets: SecretRefs,
     /// Required to accept `signature = "none"`.
     #[serde(default)]
     pub insecure_no_signature: bool,
@@ -121,6 +121,24 @@ pub struct HrSourceConfig {
     pub token_header: Option<String>,
     /// Mapping for `preset = "custom"`.
     pub mapping: Option<Mapping>,
+}
+
+/// Secret references as written in the file. A literal secret may be among them, so
+/// they are never printed: `Debug` and serialisation show only how many there are.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct SecretRefs(pub Vec<String>);
+
+impl std::fmt::Debug for SecretRefs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{} secret reference(s)]", self.0.len())
+    }
+}
+
+impl Serialize for SecretRefs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|_| "<redacted>"))
+    }
 }
 
 /// A source ready to verify: scheme options resolved, secrets decoded.
@@ -191,7 +209,7 @@ impl HrSourceConfig {
                  /hooks/hr/{} can report a departure",
                 self.name, self.name
             ));
-        } else if self.secrets.is_empty() {
+        } else if self.secrets.0.is_empty() {
             return Err(bad("needs at least one secret".into()));
         }
         if self.preset == Preset::Custom && self.mapping.is_none() {
@@ -200,7 +218,7 @@ impl HrSourceConfig {
             ));
         }
         let mut keys = Vec::new();
-        for reference in &self.secrets {
+        for reference in &self.secrets.0 {
             let text = resolve_secret(reference, &self.name, warn).map_err(&bad)?;
             let key = decode_key(scheme, text.expose_secret()).map_err(&bad)?;
             keys.push(SecretBytes(key.into()));
@@ -228,7 +246,7 @@ impl HrSourceConfig {
                 .timestamp_header
                 .clone()
                 .or_else(|| defaults.timestamp_header.map(str::to_string)),
-            tolerance_seconds: self.tolerance_seconds.unwrap_or(DEFAULT_TOLERANCE_SECONDS) as i64,
+            tolerance_seconds: self.tolerance_seconds.unwrap_or(defaults.tolerance_seconds) as i64,
             token_header: self
                 .token_header
                 .clone()
@@ -247,6 +265,7 @@ struct Defaults {
     signature_prefix: &'static str,
     message: &'static str,
     timestamp_header: Option<&'static str>,
+    tolerance_seconds: u64,
 }
 
 fn preset_defaults(preset: Preset) -> Defaults {
@@ -258,6 +277,7 @@ fn preset_defaults(preset: Preset) -> Defaults {
         signature_prefix: "",
         message,
         timestamp_header: timestamp,
+        tolerance_seconds: DEFAULT_TOLERANCE_SECONDS,
     };
     match preset {
         Preset::Standard | Preset::Custom => Defaults {
@@ -270,13 +290,19 @@ fn preset_defaults(preset: Preset) -> Defaults {
                 None,
             )
         },
-        Preset::Bamboohr => hmac(
-            "X-BambooHR-Signature",
-            Encoding::Hex,
-            Algorithm::Sha256,
-            "{body}{header:X-BambooHR-Timestamp}",
-            Some("X-BambooHR-Timestamp"),
-        ),
+        // BambooHR retries after 5 to 80 minutes; whether a retry is re-signed with a
+        // new timestamp is not documented, so the window covers the retries (the body
+        // hash deduplicates any replay inside it).
+        Preset::Bamboohr => Defaults {
+            tolerance_seconds: 2 * 60 * 60,
+            ..hmac(
+                "X-BambooHR-Signature",
+                Encoding::Hex,
+                Algorithm::Sha256,
+                "{body}{header:X-BambooHR-Timestamp}",
+                Some("X-BambooHR-Timestamp"),
+            )
+        },
         Preset::Hibob => hmac(
             "Bob-Signature",
             Encoding::Base64,
@@ -327,6 +353,7 @@ fn scheme_defaults(scheme: Scheme) -> Defaults {
         signature_prefix: "",
         message: "{body}",
         timestamp_header: None,
+        tolerance_seconds: DEFAULT_TOLERANCE_SECONDS,
     }
 }
 
@@ -402,7 +429,7 @@ mod tests {
             name: "src".into(),
             preset,
             signature: None,
-            secrets: vec![secret.into()],
+            secrets: SecretRefs(vec![secret.into()]),
             insecure_no_signature: false,
             algorithm: None,
             encoding: None,
@@ -414,6 +441,15 @@ mod tests {
             token_header: None,
             mapping: None,
         }
+    }
+
+    #[test]
+    fn secret_references_are_never_printed() {
+        let c = config(Preset::Gusto, "literal-secret-value-0123");
+        assert!(!format!("{c:?}").contains("literal-secret"));
+        assert!(!serde_json::to_string(&c)
+            .unwrap()
+            .contains("literal-secret"));
     }
 
     #[test]
@@ -439,7 +475,7 @@ mod tests {
     fn unsigned_sources_need_the_explicit_flag_and_warn() {
         let mut warnings = Vec::new();
         let mut c = config(Preset::Rippling, "");
-        c.secrets.clear();
+        c.secrets.0.clear();
         c.signature = Some(Scheme::None);
         assert!(c.resolve(&mut |w| warnings.push(w)).is_err());
         c.insecure_no_signature = true;

@@ -59,12 +59,23 @@ async fn receive(
     let verified = match signature::verify(source, req.headers(), &body, crate::store::now()) {
         Ok(verified) => verified,
         Err(refusal) => {
-            if source.preset == Preset::Gusto && is_gusto_verification(&body) {
-                // Gusto's first POST carries the token that will sign everything after
-                // it, so it cannot be signed itself. It changes nothing here.
-                tracing::info!(source = %source.name, "received Gusto's verification token request; \
-                    take the token from Gusto and configure it as this source's secret");
-                return Ok(HttpResponse::Ok().json(json!({"status": "ok"})));
+            if source.preset == Preset::Gusto {
+                if let Some(token) = gusto_verification_token(&body) {
+                    // Gusto's first POST carries the token that will sign everything
+                    // after it, so it cannot be signed itself. It is kept encrypted until
+                    // an admin claims it (to verify the subscription and configure it).
+                    let sealed = state
+                        .keys
+                        .encrypt(token.as_bytes(), &verification_context(&source.name));
+                    state
+                        .store
+                        .meta_set(&verification_context(&source.name), &hex::encode(sealed))
+                        .await
+                        .map_err(unavailable)?;
+                    tracing::info!(source = %source.name, "received Gusto's verification token; claim it with \
+                        POST /api/v1/hr/sources/{}/verification-token", source.name);
+                    return Ok(HttpResponse::Ok().json(json!({"status": "ok"})));
+                }
             }
             tracing::warn!(source = %source.name, reason = refusal.code(), "refused an HR webhook");
             apply::record_refusal(&state.store, &source.name, refusal.code())
@@ -93,7 +104,11 @@ async fn receive(
             tracing::info!(source = %source.name, handshake = what, "answered an HR webhook handshake");
             Ok(HttpResponse::Ok().json(json!({"status": "ok"})))
         }
-        Parsed::Events { event_id, entries } => {
+        Parsed::Events {
+            event_id,
+            entries,
+            skipped,
+        } => {
             let dedupe_key = match &event_id {
                 Some(id) => format!("id:{id}"),
                 None => body_dedupe_key(&source.name, &body),
@@ -105,6 +120,7 @@ async fn receive(
                 event_id.as_deref(),
                 &body,
                 &entries,
+                &skipped,
                 crate::store::now(),
             )
             .await
@@ -117,14 +133,25 @@ async fn receive(
     }
 }
 
-fn is_gusto_verification(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.as_object().cloned())
-        .is_some_and(|o| {
-            o.contains_key("verification_token")
-                && o.keys().all(|k| k == "verification_token" || k == "uuid")
-        })
+/// The token of Gusto's verification POST (`{"verification_token", "uuid"}` only).
+fn gusto_verification_token(body: &[u8]) -> Option<String> {
+    let value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    let object = value.as_object()?;
+    if !object
+        .keys()
+        .all(|k| k == "verification_token" || k == "uuid")
+    {
+        return None;
+    }
+    object
+        .get("verification_token")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Where a source's pending verification token is kept, and its encryption context.
+pub fn verification_context(source: &str) -> String {
+    format!("hr_verification_token:{source}")
 }
 
 /// Any storage failure answers 503, so the sender retries rather than drops the event.

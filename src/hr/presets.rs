@@ -10,6 +10,9 @@ use super::signature::parse_timestamp;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Termination,
+    /// A termination announced without a date, to take effect when a later event says
+    /// so (Gusto's `employee.terminated` before `termination_effective`).
+    Notice,
     Cancellation,
     Rehire,
 }
@@ -18,6 +21,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Termination => "termination",
+            Self::Notice => "notice",
             Self::Cancellation => "cancellation",
             Self::Rehire => "rehire",
         }
@@ -45,6 +49,8 @@ pub enum Parsed {
         /// The provider's event id, when the payload has one.
         event_id: Option<String>,
         entries: Vec<Entry>,
+        /// Entries of a batch that made no sense, with why; the others still apply.
+        skipped: Vec<String>,
     },
 }
 
@@ -52,6 +58,9 @@ pub enum Parsed {
 pub fn parse(source: &HrSource, body: &[u8], message_id: Option<String>) -> Result<Parsed, String> {
     if source.preset == Preset::Rippling {
         return Ok(rippling(body));
+    }
+    if source.preset == Preset::Hibob && is_hibob_ping(body) {
+        return Ok(Parsed::Handshake("HiBob ping test"));
     }
     let doc: Value = serde_json::from_slice(body).map_err(|e| {
         format!(
@@ -85,16 +94,27 @@ fn first_text(doc: &Value, pointers: &[&str]) -> Option<String> {
 
 /// A date or date-time; a bare date means the start of that day, UTC.
 pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
-    parse_timestamp(text).or_else(|| {
-        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+    let text = text.trim();
+    let day = |format: &str| {
+        NaiveDate::parse_from_str(text, format)
             .ok()
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|d| d.and_utc())
-    })
+    };
+    let parsed = if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
+        day("%Y%m%d")
+    } else {
+        parse_timestamp(text).or_else(|| day("%Y-%m-%d"))
+    };
+    parsed.filter(super::signature::plausible)
 }
 
 fn events(event_id: Option<String>, entries: Vec<Entry>) -> Parsed {
-    Parsed::Events { event_id, entries }
+    Parsed::Events {
+        event_id,
+        entries,
+        skipped: Vec::new(),
+    }
 }
 
 fn entry(
@@ -149,12 +169,20 @@ fn bamboohr(doc: &Value) -> Parsed {
                     .get("action")
                     .and_then(Value::as_str)
                     .is_some_and(|a| a.eq_ignore_ascii_case("deleted"));
+                // Field keys are aliases ("employmentStatus") or display names
+                // ("Employment Status"): compare letters and digits only, any case.
+                let norm = |s: &str| {
+                    s.chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .collect::<String>()
+                        .to_ascii_lowercase()
+                };
                 let field = |names: &[&str]| -> Option<String> {
                     let fields = employee.get("fields")?.as_object()?;
                     fields.iter().find_map(|(key, value)| {
                         names
                             .iter()
-                            .any(|n| key.eq_ignore_ascii_case(n))
+                            .any(|n| norm(key) == norm(n))
                             .then(|| {
                                 value
                                     .get("value")
@@ -197,11 +225,27 @@ fn bamboohr(doc: &Value) -> Parsed {
 }
 
 /// HiBob v2.
+/// HiBob's set-up ping: the bare text `Ping test`, or a JSON object whose `text` or
+/// `type` is exactly that.
+fn is_hibob_ping(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim().trim_matches('"');
+    if text.eq_ignore_ascii_case("ping test") {
+        return true;
+    }
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .is_some_and(|doc| {
+            ["text", "type"].iter().any(|k| {
+                doc.get(*k)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("ping test"))
+            })
+        })
+}
+
 fn hibob(doc: &Value) -> Parsed {
     let kind = doc.get("type").and_then(Value::as_str).unwrap_or_default();
-    if kind.eq_ignore_ascii_case("ping test") || doc.to_string().contains("Ping test") {
-        return Parsed::Handshake("HiBob ping test");
-    }
     let terminating = [
         "employee.left",
         "employee.inactivated",
@@ -222,10 +266,10 @@ fn hibob(doc: &Value) -> Parsed {
     )
 }
 
-/// Gusto. `employee.terminated` arrives when the termination is entered; it is acted
-/// on at once (the security-first reading: no window between HR's decision and the
-/// revocation). `employee.termination_effective` repeats it; cancellation and rehire
-/// cancel what is still pending.
+/// Gusto. `employee.terminated` arrives when the termination is *entered*, possibly
+/// weeks before the last day, and carries no date: it is kept as a pending notice.
+/// `employee.termination_effective` (the day after the last day) deactivates;
+/// cancellation and rehire cancel what is still pending.
 fn gusto(doc: &Value) -> Parsed {
     if doc.get("verification_token").is_some() {
         return Parsed::Handshake("Gusto verification token");
@@ -233,7 +277,10 @@ fn gusto(doc: &Value) -> Parsed {
     let event_id = text(doc, "/uuid");
     let employee = first_text(doc, &["/entity_uuid", "/resource_uuid"]);
     let kind = match doc.get("event_type").and_then(Value::as_str) {
-        Some("employee.terminated" | "employee.termination_effective") => Kind::Termination,
+        Some("employee.terminated") => Kind::Notice,
+        Some("employee.termination_effective" | "employee.terminated_effective") => {
+            Kind::Termination
+        }
         Some("employee.termination_cancelled") => Kind::Cancellation,
         Some("employee.rehired" | "employee.rehire") => Kind::Rehire,
         _ => return events(event_id, Vec::new()),
@@ -332,16 +379,20 @@ fn custom(mapping: &Mapping, doc: &Value, message_id: Option<String>) -> Result<
     };
     let matches = |item: &Value, rules: &[ValueRule]| {
         rules.iter().any(|rule| {
-            let Some(pointer) = rule.pointer.as_deref().or(mapping.event_type.as_deref()) else {
-                return false;
+            let value = match &rule.pointer {
+                Some(pointer) => text(item, pointer),
+                // The event type: in the entry, or at the top of a batched document.
+                None => mapping
+                    .event_type
+                    .as_deref()
+                    .and_then(|p| text(item, p).or_else(|| text(doc, p))),
             };
-            // The event type may live at the top of a batched document.
-            let value = text(item, pointer).or_else(|| text(doc, pointer));
             value.is_some_and(|v| rule.values.iter().any(|allowed| allowed == &v))
         })
     };
     let mut entries = Vec::new();
-    for item in items {
+    let mut skipped = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
         let kind = if matches(item, &mapping.cancelled_if) {
             Kind::Cancellation
         } else if matches(item, &mapping.terminated_if) {
@@ -351,19 +402,31 @@ fn custom(mapping: &Mapping, doc: &Value, message_id: Option<String>) -> Result<
         };
         let pointer = |p: &Option<String>| p.as_deref().and_then(|p| text(item, p));
         let effective_at = match pointer(&mapping.effective_date) {
-            Some(d) => {
-                Some(parse_date(&d).ok_or_else(|| format!("effective date {d:?} is not a date"))?)
-            }
+            Some(d) => match parse_date(&d) {
+                Some(at) => Some(at),
+                None => {
+                    skipped.push(format!("entry {index}: effective date is not a date"));
+                    continue;
+                }
+            },
             None => None,
         };
         let employee_id = pointer(&mapping.employee_id);
         let email = pointer(&mapping.email);
         if employee_id.is_none() && email.is_none() {
-            return Err("an entry has neither employee id nor email".into());
+            skipped.push(format!("entry {index}: neither employee id nor email"));
+            continue;
         }
         entries.push(entry(kind, employee_id, email, effective_at));
     }
-    Ok(events(event_id, entries))
+    if entries.is_empty() && !skipped.is_empty() {
+        return Err(skipped.join("; "));
+    }
+    Ok(Parsed::Events {
+        event_id,
+        entries,
+        skipped,
+    })
 }
 
 #[cfg(test)]
@@ -391,6 +454,23 @@ mod tests {
     }
 
     #[test]
+    fn dates_are_read_strictly() {
+        assert_eq!(parse_date("20261231"), parse_date("2026-12-31"));
+        assert_eq!(parse_date("1798761600"), parse_date("2027-01-01T00:00:00Z"));
+        assert_eq!(
+            parse_date("1798761600000"),
+            parse_date("2027-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            parse_date("2026-11-28T10:00:00+0000"),
+            parse_date("2026-11-28T10:00:00Z")
+        );
+        for bad in ["57970000000000", "12345", "31/12/2026", "99999-01-01", ""] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn rippling_form_body_and_hibob_ping() {
         let Parsed::Events { entries, .. } =
             rippling(b"event_name=employee.terminated&company_id=c1&id=emp-9")
@@ -398,10 +478,10 @@ mod tests {
             panic!()
         };
         assert_eq!(entries[0].employee_id.as_deref(), Some("emp-9"));
-        assert_eq!(
-            hibob(&json!({"type": "Ping test"})),
-            Parsed::Handshake("HiBob ping test")
-        );
+        assert!(is_hibob_ping(b"Ping test") && is_hibob_ping(br#"{"text":"Ping test"}"#));
+        assert!(!is_hibob_ping(
+            br#"{"type":"employee.left","data":{"note":"Ping test"}}"#
+        ));
     }
 
     #[test]
@@ -426,7 +506,10 @@ mod tests {
             {"worker": "w2", "state": "staying"},
             {"worker": "w3", "state": "promoted"}
         ]});
-        let Parsed::Events { event_id, entries } = custom(&mapping, &doc, None).unwrap() else {
+        let Parsed::Events {
+            event_id, entries, ..
+        } = custom(&mapping, &doc, None).unwrap()
+        else {
             panic!()
         };
         assert_eq!(event_id.as_deref(), Some("d-1"));

@@ -71,7 +71,10 @@ pub fn verify(
         }
         Scheme::Basic => {
             let value = header(headers, "Authorization").ok_or(Refusal::MissingSignature)?;
-            let encoded = value.strip_prefix("Basic ").ok_or(Refusal::BadSignature)?;
+            let (scheme, encoded) = value.trim().split_once(' ').ok_or(Refusal::BadSignature)?;
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return Err(Refusal::BadSignature);
+            }
             let credentials = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
                 .map_err(|_| Refusal::BadSignature)?;
@@ -191,12 +194,26 @@ fn message_parts(template: &str, headers: &HeaderMap, body: &[u8]) -> Option<Vec
 /// Accepts Unix seconds or RFC 3339 (BambooHR has been seen sending both).
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
-    if let Ok(seconds) = text.parse::<i64>() {
-        return DateTime::from_timestamp(seconds, 0);
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        // Unix seconds (10 digits until 2286) or milliseconds (13); nothing else.
+        let number: i64 = text.parse().ok()?;
+        return match text.len() {
+            9 | 10 => DateTime::from_timestamp(number, 0),
+            13 => DateTime::from_timestamp_millis(number),
+            _ => None,
+        };
     }
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
+    let parsed = DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z"))
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()?;
+    Some(parsed.with_timezone(&Utc)).filter(plausible)
+}
+
+/// Dates outside years 1970-9999 are mistakes (and would sort differently as text).
+pub fn plausible(at: &DateTime<Utc>) -> bool {
+    use chrono::Datelike;
+    (1970..=9999).contains(&at.year())
 }
 
 fn check_timestamp(text: &str, tolerance_seconds: i64, now: DateTime<Utc>) -> Result<(), Refusal> {

@@ -152,8 +152,8 @@ impl Tx {
         status: &str,
     ) -> StoreResult<Vec<Termination>> {
         let sql = format!(
-            "SELECT {TERMINATION_COLUMNS} FROM hr_terminations WHERE status = $1 AND kind = 'termination' \
-             AND ((source = $2 AND employee_id = $3) OR person_id = $4) ORDER BY id"
+            "SELECT {TERMINATION_COLUMNS} FROM hr_terminations WHERE status = $1 \
+             AND kind IN ('termination', 'notice') AND source = $2 AND (employee_id = $3 OR person_id = $4) ORDER BY id"
         );
         Ok(with_tx!(self, c => {
             sqlx::query_as(&sql)
@@ -250,7 +250,14 @@ impl Tx {
              WHERE t.status = 'unmatched' AND e.person_id = $1 ORDER BY t.id",
             TERMINATION_COLUMNS.replace(", ", ", t.")
         );
-        let more: Vec<Termination> = with_tx!(self, c => sqlx::query_as(&by_email).bind(person_id).fetch_all(&mut *c).await?);
+        let mut more: Vec<Termination> = with_tx!(self, c => sqlx::query_as(&by_email).bind(person_id).fetch_all(&mut *c).await?);
+        // And by employee number, the last way an employee resolves.
+        let by_number = format!(
+            "SELECT t.{} FROM hr_terminations t JOIN people p ON p.employee_number = t.employee_id \
+             WHERE t.status = 'unmatched' AND p.id = $1 ORDER BY t.id",
+            TERMINATION_COLUMNS.replace(", ", ", t.")
+        );
+        more.extend(with_tx!(self, c => sqlx::query_as::<_, Termination>(&by_number).bind(person_id).fetch_all(&mut *c).await?));
         for row in more {
             if !rows.iter().any(|r| r.id == row.id) {
                 rows.push(row);
@@ -264,6 +271,7 @@ impl Store {
     pub async fn list_inbox(
         &self,
         source: Option<&str>,
+        status: Option<&str>,
         page: &PageRequest,
     ) -> StoreResult<Page<InboxEntry>> {
         let rows: Vec<InboxEntry> = with_pool!(self, p => {
@@ -272,6 +280,9 @@ impl Store {
             );
             if let Some(source) = source {
                 q.push(" AND source = ").push_bind(source.to_string());
+            }
+            if let Some(status) = status {
+                q.push(" AND status = ").push_bind(status.to_string());
             }
             if let Some(after) = &page.after {
                 q.push(" AND id > ").push_bind(after.clone());

@@ -164,7 +164,7 @@ fn fixtures() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             "fields": {"status": {"value": "Inactive"}}, "timestamp": "2026-11-28T10:00:00Z"}]}).to_string().into_bytes(), "bb-1"),
         ("hibob", json!({"companyId": 1, "type": "employee.left", "triggeredBy": "x", "triggeredAt": "2026-11-28T10:00:00",
             "version": "v2", "data": {"employeeId": "hb-1"}}).to_string().into_bytes(), "hb-1"),
-        ("gusto", json!({"uuid": "0d2e-gusto-1", "event_type": "employee.terminated", "resource_type": "Company",
+        ("gusto", json!({"uuid": "0d2e-gusto-1", "event_type": "employee.termination_effective", "resource_type": "Company",
             "resource_uuid": "co-1", "entity_type": "Employee", "entity_uuid": "gu-1", "timestamp": 1764324000}).to_string().into_bytes(), "gu-1"),
         ("deel", json!({"data": {"meta": {"event_type": "contract.terminated", "tracking_id": "trk-1"},
             "resource": {"id": "contract-1", "worker": {"id": "de-1", "email": "deel@example.com"}}},
@@ -545,7 +545,161 @@ async fn bad_requests_are_refused_without_storing_or_logging_them(app: TestApp) 
     assert!(!audit.contains(STANDARD_SECRET) && !audit.contains("gusto-token-from-gusto"));
 }
 
+async fn gusto_acts_on_the_effective_date_and_cancellations_undo_notices(app: TestApp) {
+    let leaving = person_with_hr_id(&app, "g1@example.com", "gusto", "gu-10").await;
+    let staying = person_with_hr_id(&app, "g2@example.com", "gusto", "gu-20").await;
+    let event = |uuid: &str, kind: &str, employee: &str| {
+        json!({"uuid": uuid, "event_type": kind, "entity_type": "Employee", "entity_uuid": employee}).to_string()
+    };
+    for (uuid, kind, employee) in [
+        ("u1", "employee.terminated", "gu-10"),
+        ("u2", "employee.terminated", "gu-20"),
+        ("u3", "employee.termination_cancelled", "gu-20"),
+    ] {
+        let body = event(uuid, kind, employee);
+        assert_eq!(
+            post(
+                &app,
+                "gusto",
+                body.as_bytes(),
+                &signed("gusto", body.as_bytes())
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    // Entered, not yet effective: nobody is deactivated yet.
+    assert!(is_active(&app, &leaving).await && is_active(&app, &staying).await);
+    let pending: Value = app
+        .get("/api/v1/hr/terminations?status=pending")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pending["items"].as_array().unwrap().len(), 1);
+    let effective = event("u4", "employee.termination_effective", "gu-10");
+    let (status, answer) = post(
+        &app,
+        "gusto",
+        effective.as_bytes(),
+        &signed("gusto", effective.as_bytes()),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["outcome"]["applied"].clone()),
+        (200, json!(1))
+    );
+    assert!(!is_active(&app, &leaving).await);
+    assert!(is_active(&app, &staying).await);
+    let pending: Value = app
+        .get("/api/v1/hr/terminations?status=pending")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(pending["items"].as_array().unwrap().is_empty());
+}
+
+async fn bamboohr_iso_timestamps_and_display_field_names(app: TestApp) {
+    let person = person_with_hr_id(&app, "iso@example.com", "bamboohr", "bb-77").await;
+    let body = json!({"employees": [{"action": "Updated", "id": "bb-77",
+        "fields": {"Employment Status": {"value": "Terminated"}}}]})
+    .to_string();
+    let ts = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S+0000")
+        .to_string();
+    let sig = hex::encode(sign(
+        Algorithm::Sha256,
+        BAMBOO_SECRET.as_bytes(),
+        &[body.as_bytes(), ts.as_bytes()],
+    ));
+    let headers = vec![
+        ("X-BambooHR-Signature".to_string(), sig),
+        ("X-BambooHR-Timestamp".to_string(), ts),
+    ];
+    let (status, answer) = post(&app, "bamboohr", body.as_bytes(), &headers).await;
+    assert_eq!(
+        (status, answer["outcome"]["applied"].clone()),
+        (200, json!(1)),
+        "{answer}"
+    );
+    assert!(!is_active(&app, &person).await);
+}
+
+async fn a_cancellation_from_one_source_does_not_cancel_another_sources_departure(app: TestApp) {
+    let person = person_with_hr_id(&app, "x@example.com", "standard", "x-1").await;
+    app.patch(
+        &format!("/api/v1/people/{person}"),
+        &json!({"hr_ids": {"gusto": "gx-1"}}),
+    )
+    .await;
+    let later = chrono::Utc::now() + chrono::Duration::days(3);
+    let body = json!({"type": "employee.terminated", "employee": {"id": "x-1"}, "effective_at": later.to_rfc3339()}).to_string();
+    assert_eq!(
+        post(
+            &app,
+            "standard",
+            body.as_bytes(),
+            &signed("standard", body.as_bytes())
+        )
+        .await
+        .0,
+        200
+    );
+    let rehire =
+        json!({"uuid": "r1", "event_type": "employee.rehired", "entity_uuid": "gx-1"}).to_string();
+    let (status, answer) = post(
+        &app,
+        "gusto",
+        rehire.as_bytes(),
+        &signed("gusto", rehire.as_bytes()),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["outcome"]["cancelled"].clone()),
+        (200, json!(0))
+    );
+    assert_eq!(
+        fire_due(&app.store, later + chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!is_active(&app, &person).await);
+}
+
+async fn a_body_once_rejected_is_not_taken_for_a_redelivery_later(app: TestApp) {
+    let person = person_with_hr_id(&app, "fixed@example.com", "hibob", "hb-5").await;
+    let body = br#"{"type":"employee.left","data":{"employeeId":"hb-5"}}"#;
+    // Stored as rejected under its own key space (as if a mapping had been wrong)…
+    ownerbound::hr::apply::record_rejected(
+        &app.store,
+        "hibob",
+        &format!(
+            "rejected:{}",
+            ownerbound::store::hr::body_dedupe_key("hibob", body)
+        ),
+        body,
+        "mapping was wrong",
+    )
+    .await
+    .unwrap();
+    // …then delivered again and understood: applied, not "duplicate".
+    let (status, answer) = post(&app, "hibob", body, &signed("hibob", body)).await;
+    assert_eq!(
+        (status, answer["status"].clone()),
+        (200, json!("accepted")),
+        "{answer}"
+    );
+    assert!(!is_active(&app, &person).await);
+}
+
 on_both_engines!(
+    gusto_acts_on_the_effective_date_and_cancellations_undo_notices,
+    bamboohr_iso_timestamps_and_display_field_names,
+    a_cancellation_from_one_source_does_not_cancel_another_sources_departure,
+    a_body_once_rejected_is_not_taken_for_a_redelivery_later,
     every_preset_accepts_its_vendor_signature_and_refuses_one_changed_byte,
     redeliveries_are_applied_once_and_sources_agree_on_one_event,
     stale_timestamps_wrong_secrets_and_rotation,
