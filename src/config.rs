@@ -79,6 +79,8 @@ pub struct Settings {
     pub report_schedule: String,
     /// HR systems sending offboarding webhooks (`[[hr_sources]]`, TOML only).
     pub hr_sources: Vec<crate::hr::config::HrSourceConfig>,
+    /// How often future-dated HR terminations are checked, in seconds.
+    pub hr_scheduler_interval_seconds: u64,
 }
 
 impl Default for Settings {
@@ -100,6 +102,7 @@ impl Default for Settings {
             report_to: None,
             report_schedule: "0 0 8 * * Mon".into(),
             hr_sources: Vec::new(),
+            hr_scheduler_interval_seconds: 15,
         }
     }
 }
@@ -230,6 +233,12 @@ impl Settings {
         if self.max_body_bytes == 0 {
             return Err(bad("max_body_bytes", "must be greater than 0"));
         }
+        if self.hr_scheduler_interval_seconds == 0 {
+            return Err(bad(
+                "hr_scheduler_interval_seconds",
+                "must be greater than 0",
+            ));
+        }
         if let Some(key) = &self.master_key {
             crate::crypto::MasterKey::parse(key.expose_secret())
                 .map_err(|e| bad("master_key", &e.to_string()))?;
@@ -325,7 +334,7 @@ fn env_from_pairs(pairs: &[(String, String)]) -> Serialized<figment::value::Dict
 /// wrong value is reported against its name instead of failing obscurely.
 fn typed_env_value(key: &str, value: &str) -> figment::value::Value {
     use figment::value::Value;
-    if key == "max_body_bytes" {
+    if key == "max_body_bytes" || key == "hr_scheduler_interval_seconds" {
         if let Ok(n) = value.trim().parse::<u64>() {
             return Value::from(n);
         }

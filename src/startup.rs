@@ -27,6 +27,7 @@ pub struct AppState {
 /// A built application bound to its port, not yet serving.
 pub struct Application {
     port: u16,
+    hr_scheduler_interval: std::time::Duration,
     server: Server,
     store: Store,
     shutdown: CancellationToken,
@@ -128,6 +129,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let shutdown = CancellationToken::new();
         let max_body = settings.max_body_bytes;
+        let hr_scheduler_interval =
+            std::time::Duration::from_secs(settings.hr_scheduler_interval_seconds);
         let state = web::Data::new(AppState {
             store: store.clone(),
             keys,
@@ -152,6 +155,7 @@ impl Application {
         .run();
         Ok(Self {
             port,
+            hr_scheduler_interval,
             server,
             store,
             shutdown,
@@ -179,7 +183,7 @@ impl Application {
         });
         tokio::spawn(hr::apply::run_scheduler(
             self.store.clone(),
-            HR_SCHEDULER_INTERVAL,
+            self.hr_scheduler_interval,
             self.shutdown.clone(),
         ));
         tracing::info!(port = self.port, "ownerbound is serving");
@@ -189,9 +193,6 @@ impl Application {
         Ok(())
     }
 }
-
-/// How often scheduled HR terminations are checked.
-const HR_SCHEDULER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Cancels `token` on SIGTERM or ctrl-c.
 pub fn cancel_on_signals(token: CancellationToken) {

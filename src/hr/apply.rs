@@ -285,22 +285,24 @@ pub async fn apply_unmatched_for_person(
     Ok(pending.len())
 }
 
-/// Runs [`fire_due`] every `interval` until `shutdown`.
+/// Runs [`fire_due`] at start (catching up on what fell due while the service was
+/// down) and then every `interval`, until `shutdown`.
 pub async fn run_scheduler(
     store: Store,
     interval: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     loop {
+        match fire_due(&store, crate::store::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(fired = n, "scheduled HR terminations took effect"),
+            Err(err) => {
+                tracing::warn!(error = %err, "scheduled HR terminations could not run; retrying")
+            }
+        }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {
-                match fire_due(&store, crate::store::now()).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(fired = n, "scheduled HR terminations took effect"),
-                    Err(err) => tracing::warn!(error = %err, "scheduled HR terminations could not run; retrying"),
-                }
-            }
+            _ = tokio::time::sleep(interval) => {}
         }
     }
 }

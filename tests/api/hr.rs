@@ -751,3 +751,91 @@ async fn an_unavailable_database_answers_503_so_the_sender_retries() {
     assert_eq!((status, answer["status"].clone()), (200, json!("accepted")));
     assert!(!is_active(&app, &person).await);
 }
+
+/// A departure scheduled by one instance fires in the next, after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_termination_survives_a_restart_and_fires_when_due() {
+    use ownerbound::config::Settings;
+    use ownerbound::startup::Application;
+    use secrecy::SecretString;
+
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("restart.db").display());
+    let token = "ob_restart_test_admin_token_0123";
+    let settings = |interval: u64| Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: SecretString::from(database_url.clone()),
+        master_key: Some(SecretString::from("cd".repeat(32))),
+        bootstrap_admin_token: Some(SecretString::from(token)),
+        hr_sources: test_sources(),
+        hr_scheduler_interval_seconds: interval,
+        ..Settings::default()
+    };
+    let client = reqwest::Client::new();
+
+    // First instance: the departure is a week away.
+    let first = Application::build(settings(3600)).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", first.port());
+    let stop = first.shutdown_token();
+    let running = tokio::spawn(first.run_until_stopped());
+    let person: Value = client
+        .post(format!("{base}/api/v1/people"))
+        .bearer_auth(token)
+        .json(&json!({"emails": ["restart@example.com"], "hr_ids": {"standard": "rs-1"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = person["id"].as_str().unwrap().to_string();
+    let next_week = chrono::Utc::now() + chrono::Duration::days(7);
+    let body = json!({"type": "employee.terminated", "employee": {"id": "rs-1"}, "effective_at": next_week.to_rfc3339()}).to_string();
+    let mut request = client
+        .post(format!("{base}/hooks/hr/standard"))
+        .header("Content-Type", "application/json")
+        .body(body.clone());
+    for (k, v) in signed("standard", body.as_bytes()) {
+        request = request.header(k, v);
+    }
+    let answer: Value = request.send().await.unwrap().json().await.unwrap();
+    assert_eq!(answer["outcome"]["scheduled"], 1);
+    stop.cancel();
+    running.await.unwrap().unwrap();
+
+    // The week passes while the service is down.
+    let pool = sqlx::SqlitePool::connect(&database_url).await.unwrap();
+    sqlx::query("UPDATE hr_terminations SET effective_at = $1 WHERE status = 'scheduled'")
+        .bind(ownerbound::store::now() - chrono::Duration::minutes(1))
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // Second instance: its scheduler catches up at start.
+    let second = Application::build(settings(1)).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", second.port());
+    let stop = second.shutdown_token();
+    tokio::spawn(second.run_until_stopped());
+    let mut active = true;
+    for _ in 0..300 {
+        let person: Value = client
+            .get(format!("{base}/api/v1/people/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        active = person["active"].as_bool().unwrap();
+        if !active {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    assert!(
+        !active,
+        "the scheduled termination never fired after the restart"
+    );
+}
