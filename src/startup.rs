@@ -1,6 +1,7 @@
 //! Building and running the HTTP application.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpResponse, HttpServer};
@@ -22,11 +23,14 @@ pub struct AppState {
     pub settings: Settings,
     /// HR webhook sources, secrets resolved.
     pub hr_sources: hr::Sources,
+    /// Refused HR webhooks, counted in memory and stored at a bounded rate.
+    pub hr_refusals: Arc<hr::refusals::RefusalLog>,
 }
 
 /// A built application bound to its port, not yet serving.
 pub struct Application {
     port: u16,
+    hr_refusals: Arc<hr::refusals::RefusalLog>,
     hr_scheduler_interval: std::time::Duration,
     server: Server,
     store: Store,
@@ -131,11 +135,13 @@ impl Application {
         let max_body = settings.max_body_bytes;
         let hr_scheduler_interval =
             std::time::Duration::from_secs(settings.hr_scheduler_interval_seconds);
+        let hr_refusals = Arc::new(hr::refusals::RefusalLog::default());
         let state = web::Data::new(AppState {
             store: store.clone(),
             keys,
             settings,
             hr_sources,
+            hr_refusals: hr_refusals.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -155,6 +161,7 @@ impl Application {
         .run();
         Ok(Self {
             port,
+            hr_refusals,
             hr_scheduler_interval,
             server,
             store,
@@ -186,11 +193,37 @@ impl Application {
             self.hr_scheduler_interval,
             self.shutdown.clone(),
         ));
+        tokio::spawn(flush_refusals_periodically(
+            self.hr_refusals.clone(),
+            self.store.clone(),
+            self.shutdown.clone(),
+        ));
         tracing::info!(port = self.port, "ownerbound is serving");
         self.server.await?;
+        if let Err(err) = self.hr_refusals.flush(&self.store).await {
+            tracing::warn!(error = %err, "could not store the last refused-webhook counts");
+        }
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Stores refused-webhook counts that were only counted in memory.
+async fn flush_refusals_periodically(
+    log: Arc<hr::refusals::RefusalLog>,
+    store: Store,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(hr::refusals::WRITE_INTERVAL) => {
+                if let Err(err) = log.flush(&store).await {
+                    tracing::warn!(error = %err, "could not store refused-webhook counts; will retry");
+                }
+            }
+        }
     }
 }
 

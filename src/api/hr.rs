@@ -87,7 +87,23 @@ async fn terminations(
     ))
 }
 
-/// Counters of refused webhooks per source and reason.
+/// Counters of refused webhooks per source and reason, including those counted in
+/// memory and not stored yet.
 async fn refusals(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(json!({"items": state.store.refusal_counts().await?})))
+    let mut counts = state.store.refusal_counts().await?;
+    for ((source, reason), pending) in state.hr_refusals.pending().await {
+        match counts
+            .iter_mut()
+            .find(|c| c.source == source && c.reason == reason)
+        {
+            Some(count) => count.count += pending,
+            None => counts.push(crate::store::hr::RefusalCount {
+                source,
+                reason,
+                count: pending,
+                last_at: crate::store::now(),
+            }),
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({"items": counts})))
 }

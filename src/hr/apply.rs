@@ -98,24 +98,6 @@ pub async fn record_rejected(
     Ok(())
 }
 
-/// Counts a refused request and writes one audit line, without the body.
-pub async fn record_refusal(store: &Store, source: &str, reason: &str) -> StoreResult<()> {
-    let mut tx = store.begin().await?;
-    tx.count_refusal(source, reason).await?;
-    tx.append_audit(
-        &AuditEntry::new(
-            &actor(source),
-            "hr.webhook_refused",
-            "hr_source",
-            Some(source),
-        )
-        .with_details(json!({"reason": reason})),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 async fn apply_entry(
     tx: &mut Tx,
     source: &str,

@@ -12,6 +12,7 @@ use serde_json::json;
 pub mod apply;
 pub mod config;
 pub mod presets;
+pub mod refusals;
 pub mod signature;
 
 use config::{HrSource, Preset};
@@ -78,7 +79,9 @@ async fn receive(
                 }
             }
             tracing::warn!(source = %source.name, reason = refusal.code(), "refused an HR webhook");
-            apply::record_refusal(&state.store, &source.name, refusal.code())
+            state
+                .hr_refusals
+                .record(&state.store, &source.name, refusal.code())
                 .await
                 .map_err(unavailable)?;
             return Err(ApiError::unauthorized("signature verification failed"));

@@ -179,15 +179,22 @@ impl Tx {
         Ok(with_tx!(self, c => sqlx::query_as(&sql).bind(at).bind(limit).fetch_all(&mut *c).await?))
     }
 
-    /// Counts a refused request of a source.
-    pub async fn count_refusal(&mut self, source: &str, reason: &str) -> StoreResult<()> {
+    /// Adds `count` refused requests of a source.
+    pub async fn count_refusals(
+        &mut self,
+        source: &str,
+        reason: &str,
+        count: i64,
+    ) -> StoreResult<()> {
         with_tx!(self, c => {
             sqlx::query(
-                "INSERT INTO hr_refusals (source, reason, count, last_at) VALUES ($1, $2, 1, $3) \
-                 ON CONFLICT (source, reason) DO UPDATE SET count = hr_refusals.count + 1, last_at = excluded.last_at",
+                "INSERT INTO hr_refusals (source, reason, count, last_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (source, reason) DO UPDATE SET count = hr_refusals.count + excluded.count, \
+                 last_at = excluded.last_at",
             )
             .bind(source)
             .bind(reason)
+            .bind(count)
             .bind(now())
             .execute(&mut *c)
             .await?;

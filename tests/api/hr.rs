@@ -695,7 +695,29 @@ async fn a_body_once_rejected_is_not_taken_for_a_redelivery_later(app: TestApp) 
     assert!(!is_active(&app, &person).await);
 }
 
+async fn a_flood_of_forged_requests_is_counted_without_a_write_each(app: TestApp) {
+    let body = json!({"type": "employee.terminated", "employee": {"id": "nobody"}}).to_string();
+    let before = app.row_counts().await;
+    for _ in 0..50 {
+        let forged = vec![("Authorization".to_string(), "not-the-token".to_string())];
+        assert_eq!(
+            post(&app, "personio", body.as_bytes(), &forged).await.0,
+            401
+        );
+    }
+    let after = app.row_counts().await;
+    let audit = |counts: &[(String, i64)]| counts.iter().find(|(t, _)| t == "audit_log").unwrap().1;
+    assert_eq!(
+        audit(&after) - audit(&before),
+        1,
+        "one audit line, not fifty"
+    );
+    let refusals: Value = app.get("/api/v1/hr/refusals").await.json().await.unwrap();
+    assert_eq!(refusals["items"][0]["count"], 50);
+}
+
 on_both_engines!(
+    a_flood_of_forged_requests_is_counted_without_a_write_each,
     gusto_acts_on_the_effective_date_and_cancellations_undo_notices,
     bamboohr_iso_timestamps_and_display_field_names,
     a_cancellation_from_one_source_does_not_cancel_another_sources_departure,
