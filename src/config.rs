@@ -81,6 +81,11 @@ pub struct Settings {
     pub hr_sources: Vec<crate::hr::config::HrSourceConfig>,
     /// How often future-dated HR terminations are checked, in seconds.
     pub hr_scheduler_interval_seconds: u64,
+    /// Credentials shared with agents of people still active: `revoke` (default; the
+    /// collateral is named) or `hold` (left for a human).
+    pub shared_credentials: crate::offboarding::SharedPolicy,
+    /// Job workers in this instance (0: none; another instance or the tests run them).
+    pub job_workers: usize,
 }
 
 impl Default for Settings {
@@ -103,6 +108,8 @@ impl Default for Settings {
             report_schedule: "0 0 8 * * Mon".into(),
             hr_sources: Vec::new(),
             hr_scheduler_interval_seconds: 15,
+            shared_credentials: crate::offboarding::SharedPolicy::Revoke,
+            job_workers: 2,
         }
     }
 }
@@ -334,7 +341,10 @@ fn env_from_pairs(pairs: &[(String, String)]) -> Serialized<figment::value::Dict
 /// wrong value is reported against its name instead of failing obscurely.
 fn typed_env_value(key: &str, value: &str) -> figment::value::Value {
     use figment::value::Value;
-    if key == "max_body_bytes" || key == "hr_scheduler_interval_seconds" {
+    if matches!(
+        key,
+        "max_body_bytes" | "hr_scheduler_interval_seconds" | "job_workers"
+    ) {
         if let Ok(n) = value.trim().parse::<u64>() {
             return Value::from(n);
         }

@@ -52,6 +52,10 @@ pub async fn record_transition(
         })),
     )
     .await?;
+    if kind == PERSON_DEACTIVATED {
+        // In the same transaction: an acknowledged departure is never lost.
+        crate::offboarding::enqueue_open_case(tx, &event).await?;
+    }
     Ok(Some(event))
 }
 

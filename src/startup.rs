@@ -30,6 +30,8 @@ pub struct AppState {
 /// A built application bound to its port, not yet serving.
 pub struct Application {
     port: u16,
+    policy: crate::offboarding::SharedPolicy,
+    job_workers: usize,
     hr_refusals: Arc<hr::refusals::RefusalLog>,
     hr_scheduler_interval: std::time::Duration,
     server: Server,
@@ -133,6 +135,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let shutdown = CancellationToken::new();
         let max_body = settings.max_body_bytes;
+        let policy = settings.shared_credentials;
+        let job_workers = settings.job_workers;
         let hr_scheduler_interval =
             std::time::Duration::from_secs(settings.hr_scheduler_interval_seconds);
         let hr_refusals = Arc::new(hr::refusals::RefusalLog::default());
@@ -161,6 +165,8 @@ impl Application {
         .run();
         Ok(Self {
             port,
+            policy,
+            job_workers,
             hr_refusals,
             hr_scheduler_interval,
             server,
@@ -198,8 +204,20 @@ impl Application {
             self.store.clone(),
             self.shutdown.clone(),
         ));
+        let workers = tokio::spawn(crate::jobs::run_workers(
+            crate::jobs::Context {
+                store: self.store.clone(),
+                policy: self.policy,
+            },
+            self.job_workers,
+            JOB_IDLE_POLL,
+            self.shutdown.clone(),
+        ));
         tracing::info!(port = self.port, "ownerbound is serving");
         self.server.await?;
+        // In-flight jobs finish before the store closes.
+        self.shutdown.cancel();
+        let _ = workers.await;
         if let Err(err) = self.hr_refusals.flush(&self.store).await {
             tracing::warn!(error = %err, "could not store the last refused-webhook counts");
         }
@@ -208,6 +226,9 @@ impl Application {
         Ok(())
     }
 }
+
+/// How long an idle worker waits before looking for due jobs again.
+const JOB_IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Stores refused-webhook counts that were only counted in memory.
 async fn flush_refusals_periodically(

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod error;
 mod hr;
 pub mod json;
+pub mod offboarding;
 pub mod people;
 pub mod tokens;
 mod views;
@@ -36,6 +37,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .configure(agents::credential_routes)
                 .configure(tokens::routes)
                 .configure(hr::routes)
+                .configure(offboarding::routes)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::not_found("endpoint"))
                 })),

@@ -44,6 +44,18 @@ pub enum Command {
     /// Inspect the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Offboard a person now (id or email): deactivate them and open their case.
+    Offboard {
+        person: String,
+        /// Show what would happen, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Inspect and retry queued jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Exit 0 when the running service answers /readyz.
     Healthcheck {
         /// Base URL of the service (default: from OWNERBOUND_LISTEN).
@@ -85,6 +97,18 @@ pub enum ImportFormat {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs, newest last.
+    List {
+        /// ready | running | done | dead
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Give a dead job a fresh set of attempts.
+    Retry { id: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Walk the hash chain; exit non-zero naming the first broken entry.
     Verify,
@@ -121,7 +145,101 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
             }
         }
         Command::Healthcheck { url } => healthcheck(&settings, url).await,
+        Command::Offboard {
+            person,
+            dry_run,
+            reason,
+        } => offboard(&settings, &person, dry_run, reason).await,
+        Command::Jobs(cmd) => jobs(&settings, cmd).await,
     }
+}
+
+async fn offboard(
+    settings: &Settings,
+    person: &str,
+    dry_run: bool,
+    reason: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings).await?;
+    let person_id = if person.contains('@') {
+        store
+            .find_person_by_email(person)
+            .await?
+            .map(|p| p.id)
+            .with_context(|| format!("no person with the email {person}"))?
+    } else {
+        person.to_string()
+    };
+    if dry_run {
+        let mut tx = store.begin().await?;
+        let impact =
+            crate::offboarding::impact(&mut tx, &person_id, settings.shared_credentials).await?;
+        drop(tx);
+        println!("{}", serde_json::to_string_pretty(&impact)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::api::offboarding::offboard_person(
+        &store,
+        &person_id,
+        CLI_ACTOR,
+        CLI_ACTOR,
+        reason.as_deref(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    // Open the case now rather than waiting for the service's workers.
+    let worker = crate::jobs::Worker::new(crate::jobs::Context {
+        store: store.clone(),
+        policy: settings.shared_credentials,
+    });
+    worker.run_until_idle().await?;
+    let page = crate::store::PageRequest {
+        limit: 10,
+        after: None,
+    };
+    for case in store.list_cases(Some(&person_id), &page).await?.items {
+        println!("offboarding case {} ({})", case.id, case.status);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn jobs(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings).await?;
+    match cmd {
+        JobsCommand::List { status } => {
+            println!(
+                "{:<38} {:<10} {:<8} {:>8} {:<16} LAST ERROR",
+                "ID", "KIND", "STATUS", "ATTEMPTS", "PROVIDER"
+            );
+            let mut page = crate::store::PageRequest {
+                limit: 500,
+                after: None,
+            };
+            loop {
+                let batch = store.list_jobs(status.as_deref(), &page).await?;
+                for j in &batch.items {
+                    println!(
+                        "{:<38} {:<10} {:<8} {:>8} {:<16} {}",
+                        j.id,
+                        j.kind,
+                        j.status,
+                        format!("{}/{}", j.attempts, j.max_attempts),
+                        j.provider.as_deref().unwrap_or("-"),
+                        j.last_error.as_deref().unwrap_or("")
+                    );
+                }
+                match batch.next_cursor {
+                    Some(cursor) => page.after = Some(cursor),
+                    None => break,
+                }
+            }
+        }
+        JobsCommand::Retry { id } => match store.retry_job(&id).await? {
+            Some(job) => println!("job {} is ready again", job.id),
+            None => anyhow::bail!("no dead job {id}"),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {

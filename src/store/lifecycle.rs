@@ -57,6 +57,15 @@ impl Tx {
     }
 }
 
+impl Tx {
+    pub async fn lifecycle_event(&mut self, id: &str) -> StoreResult<LifecycleEvent> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM lifecycle_events WHERE id = $1");
+        let event: Option<LifecycleEvent> =
+            with_tx!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await?);
+        event.ok_or(super::StoreError::NotFound)
+    }
+}
+
 impl Store {
     /// Events in the order they happened.
     pub async fn list_lifecycle_events(

@@ -26,7 +26,9 @@ pub mod audit;
 pub mod credentials;
 pub mod groups;
 pub mod hr;
+pub mod jobs;
 pub mod lifecycle;
+pub mod offboarding;
 pub mod people;
 pub mod tokens;
 

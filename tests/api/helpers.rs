@@ -197,6 +197,8 @@ pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
         bootstrap_admin_token: Some(SecretString::from(admin_token.clone())),
         max_body_bytes: TEST_MAX_BODY,
         hr_sources: crate::hr::test_sources(),
+        // Tests drive the job queue step by step (`TestApp::run_jobs`).
+        job_workers: 0,
         ..Settings::default()
     };
     settings.validate().unwrap();
@@ -296,6 +298,15 @@ impl TestApp {
         json["token"].as_str().unwrap().to_string()
     }
 
+    /// Runs queued jobs until none is due, as a worker would.
+    pub async fn run_jobs(&self) -> usize {
+        let worker = ownerbound::jobs::Worker::new(ownerbound::jobs::Context {
+            store: self.store.clone(),
+            policy: ownerbound::offboarding::SharedPolicy::Revoke,
+        });
+        worker.run_until_idle().await.unwrap()
+    }
+
     /// A token of scope `scim`, as an identity provider would be given.
     pub async fn scim_token(&self) -> String {
         self.token_with_scope("scim").await
@@ -370,6 +381,9 @@ impl TestApp {
             "hr_inbox",
             "hr_terminations",
             "hr_refusals",
+            "jobs",
+            "offboarding_cases",
+            "offboarding_items",
         ] {
             counts.push((
                 table.to_string(),

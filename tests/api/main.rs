@@ -9,6 +9,7 @@ mod cli;
 mod health;
 mod hr;
 mod instances;
+mod offboarding;
 mod people;
 mod schema;
 mod scim_entra;

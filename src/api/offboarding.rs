@@ -1,0 +1,188 @@
+//! `/api/v1/people/{id}/impact`, `/people/{id}/offboard`, `/offboardings`, `/jobs`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::json::parse;
+use super::page_request;
+use crate::access::Caller;
+use crate::lifecycle::{deactivate, Cause};
+use crate::offboarding::impact;
+use crate::startup::AppState;
+use crate::store::StoreError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/people/{id}/impact").route(web::get().to(preview)))
+        .service(super::resource("/people/{id}/offboard").route(web::post().to(offboard)))
+        .service(super::resource("/offboardings").route(web::get().to(list)))
+        .service(super::resource("/offboardings/{id}").route(web::get().to(get)))
+        .service(super::resource("/jobs").route(web::get().to(jobs)))
+        .service(super::resource("/jobs/{id}/retry").route(web::post().to(retry)));
+}
+
+/// What offboarding the person would do, without doing it.
+async fn preview(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut tx = state.store.begin().await?;
+    let person = tx.get_person(&id).await.map_err(person_not_found)?;
+    if person.deleted_at.is_some() {
+        return Err(ApiError::not_found("person"));
+    }
+    let impact = impact(&mut tx, &id, state.settings.shared_credentials).await?;
+    // Nothing was written: the transaction rolls back as it is dropped.
+    drop(tx);
+    Ok(HttpResponse::Ok().json(impact))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OffboardRequest {
+    reason: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Offboards a person now: deactivates them, which opens the case.
+async fn offboard(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    // The body is optional; when there is one it must be valid.
+    let request: OffboardRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        OffboardRequest::default()
+    } else {
+        parse(&body)?
+    };
+    if request.dry_run {
+        return preview(state, id).await;
+    }
+    let actor = caller.actor();
+    let outcome =
+        offboard_person(&state.store, &id, &actor, "api", request.reason.as_deref()).await?;
+    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(outcome))
+}
+
+/// Deactivates a person on behalf of `actor`; the case opens through the queue.
+pub async fn offboard_person(
+    store: &crate::store::Store,
+    person_id: &str,
+    actor: &str,
+    source: &str,
+    reason: Option<&str>,
+) -> Result<serde_json::Value, ApiError> {
+    let mut tx = store.begin().await?;
+    let person = tx.get_person(person_id).await.map_err(person_not_found)?;
+    if person.deleted_at.is_some() {
+        return Err(ApiError::not_found("person"));
+    }
+    let cause = Cause {
+        source,
+        actor,
+        reason: Some(reason.unwrap_or("offboarded manually")),
+    };
+    if !deactivate(&mut tx, person_id, cause).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_inactive",
+            "this person is already inactive; their case is at /api/v1/offboardings?person_id=…",
+        ));
+    }
+    tx.commit().await?;
+    Ok(json!({"status": "offboarding", "person_id": person_id}))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    person_id: Option<String>,
+    status: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = page_request(query.limit, query.cursor)?;
+    Ok(HttpResponse::Ok().json(
+        state
+            .store
+            .list_cases(query.person_id.as_deref(), &page)
+            .await?,
+    ))
+}
+
+/// A case with its items and its timeline (the audit entries about it).
+async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (case, items) = state.store.get_case(&id).await.map_err(|err| match err {
+        StoreError::NotFound => ApiError::not_found("offboarding"),
+        other => other.into(),
+    })?;
+    let items: Vec<serde_json::Value> = items
+        .into_iter()
+        .map(|item| {
+            let mut value = serde_json::to_value(&item).expect("item serialises");
+            value["agent_ids"] = serde_json::from_str(&item.agent_ids).unwrap_or_default();
+            value["collateral"] = serde_json::from_str(&item.collateral).unwrap_or_default();
+            value
+        })
+        .collect();
+    let timeline = state
+        .store
+        .audit_for_subject("offboarding_case", &id)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"case": case, "items": items, "timeline": timeline})))
+}
+
+async fn jobs(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = page_request(query.limit, query.cursor)?;
+    Ok(HttpResponse::Ok().json(
+        state
+            .store
+            .list_jobs(query.status.as_deref(), &page)
+            .await?,
+    ))
+}
+
+/// Gives a dead job a fresh set of attempts.
+async fn retry(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let job = state
+        .store
+        .retry_job(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("dead job"))?;
+    let mut tx = state.store.begin().await?;
+    tx.append_audit(&crate::audit::AuditEntry::new(
+        &caller.actor(),
+        "job.retried",
+        "job",
+        Some(&job.id),
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(job))
+}
+
+fn person_not_found(err: StoreError) -> ApiError {
+    match err {
+        StoreError::NotFound => ApiError::not_found("person"),
+        other => other.into(),
+    }
+}

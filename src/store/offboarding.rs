@@ -1,0 +1,246 @@
+//! Offboarding cases, their items, and what a person's departure touches.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+use super::{
+    new_id, now, with_pool, with_tx, Page, PageRequest, Store, StoreError, StoreResult, Tx,
+};
+
+/// An agent linked to a credential, with its owner.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct LinkedAgent {
+    pub credential_id: String,
+    pub agent_id: String,
+    pub agent_name: String,
+    pub owner_id: Option<String>,
+    pub owner_active: Option<bool>,
+}
+
+/// A credential used by the departing person's agents.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AffectedCredential {
+    pub id: String,
+    pub provider: String,
+    pub kind: String,
+    pub external_id: Option<String>,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Case {
+    pub id: String,
+    pub person_id: String,
+    pub lifecycle_event_id: Option<String>,
+    pub triggered_by: String,
+    pub reason: Option<String>,
+    pub policy: String,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CaseItem {
+    pub id: String,
+    pub case_id: String,
+    pub credential_id: String,
+    /// JSON array of agent ids.
+    pub agent_ids: String,
+    /// JSON array of collateral agents.
+    pub collateral: String,
+    pub action: String,
+    pub status: String,
+    pub detail: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const CASE_COLUMNS: &str =
+    "id, person_id, lifecycle_event_id, triggered_by, reason, policy, status, opened_at, closed_at";
+const ITEM_COLUMNS: &str =
+    "id, case_id, credential_id, agent_ids, collateral, action, status, detail, created_at, updated_at";
+
+/// A case to open.
+pub struct NewCase<'a> {
+    pub person_id: &'a str,
+    pub lifecycle_event_id: Option<&'a str>,
+    pub triggered_by: &'a str,
+    pub reason: Option<&'a str>,
+    pub policy: &'a str,
+}
+
+/// An item to add to a case.
+pub struct NewItem<'a> {
+    pub case_id: &'a str,
+    pub credential_id: &'a str,
+    pub agent_ids: &'a serde_json::Value,
+    pub collateral: &'a serde_json::Value,
+    pub action: &'a str,
+    pub status: &'a str,
+}
+
+impl Tx {
+    /// Live agents owned by the person: (id, name).
+    pub async fn agents_owned_by(&mut self, person_id: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(with_tx!(self, c => {
+            sqlx::query_as("SELECT id, name FROM agents WHERE owner_id = $1 AND deleted_at IS NULL ORDER BY id")
+                .bind(person_id)
+                .fetch_all(&mut *c)
+                .await?
+        }))
+    }
+
+    /// Credentials linked to the person's live agents.
+    pub async fn credentials_of_owner(
+        &mut self,
+        person_id: &str,
+    ) -> StoreResult<Vec<AffectedCredential>> {
+        Ok(with_tx!(self, c => {
+            sqlx::query_as(
+                "SELECT c.id, c.provider, c.kind, c.external_id, c.status FROM credentials c \
+                 WHERE c.id IN (SELECT ac.credential_id FROM agent_credentials ac JOIN agents a ON a.id = ac.agent_id \
+                                WHERE a.owner_id = $1 AND a.deleted_at IS NULL) ORDER BY c.id",
+            )
+            .bind(person_id)
+            .fetch_all(&mut *c)
+            .await?
+        }))
+    }
+
+    /// Every live agent linked to these credentials, with its owner's state.
+    pub async fn agents_linked_to(
+        &mut self,
+        credential_ids: &[String],
+    ) -> StoreResult<Vec<LinkedAgent>> {
+        if credential_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_tx!(self, c => {
+            let mut q = QueryBuilder::<Db>::new(
+                "SELECT ac.credential_id, a.id AS agent_id, a.name AS agent_name, a.owner_id, p.active AS owner_active \
+                 FROM agent_credentials ac JOIN agents a ON a.id = ac.agent_id LEFT JOIN people p ON p.id = a.owner_id \
+                 WHERE a.deleted_at IS NULL AND ac.credential_id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in credential_ids {
+                list.push_bind(id.clone());
+            }
+            q.push(") ORDER BY ac.credential_id, a.id");
+            q.build_query_as().fetch_all(&mut *c).await?
+        }))
+    }
+
+    /// Opens a case; returns None when the departure already has one.
+    pub async fn insert_case(&mut self, case: &NewCase<'_>) -> StoreResult<Option<String>> {
+        let id = new_id();
+        let inserted = with_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO offboarding_cases (id, person_id, lifecycle_event_id, triggered_by, reason, policy, status, \
+                 opened_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7) ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(case.person_id)
+            .bind(case.lifecycle_event_id)
+            .bind(case.triggered_by)
+            .bind(case.reason)
+            .bind(case.policy)
+            .bind(now())
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        Ok((inserted == 1).then_some(id))
+    }
+
+    pub async fn insert_case_item(&mut self, item: &NewItem<'_>) -> StoreResult<String> {
+        let id = new_id();
+        with_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO offboarding_items (id, case_id, credential_id, agent_ids, collateral, action, status, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            )
+            .bind(&id)
+            .bind(item.case_id)
+            .bind(item.credential_id)
+            .bind(item.agent_ids.to_string())
+            .bind(item.collateral.to_string())
+            .bind(item.action)
+            .bind(item.status)
+            .bind(now())
+            .execute(&mut *c)
+            .await?;
+        });
+        Ok(id)
+    }
+
+    pub async fn mark_lifecycle_event_processed(&mut self, event_id: &str) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query("UPDATE lifecycle_events SET processed_at = $2 WHERE id = $1 AND processed_at IS NULL")
+                .bind(event_id)
+                .bind(now())
+                .execute(&mut *c)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn set_case_item(
+        &self,
+        id: &str,
+        status: &str,
+        detail: Option<&str>,
+    ) -> StoreResult<()> {
+        with_pool!(self, p => {
+            sqlx::query("UPDATE offboarding_items SET status = $2, detail = $3, updated_at = $4 WHERE id = $1")
+                .bind(id)
+                .bind(status)
+                .bind(detail)
+                .bind(now())
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn get_case(&self, id: &str) -> StoreResult<(Case, Vec<CaseItem>)> {
+        let sql = format!("SELECT {CASE_COLUMNS} FROM offboarding_cases WHERE id = $1");
+        let case: Option<Case> =
+            with_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        let case = case.ok_or(StoreError::NotFound)?;
+        let sql =
+            format!("SELECT {ITEM_COLUMNS} FROM offboarding_items WHERE case_id = $1 ORDER BY id");
+        let items: Vec<CaseItem> =
+            with_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_all(p).await?);
+        Ok((case, items))
+    }
+
+    pub async fn get_case_item(&self, id: &str) -> StoreResult<CaseItem> {
+        let sql = format!("SELECT {ITEM_COLUMNS} FROM offboarding_items WHERE id = $1");
+        let item: Option<CaseItem> =
+            with_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        item.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn list_cases(
+        &self,
+        person_id: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Case>> {
+        let rows: Vec<Case> = with_pool!(self, p => {
+            let mut q = QueryBuilder::<Db>::new(format!("SELECT {CASE_COLUMNS} FROM offboarding_cases WHERE 1 = 1"));
+            if let Some(person_id) = person_id {
+                q.push(" AND person_id = ").push_bind(person_id.to_string());
+            }
+            if let Some(after) = &page.after {
+                q.push(" AND id > ").push_bind(after.clone());
+            }
+            q.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
+            q.build_query_as().fetch_all(p).await?
+        });
+        Ok(page.paginate(rows, |c| &c.id))
+    }
+}

@@ -1,0 +1,371 @@
+//! Offboarding cases and the durable job queue.
+
+use std::collections::HashSet;
+
+use ownerbound::offboarding::{impact, SharedPolicy};
+use ownerbound::store::jobs::NewJob;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::TestApp;
+use crate::on_both_engines;
+
+/// Ada owns two agents: one with her own token, one with a token shared with Bob's
+/// agent. Carol (already gone) also uses Ada's own token.
+async fn setup(app: &TestApp) -> (String, String) {
+    let ada = app
+        .create_person(&json!({"emails": ["ada@example.com"]}))
+        .await;
+    let bob = app
+        .create_person(&json!({"emails": ["bob@example.com"]}))
+        .await;
+    let carol = app
+        .create_person(&json!({"emails": ["carol@example.com"], "active": false}))
+        .await;
+    let own =
+        json!({"provider": "okta", "kind": "oauth_access_token", "secret": "at-ada-own-0001"});
+    let shared = json!({"provider": "github", "kind": "api_key", "secret": "ghp-shared-0002"});
+    app.create_agent(&json!({"name": "ada-1", "owner_id": ada["id"], "credentials": [own]}))
+        .await;
+    app.create_agent(&json!({"name": "ada-2", "owner_id": ada["id"], "credentials": [shared]}))
+        .await;
+    let bob_agent = app
+        .create_agent(&json!({"name": "bob-1", "owner_id": bob["id"], "credentials": [shared]}))
+        .await;
+    app.create_agent(&json!({"name": "carol-1", "owner_id": carol["id"], "credentials": [own]}))
+        .await;
+    (
+        ada["id"].as_str().unwrap().to_string(),
+        bob_agent["id"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn a_deactivation_opens_one_case_naming_the_collateral(app: TestApp) {
+    let (ada, bob_agent) = setup(&app).await;
+    let token = app.scim_token().await;
+    let deactivate = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let (status, _, _) = app
+        .scim(
+            &token,
+            Method::PATCH,
+            &format!("/Users/{ada}"),
+            Some(&deactivate),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // The job was enqueued with the deactivation; a worker opens the case.
+    assert!(app.run_jobs().await >= 1);
+    let cases: Value = app
+        .get(&format!("/api/v1/offboardings?person_id={ada}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cases["items"].as_array().unwrap().len(), 1);
+    let case_id = cases["items"][0]["id"].as_str().unwrap();
+    assert_eq!(cases["items"][0]["triggered_by"], "scim");
+    let case: Value = app
+        .get(&format!("/api/v1/offboardings/{case_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = case["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let shared = items
+        .iter()
+        .find(|i| !i["collateral"].as_array().unwrap().is_empty())
+        .expect("a shared item");
+    assert_eq!(shared["collateral"][0]["agent_id"], bob_agent.as_str());
+    assert_eq!(shared["action"], "revoke");
+    // Carol is gone already: her agent is an orphan, not collateral.
+    let own = items
+        .iter()
+        .find(|i| i["collateral"].as_array().unwrap().is_empty())
+        .unwrap();
+    assert_eq!(own["agent_ids"].as_array().unwrap().len(), 1);
+    // No connector is configured yet: each item waits for a human, its job is dead.
+    for item in items {
+        assert_eq!(item["status"], "needs_attention", "{item}");
+    }
+    let dead: Value = app
+        .get("/api/v1/jobs?status=dead")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dead["items"].as_array().unwrap().len(), 2);
+    assert!(dead["items"][0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("no connector"));
+    assert!(case["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "offboarding.case_opened"));
+
+    // Another report of the same departure opens no second case.
+    app.scim(
+        &token,
+        Method::PATCH,
+        &format!("/Users/{ada}"),
+        Some(&deactivate),
+    )
+    .await;
+    app.run_jobs().await;
+    let cases: Value = app
+        .get(&format!("/api/v1/offboardings?person_id={ada}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cases["items"].as_array().unwrap().len(), 1);
+    let pending: Value = app
+        .get("/api/v1/lifecycle-events?pending=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        pending["items"].as_array().unwrap().is_empty(),
+        "the event was not marked processed"
+    );
+}
+
+async fn impact_previews_change_nothing_and_offboarding_is_manual_too(app: TestApp) {
+    let (ada, bob_agent) = setup(&app).await;
+    let before = app.row_counts().await;
+    let preview: Value = app
+        .get(&format!("/api/v1/people/{ada}/impact"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(preview["agents"].as_array().unwrap().len(), 2);
+    assert_eq!(preview["credentials"].as_array().unwrap().len(), 2);
+    let dry: Value = app
+        .post(
+            &format!("/api/v1/people/{ada}/offboard"),
+            &json!({"dry_run": true}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dry["credentials"], preview["credentials"]);
+    let malformed = app
+        .request(Method::POST, &format!("/api/v1/people/{ada}/offboard"))
+        .header("content-type", "application/json")
+        .body("{\"reason\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(
+        app.row_counts().await,
+        before,
+        "a preview or a refused request changed something"
+    );
+
+    // The hold policy holds the shared credential instead.
+    let mut tx = app.store.begin().await.unwrap();
+    let held = impact(&mut tx, &ada, SharedPolicy::Hold).await.unwrap();
+    drop(tx);
+    let shared = held
+        .credentials
+        .iter()
+        .find(|c| !c.collateral.is_empty())
+        .unwrap();
+    assert_eq!(
+        (shared.action, shared.collateral[0].agent_id.as_str()),
+        ("hold", bob_agent.as_str())
+    );
+
+    let done = app
+        .post(
+            &format!("/api/v1/people/{ada}/offboard"),
+            &json!({"reason": "left the company"}),
+        )
+        .await;
+    assert_eq!(done.status(), 202);
+    let again = app
+        .post(&format!("/api/v1/people/{ada}/offboard"), &json!({}))
+        .await;
+    assert_eq!(again.status(), 409);
+    app.run_jobs().await;
+    let cases: Value = app
+        .get(&format!("/api/v1/offboardings?person_id={ada}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cases["items"][0]["triggered_by"], "api");
+    assert_eq!(cases["items"][0]["reason"], "left the company");
+}
+
+async fn an_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(app: TestApp) {
+    let mut tx = app.store.begin().await.unwrap();
+    let payload = json!({});
+    tx.enqueue_job(&NewJob {
+        kind: "noop",
+        dedupe_key: "lease-test",
+        payload: &payload,
+        provider: None,
+        max_attempts: 3,
+        run_after: ownerbound::store::now(),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let t0 = ownerbound::store::now();
+    let lease = chrono::Duration::seconds(60);
+    let first = app
+        .store
+        .claim_job("w1", t0 + lease, t0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        app.store
+            .claim_job("w2", t0 + lease, t0)
+            .await
+            .unwrap()
+            .is_none(),
+        "claimed twice"
+    );
+    // w1 dies. After its lease, w2 gets the job.
+    let later = t0 + lease + chrono::Duration::seconds(1);
+    let second = app
+        .store
+        .claim_job("w2", later + lease, later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.id, second.id);
+    assert_eq!(second.attempts, 2);
+    assert!(
+        !app.store.complete_job(&first.id, "w1").await.unwrap(),
+        "the dead worker completed it"
+    );
+    assert!(app.store.complete_job(&second.id, "w2").await.unwrap());
+    assert_eq!(
+        app.store.get_job(&first.id).await.unwrap().unwrap().status,
+        "done"
+    );
+}
+
+async fn failed_jobs_back_off_then_die_and_can_be_retried(app: TestApp) {
+    let mut tx = app.store.begin().await.unwrap();
+    let payload = json!({});
+    tx.enqueue_job(&NewJob {
+        kind: "noop",
+        dedupe_key: "retry-test",
+        payload: &payload,
+        provider: Some("p"),
+        max_attempts: 2,
+        run_after: ownerbound::store::now(),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let t0 = ownerbound::store::now();
+    let job = app
+        .store
+        .claim_job("w", t0 + chrono::Duration::minutes(1), t0)
+        .await
+        .unwrap()
+        .unwrap();
+    let retry_at = t0 + chrono::Duration::seconds(30);
+    app.store
+        .fail_job(&job.id, "w", "503 from provider", Some(retry_at))
+        .await
+        .unwrap();
+    assert!(
+        app.store
+            .claim_job("w", t0 + chrono::Duration::minutes(1), t0)
+            .await
+            .unwrap()
+            .is_none(),
+        "claimed before its time"
+    );
+    let job = app
+        .store
+        .claim_job("w", retry_at + chrono::Duration::minutes(1), retry_at)
+        .await
+        .unwrap()
+        .unwrap();
+    app.store
+        .fail_job(&job.id, "w", "503 again", None)
+        .await
+        .unwrap();
+    let dead = app.store.get_job(&job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (dead.status.as_str(), dead.last_error.as_deref()),
+        ("dead", Some("503 again"))
+    );
+    let retried = app
+        .request(Method::POST, &format!("/api/v1/jobs/{}/retry", job.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 200);
+    let ready = app.store.get_job(&job.id).await.unwrap().unwrap();
+    assert_eq!((ready.status.as_str(), ready.attempts), ("ready", 0));
+}
+
+async fn racing_workers_run_each_of_1000_jobs_exactly_once(app: TestApp) {
+    let mut tx = app.store.begin().await.unwrap();
+    let payload = json!({});
+    for i in 0..1000 {
+        tx.enqueue_job(&NewJob {
+            kind: "noop",
+            dedupe_key: &format!("race-{i}"),
+            payload: &payload,
+            provider: None,
+            max_attempts: 1,
+            run_after: ownerbound::store::now(),
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    // Four workers, each with its own connection pool, as separate instances would be.
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let store = ownerbound::store::Store::connect_url(&app.database_url)
+            .await
+            .unwrap();
+        tasks.push(tokio::spawn(async move {
+            let name = format!("w{w}");
+            let mut ran = Vec::new();
+            loop {
+                let at = ownerbound::store::now();
+                let Some(job) = store
+                    .claim_job(&name, at + chrono::Duration::minutes(5), at)
+                    .await
+                    .unwrap()
+                else {
+                    return ran;
+                };
+                assert!(store.complete_job(&job.id, &name).await.unwrap());
+                ran.push(job.id);
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 1000, "some job ran twice or not at all");
+    assert_eq!(unique.len(), 1000);
+}
+
+on_both_engines!(
+    a_deactivation_opens_one_case_naming_the_collateral,
+    impact_previews_change_nothing_and_offboarding_is_manual_too,
+    an_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off,
+    failed_jobs_back_off_then_die_and_can_be_retried,
+    racing_workers_run_each_of_1000_jobs_exactly_once
+);
