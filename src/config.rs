@@ -86,6 +86,8 @@ pub struct Settings {
     pub shared_credentials: crate::offboarding::SharedPolicy,
     /// Job workers in this instance (0: none; another instance or the tests run them).
     pub job_workers: usize,
+    /// Where credentials are revoked (`[[providers]]`, TOML only).
+    pub providers: Vec<crate::providers::ProviderConfig>,
 }
 
 impl Default for Settings {
@@ -110,6 +112,7 @@ impl Default for Settings {
             hr_scheduler_interval_seconds: 15,
             shared_credentials: crate::offboarding::SharedPolicy::Revoke,
             job_workers: 2,
+            providers: Vec::new(),
         }
     }
 }

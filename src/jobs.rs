@@ -49,6 +49,8 @@ pub fn backoff(attempt: i64, rng: &mut impl Rng) -> Duration {
 pub struct Context {
     pub store: Store,
     pub policy: SharedPolicy,
+    pub providers:
+        std::sync::Arc<std::collections::BTreeMap<String, crate::providers::ProviderConfig>>,
 }
 
 /// A worker with a stable name (the lease owner).
@@ -148,18 +150,57 @@ async fn run(ctx: &Context, job: &Job) -> Outcome {
     })
 }
 
-/// Revocation. Connectors to providers are not wired in yet: until a provider is
-/// configured for the credential, the item needs a human and the job ends here, dead
-/// with the reason (a configuration error is not retried).
+/// Revocation through the credential's provider. A `manual` provider opens a task
+/// that stays open until someone confirms it. A provider that is not configured, or
+/// whose connector is not available yet, is a configuration error: the item needs a
+/// human and the job ends dead with the reason (it is not retried).
 async fn revoke(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcome> {
     let provider = job.provider.clone().unwrap_or_default();
-    let reason = format!("no connector is configured for provider {provider:?}; revoke it by hand");
-    if let Some(item) = payload.get("item_id").and_then(Value::as_str) {
+    let item = payload
+        .get("item_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(config) = ctx.providers.get(&provider) else {
+        let reason =
+            format!("no provider {provider:?} is configured; revoke this credential by hand");
         ctx.store
             .set_case_item(item, "needs_attention", Some(&reason))
             .await?;
+        return Ok(Outcome::Permanent(reason));
+    };
+    match config.kind {
+        crate::providers::ConnectorKind::Manual => {
+            let detail = format!(
+                "revoke this credential at {provider:?} by hand, then confirm: POST /api/v1/offboardings/items/{item}/confirm"
+            );
+            ctx.store
+                .set_case_item(item, "manual_task_open", Some(&detail))
+                .await?;
+            let case_id = payload.get("case_id").and_then(Value::as_str);
+            let mut tx = ctx.store.begin().await?;
+            tx.append_audit(
+                &AuditEntry::new(
+                    "system",
+                    "offboarding.manual_task_opened",
+                    "offboarding_case",
+                    case_id,
+                )
+                .with_details(json!({"item_id": item, "provider": provider})),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Outcome::Done)
+        }
+        kind => {
+            let reason = format!(
+                "the {kind:?} connector of provider {provider:?} is not available yet; revoke this credential by hand"
+            );
+            ctx.store
+                .set_case_item(item, "needs_attention", Some(&reason))
+                .await?;
+            Ok(Outcome::Permanent(reason))
+        }
     }
-    Ok(Outcome::Permanent(reason))
 }
 
 /// Runs `workers` workers until `shutdown`; in-flight jobs finish first. Also

@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod lifecycle;
 pub mod offboarding;
+pub mod providers;
 pub mod scim;
 pub mod startup;
 pub mod store;

@@ -32,6 +32,7 @@ pub struct Application {
     port: u16,
     policy: crate::offboarding::SharedPolicy,
     job_workers: usize,
+    providers: Arc<std::collections::BTreeMap<String, crate::providers::ProviderConfig>>,
     hr_refusals: Arc<hr::refusals::RefusalLog>,
     hr_scheduler_interval: std::time::Duration,
     server: Server,
@@ -137,6 +138,12 @@ impl Application {
         let max_body = settings.max_body_bytes;
         let policy = settings.shared_credentials;
         let job_workers = settings.job_workers;
+        let providers = Arc::new(
+            crate::providers::index(&settings.providers, &mut |warning| {
+                tracing::warn!("{warning}")
+            })
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
+        );
         let hr_scheduler_interval =
             std::time::Duration::from_secs(settings.hr_scheduler_interval_seconds);
         let hr_refusals = Arc::new(hr::refusals::RefusalLog::default());
@@ -167,6 +174,7 @@ impl Application {
             port,
             policy,
             job_workers,
+            providers,
             hr_refusals,
             hr_scheduler_interval,
             server,
@@ -208,6 +216,7 @@ impl Application {
             crate::jobs::Context {
                 store: self.store.clone(),
                 policy: self.policy,
+                providers: self.providers.clone(),
             },
             self.job_workers,
             JOB_IDLE_POLL,

@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(super::resource("/people/{id}/offboard").route(web::post().to(offboard)))
         .service(super::resource("/offboardings").route(web::get().to(list)))
         .service(super::resource("/offboardings/{id}").route(web::get().to(get)))
+        .service(super::resource("/offboardings/items/{id}/confirm").route(web::post().to(confirm)))
         .service(super::resource("/jobs").route(web::get().to(jobs)))
         .service(super::resource("/jobs/{id}/retry").route(web::post().to(retry)));
 }
@@ -141,6 +142,76 @@ async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpRe
         .audit_for_subject("offboarding_case", &id)
         .await?;
     Ok(HttpResponse::Ok().json(json!({"case": case, "items": items, "timeline": timeline})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmRequest {
+    /// How it was revoked, for the record.
+    note: Option<String>,
+}
+
+/// Someone revoked a credential by hand (a manual task, or an item that needed a
+/// human): record it, with who and how.
+async fn confirm(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: ConfirmRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ConfirmRequest::default()
+    } else {
+        parse(&body)?
+    };
+    let item = state
+        .store
+        .get_case_item(&id)
+        .await
+        .map_err(|err| match err {
+            StoreError::NotFound => ApiError::not_found("offboarding item"),
+            other => other.into(),
+        })?;
+    if !matches!(
+        item.status.as_str(),
+        "manual_task_open" | "needs_attention" | "held"
+    ) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_awaiting_a_human",
+            format!(
+                "this item is {:?}, not waiting for a manual revocation",
+                item.status
+            ),
+        ));
+    }
+    let note = request.note.unwrap_or_else(|| "revoked by hand".into());
+    state
+        .store
+        .set_case_item(&item.id, "revoked_manually", Some(&note))
+        .await?;
+    state
+        .store
+        .set_credential_status(
+            &item.credential_id,
+            crate::domain::CredentialStatus::Revoked,
+        )
+        .await?;
+    let mut tx = state.store.begin().await?;
+    tx.append_audit(
+        &crate::audit::AuditEntry::new(
+            &caller.actor(),
+            "offboarding.revocation_confirmed",
+            "offboarding_case",
+            Some(&item.case_id),
+        )
+        .with_details(
+            json!({"item_id": item.id, "credential_id": item.credential_id, "note": note}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(state.store.get_case_item(&item.id).await?))
 }
 
 async fn jobs(

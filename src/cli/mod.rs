@@ -188,9 +188,12 @@ async fn offboard(
     .await
     .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     // Open the case now rather than waiting for the service's workers.
+    let providers = crate::providers::index(&settings.providers, &mut |w| tracing::warn!("{w}"))
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let worker = crate::jobs::Worker::new(crate::jobs::Context {
         store: store.clone(),
         policy: settings.shared_credentials,
+        providers: std::sync::Arc::new(providers),
     });
     worker.run_until_idle().await?;
     let page = crate::store::PageRequest {

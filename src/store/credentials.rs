@@ -166,6 +166,25 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Sets a credential's lifecycle status (`revoked`, `verified_dead`, …).
+    pub async fn set_credential_status(
+        &self,
+        id: &str,
+        status: CredentialStatus,
+    ) -> StoreResult<()> {
+        with_pool!(self, p => {
+            sqlx::query("UPDATE credentials SET status = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(status.as_str())
+                .bind(now())
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
 impl Tx {
     /// The id and fingerprint of the credential with this fingerprint, if stored.
     pub async fn find_credential_by_fingerprint(

@@ -300,9 +300,15 @@ impl TestApp {
 
     /// Runs queued jobs until none is due, as a worker would.
     pub async fn run_jobs(&self) -> usize {
+        let providers: Vec<ownerbound::providers::ProviderConfig> =
+            serde_json::from_value(serde_json::json!([{"name": "it-desk", "kind": "manual"}]))
+                .unwrap();
         let worker = ownerbound::jobs::Worker::new(ownerbound::jobs::Context {
             store: self.store.clone(),
             policy: ownerbound::offboarding::SharedPolicy::Revoke,
+            providers: std::sync::Arc::new(
+                ownerbound::providers::index(&providers, &mut |_| {}).unwrap(),
+            ),
         });
         worker.run_until_idle().await.unwrap()
     }

@@ -84,7 +84,7 @@ async fn a_deactivation_opens_one_case_naming_the_collateral(app: TestApp) {
         .find(|i| i["collateral"].as_array().unwrap().is_empty())
         .unwrap();
     assert_eq!(own["agent_ids"].as_array().unwrap().len(), 1);
-    // No connector is configured yet: each item waits for a human, its job is dead.
+    // Neither provider is configured: each item waits for a human, its job is dead.
     for item in items {
         assert_eq!(item["status"], "needs_attention", "{item}");
     }
@@ -362,7 +362,82 @@ async fn racing_workers_run_each_of_1000_jobs_exactly_once(app: TestApp) {
     assert_eq!(unique.len(), 1000);
 }
 
+async fn a_manual_provider_opens_a_task_until_someone_confirms_it(app: TestApp) {
+    let dave = app
+        .create_person(&json!({"emails": ["dave@example.com"]}))
+        .await;
+    let agent = app
+        .create_agent(
+            &json!({"name": "dave-bot", "owner_id": dave["id"], "credentials": [
+            {"provider": "it-desk", "kind": "service_account_key", "external_id": "sa-dave-1"}]}),
+        )
+        .await;
+    let credential_id = agent["credentials"][0]["id"].as_str().unwrap().to_string();
+    let dave_id = dave["id"].as_str().unwrap();
+    assert_eq!(
+        app.post(&format!("/api/v1/people/{dave_id}/offboard"), &json!({}))
+            .await
+            .status(),
+        202
+    );
+    app.run_jobs().await;
+    let cases: Value = app
+        .get(&format!("/api/v1/offboardings?person_id={dave_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let case: Value = app
+        .get(&format!(
+            "/api/v1/offboardings/{}",
+            cases["items"][0]["id"].as_str().unwrap()
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let item = &case["items"][0];
+    assert_eq!(item["status"], "manual_task_open", "{item}");
+    assert!(item["detail"].as_str().unwrap().contains("confirm"));
+    let jobs: Value = app
+        .get("/api/v1/jobs?status=dead")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jobs["items"].as_array().unwrap().is_empty(),
+        "a manual task is not a failure"
+    );
+
+    let item_id = item["id"].as_str().unwrap();
+    let confirmed = app
+        .post(
+            &format!("/api/v1/offboardings/items/{item_id}/confirm"),
+            &json!({"note": "key deleted in the console"}),
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    let confirmed: Value = confirmed.json().await.unwrap();
+    assert_eq!(confirmed["status"], "revoked_manually");
+    let credential: Value = app
+        .get(&format!("/api/v1/credentials/{credential_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(credential["status"], "revoked");
+    let twice = app
+        .post(
+            &format!("/api/v1/offboardings/items/{item_id}/confirm"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(twice.status(), 409);
+}
+
 on_both_engines!(
+    a_manual_provider_opens_a_task_until_someone_confirms_it,
     a_deactivation_opens_one_case_naming_the_collateral,
     impact_previews_change_nothing_and_offboarding_is_manual_too,
     an_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off,
