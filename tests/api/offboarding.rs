@@ -98,7 +98,7 @@ async fn a_deactivation_opens_one_case_naming_the_collateral(app: TestApp) {
     assert!(dead["items"][0]["last_error"]
         .as_str()
         .unwrap()
-        .contains("no connector"));
+        .contains("is configured"));
     assert!(case["timeline"]
         .as_array()
         .unwrap()
