@@ -174,7 +174,50 @@ async fn healthcheck_exits_zero_only_when_the_service_is_ready(app: TestApp) {
     assert!(!down.status.success());
 }
 
+async fn offboard_command_previews_then_offboards_by_email(app: TestApp) {
+    let person = app
+        .create_person(&json!({"emails": ["eve@example.com"]}))
+        .await;
+    app.create_agent(
+        &json!({"name": "eve-bot", "owner_email": "eve@example.com", "credentials": [
+        {"provider": "it-desk", "kind": "api_key", "secret": "eve-key-000111"}]}),
+    )
+    .await;
+    let before = app.row_counts().await;
+    let preview = app.cli(&["offboard", "eve@example.com", "--dry-run"]);
+    assert!(preview.status.success(), "{}", stderr(&preview));
+    let impact: Value = serde_json::from_str(&stdout(&preview)).unwrap();
+    assert_eq!(impact["credentials"].as_array().unwrap().len(), 1);
+    assert!(!stdout(&preview).contains("eve-key-000111"));
+    assert_eq!(
+        app.row_counts().await,
+        before,
+        "a dry run changed something"
+    );
+
+    let done = app.cli(&["offboard", "eve@example.com", "--reason", "contract ended"]);
+    assert!(done.status.success(), "{}", stderr(&done));
+    assert!(
+        stdout(&done).contains("offboarding case"),
+        "{}",
+        stdout(&done)
+    );
+    let id = person["id"].as_str().unwrap();
+    let p: Value = app
+        .get(&format!("/api/v1/people/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["active"], false);
+    let listed = app.cli(&["jobs", "list"]);
+    assert!(stdout(&listed).contains("open_case"), "{}", stdout(&listed));
+    let again = app.cli(&["offboard", id]);
+    assert!(!again.status.success());
+}
+
 on_both_engines!(
+    offboard_command_previews_then_offboards_by_email,
     token_commands_create_list_and_revoke,
     json_import_is_idempotent_and_reports_rejected_rows,
     csv_import_groups_rows_by_agent_and_updates_changed_ones,
