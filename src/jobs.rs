@@ -51,6 +51,19 @@ pub struct Context {
     pub policy: SharedPolicy,
     pub providers:
         std::sync::Arc<std::collections::BTreeMap<String, crate::providers::ProviderConfig>>,
+    /// Decrypts the secret to revoke, in memory, for the call only.
+    pub keys: crate::crypto::SecretKeys,
+    pub http: reqwest::Client,
+}
+
+/// The HTTP client of connectors: bounded, so a hung provider is a timeout (retried),
+/// never a stuck worker.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .expect("TLS backend available")
 }
 
 /// A worker with a stable name (the lease owner).
@@ -191,6 +204,7 @@ async fn revoke(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcom
             tx.commit().await?;
             Ok(Outcome::Done)
         }
+        crate::providers::ConnectorKind::Oauth2 => revoke_oauth2(ctx, config, payload, item).await,
         kind => {
             let reason = format!(
                 "the {kind:?} connector of provider {provider:?} is not available yet; revoke this credential by hand"
@@ -201,6 +215,125 @@ async fn revoke(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcom
             Ok(Outcome::Permanent(reason))
         }
     }
+}
+
+/// RFC 7009 revocation, then RFC 7662 verification. The credential is proven dead
+/// before the job is done: still alive means revoke again, unknown means verify again
+/// later (both through the retry path, with backoff).
+async fn revoke_oauth2(
+    ctx: &Context,
+    config: &crate::providers::ProviderConfig,
+    payload: &Value,
+    item: &str,
+) -> StoreResult<Outcome> {
+    use crate::revoke::{OAuth2, Revocation, Verdict};
+    let connector = match OAuth2::from_config(config) {
+        Ok(connector) => connector,
+        Err(reason) => {
+            ctx.store
+                .set_case_item(item, "needs_attention", Some(&reason))
+                .await?;
+            return Ok(Outcome::Permanent(reason));
+        }
+    };
+    let credential_id = payload
+        .get("credential_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let credential = ctx.store.get_credential(credential_id).await?;
+    let sealed = ctx.store.sealed_secret(credential_id).await?;
+    let Some(token) = sealed.and_then(|s| ctx.keys.decrypt(&s, credential_id).ok()) else {
+        let reason = "no stored secret to present to the revocation endpoint; revoke this credential by hand".to_string();
+        ctx.store
+            .set_case_item(item, "needs_attention", Some(&reason))
+            .await?;
+        return Ok(Outcome::Permanent(reason));
+    };
+    let token = String::from_utf8_lossy(&token).into_owned();
+    let hint = match credential.kind.as_str() {
+        "oauth_access_token" => Some("access_token"),
+        "oauth_refresh_token" => Some("refresh_token"),
+        _ => None,
+    };
+    let case_id = payload.get("case_id").and_then(Value::as_str);
+    let revocation = connector.revoke(&ctx.http, &token, hint).await;
+    audit_step(
+        ctx,
+        case_id,
+        "offboarding.revocation_attempt",
+        json!({"item_id": item, "result": format!("{revocation:?}")}),
+    )
+    .await?;
+    match revocation {
+        Revocation::Revoked | Revocation::Ambiguous(_) => {}
+        Revocation::Retry { error, after } => {
+            ctx.store
+                .set_case_item(item, "revoking", Some(&error))
+                .await?;
+            return Ok(Outcome::Retry { error, after });
+        }
+        Revocation::Permanent(reason) => {
+            ctx.store
+                .set_case_item(item, "needs_attention", Some(&reason))
+                .await?;
+            return Ok(Outcome::Permanent(reason));
+        }
+    }
+    let verdict = connector.verify(&ctx.http, &token).await;
+    audit_step(
+        ctx,
+        case_id,
+        "offboarding.verification",
+        json!({"item_id": item, "verdict": format!("{verdict:?}")}),
+    )
+    .await?;
+    match verdict {
+        Verdict::Dead(how) => {
+            ctx.store
+                .set_case_item(item, "verified_dead", Some(how))
+                .await?;
+            ctx.store
+                .set_credential_status(credential_id, crate::domain::CredentialStatus::VerifiedDead)
+                .await?;
+            Ok(Outcome::Done)
+        }
+        Verdict::Alive => {
+            ctx.store
+                .set_case_item(
+                    item,
+                    "still_alive",
+                    Some("the provider still calls it active; revoking again"),
+                )
+                .await?;
+            Ok(Outcome::Retry {
+                error: "still alive after revocation".into(),
+                after: None,
+            })
+        }
+        Verdict::Unknown(why) => {
+            ctx.store
+                .set_case_item(item, "revoked_unverified", Some(&why))
+                .await?;
+            Ok(Outcome::Retry {
+                error: format!("verification unknown: {why}"),
+                after: None,
+            })
+        }
+    }
+}
+
+async fn audit_step(
+    ctx: &Context,
+    case_id: Option<&str>,
+    action: &str,
+    details: Value,
+) -> StoreResult<()> {
+    let mut tx = ctx.store.begin().await?;
+    tx.append_audit(
+        &AuditEntry::new("system", action, "offboarding_case", case_id).with_details(details),
+    )
+    .await?;
+    tx.commit().await
 }
 
 /// Runs `workers` workers until `shutdown`; in-flight jobs finish first. Also

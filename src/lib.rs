@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod offboarding;
 pub mod providers;
+pub mod revoke;
 pub mod scim;
 pub mod startup;
 pub mod store;

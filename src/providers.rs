@@ -6,9 +6,10 @@
 //! kind = "manual"      # oauth2 | vault | github | slack | http | manual
 //! ```
 //! Connector-specific keys (endpoints, client credentials, …) sit beside `name` and
-//! `kind`. Of the connectors, `manual` works today: it opens a task that stays open
-//! until someone confirms the revocation. The API connectors are not built yet; their
-//! credentials are flagged for a human and their jobs end dead with that reason.
+//! `kind`. Available today: `oauth2` (RFC 7009 revocation, RFC 7662 introspection) and
+//! `manual` (a task that stays open until someone confirms the revocation). The other
+//! connectors are not built yet; their credentials are flagged for a human and their
+//! jobs end dead with that reason.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +29,7 @@ pub enum ConnectorKind {
 impl ConnectorKind {
     /// Whether ownerbound can act on this kind of provider yet.
     pub fn available(self) -> bool {
-        matches!(self, Self::Manual)
+        matches!(self, Self::Manual | Self::Oauth2)
     }
 }
 

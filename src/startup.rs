@@ -32,6 +32,7 @@ pub struct Application {
     port: u16,
     policy: crate::offboarding::SharedPolicy,
     job_workers: usize,
+    keys: SecretKeys,
     providers: Arc<std::collections::BTreeMap<String, crate::providers::ProviderConfig>>,
     hr_refusals: Arc<hr::refusals::RefusalLog>,
     hr_scheduler_interval: std::time::Duration,
@@ -149,7 +150,7 @@ impl Application {
         let hr_refusals = Arc::new(hr::refusals::RefusalLog::default());
         let state = web::Data::new(AppState {
             store: store.clone(),
-            keys,
+            keys: keys.clone(),
             settings,
             hr_sources,
             hr_refusals: hr_refusals.clone(),
@@ -174,6 +175,7 @@ impl Application {
             port,
             policy,
             job_workers,
+            keys,
             providers,
             hr_refusals,
             hr_scheduler_interval,
@@ -217,6 +219,8 @@ impl Application {
                 store: self.store.clone(),
                 policy: self.policy,
                 providers: self.providers.clone(),
+                keys: self.keys.clone(),
+                http: crate::jobs::http_client(),
             },
             self.job_workers,
             JOB_IDLE_POLL,

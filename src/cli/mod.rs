@@ -194,6 +194,8 @@ async fn offboard(
         store: store.clone(),
         policy: settings.shared_credentials,
         providers: std::sync::Arc::new(providers),
+        keys: crate::startup::open_keys(settings, &store).await?,
+        http: crate::jobs::http_client(),
     });
     worker.run_until_idle().await?;
     let page = crate::store::PageRequest {

@@ -358,7 +358,7 @@ fn scheme_defaults(scheme: Scheme) -> Defaults {
 }
 
 /// `env:NAME`, `file:PATH`, or the literal value (with a warning).
-fn resolve_secret(
+pub fn resolve_secret(
     reference: &str,
     source: &str,
     warn: &mut dyn FnMut(String),

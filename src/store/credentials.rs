@@ -167,6 +167,18 @@ impl Store {
 }
 
 impl Store {
+    /// The sealed secret of a credential, for the revocation engine only: nothing else
+    /// reads `secret_ciphertext`.
+    pub async fn sealed_secret(&self, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        let sealed: Option<Option<Vec<u8>>> = with_pool!(self, p => {
+            sqlx::query_scalar("SELECT secret_ciphertext FROM credentials WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(sealed.flatten())
+    }
+
     /// Sets a credential's lifecycle status (`revoked`, `verified_dead`, …).
     pub async fn set_credential_status(
         &self,

@@ -300,15 +300,23 @@ impl TestApp {
 
     /// Runs queued jobs until none is due, as a worker would.
     pub async fn run_jobs(&self) -> usize {
+        self.run_jobs_with(serde_json::json!([])).await
+    }
+
+    /// Runs queued jobs with these `[[providers]]` (plus a manual `it-desk`).
+    pub async fn run_jobs_with(&self, extra_providers: Value) -> usize {
+        let mut all = vec![serde_json::json!({"name": "it-desk", "kind": "manual"})];
+        all.extend(extra_providers.as_array().cloned().unwrap_or_default());
         let providers: Vec<ownerbound::providers::ProviderConfig> =
-            serde_json::from_value(serde_json::json!([{"name": "it-desk", "kind": "manual"}]))
-                .unwrap();
+            serde_json::from_value(Value::Array(all)).unwrap();
         let worker = ownerbound::jobs::Worker::new(ownerbound::jobs::Context {
             store: self.store.clone(),
             policy: ownerbound::offboarding::SharedPolicy::Revoke,
             providers: std::sync::Arc::new(
                 ownerbound::providers::index(&providers, &mut |_| {}).unwrap(),
             ),
+            keys: self.keys.clone(),
+            http: ownerbound::jobs::http_client(),
         });
         worker.run_until_idle().await.unwrap()
     }

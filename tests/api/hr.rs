@@ -139,6 +139,11 @@ async fn post(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// Posts `body` to an HR source, signed as that source's vendor signs.
+pub async fn post_signed(app: &TestApp, source: &str, body: &[u8]) -> (u16, Value) {
+    post(app, source, body, &signed(source, body)).await
+}
+
 async fn person_with_hr_id(app: &TestApp, email: &str, source: &str, employee_id: &str) -> String {
     let person = app
         .create_person(&json!({"emails": [email], "hr_ids": {source: employee_id}}))
