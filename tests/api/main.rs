@@ -13,6 +13,7 @@ mod oauth_peer;
 mod offboarding;
 mod people;
 mod revocation;
+mod revocation_faults;
 mod schema;
 mod scim_entra;
 mod scim_failsafe;
