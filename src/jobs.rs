@@ -54,6 +54,8 @@ pub struct Context {
     /// Decrypts the secret to revoke, in memory, for the call only.
     pub keys: crate::crypto::SecretKeys,
     pub http: reqwest::Client,
+    /// Where alerts are emailed; None when SMTP is not configured.
+    pub alerts: Option<crate::alerts::AlertConfig>,
 }
 
 /// The HTTP client of connectors: bounded, so a hung provider is a timeout (retried),
@@ -137,6 +139,26 @@ impl Worker {
                     .with_details(json!({"kind": job.kind, "provider": job.provider, "attempts": job.attempts, "error": error})),
             )
             .await?;
+            // A dead alert is not alerted about (it would only fail the same way).
+            if job.kind != "alert" {
+                let subject = format!(
+                    "{} failed for good at provider {}",
+                    job.kind,
+                    job.provider.as_deref().unwrap_or("-")
+                );
+                let body = format!(
+                    "Job {} ({}) is dead after {} attempt(s).\n\nReason: {}\n\nIt is re-driven in 24 hours; retry it now with \
+                     `ownerbound jobs retry {}` once the cause is fixed.",
+                    job.id, job.kind, job.attempts, error, job.id
+                );
+                crate::alerts::enqueue(
+                    &mut tx,
+                    &format!("dead:{}:{}", job.id, at.timestamp_micros()),
+                    &subject,
+                    &body,
+                )
+                .await?;
+            }
             tx.commit().await?;
         }
         Ok(())
@@ -155,6 +177,15 @@ async fn run(ctx: &Context, job: &Job) -> Outcome {
             _ => Ok(Outcome::Permanent("malformed open_case payload".into())),
         },
         "revoke" => revoke(ctx, job, &payload).await,
+        "alert" => Ok(match &ctx.alerts {
+            Some(config) => match crate::alerts::send(config, &payload).await {
+                Ok(()) => Outcome::Done,
+                Err(error) => Outcome::Retry { error, after: None },
+            },
+            None => Outcome::Permanent(
+                "alerts need OWNERBOUND_SMTP_URL and OWNERBOUND_REPORT_TO".into(),
+            ),
+        }),
         other => Ok(Outcome::Permanent(format!("unknown job kind {other:?}"))),
     };
     result.unwrap_or_else(|err| Outcome::Retry {
@@ -199,6 +230,13 @@ async fn revoke(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcom
                     case_id,
                 )
                 .with_details(json!({"item_id": item, "provider": provider})),
+            )
+            .await?;
+            crate::alerts::enqueue(
+                &mut tx,
+                &format!("manual:{item}"),
+                &format!("manual revocation needed at {provider}"),
+                &format!("A departed person's credential at {provider:?} has no API to revoke it.\n\n{detail}"),
             )
             .await?;
             tx.commit().await?;
@@ -298,6 +336,20 @@ async fn revoke_oauth2(
             Ok(Outcome::Done)
         }
         Verdict::Alive => {
+            let mut tx = ctx.store.begin().await?;
+            crate::alerts::enqueue(
+                &mut tx,
+                &format!("alive:{item}:{}", now().timestamp_micros()),
+                &format!("credential still alive at {} after revocation", config.name),
+                &format!(
+                    "Credential {credential_id} of offboarding case {} was revoked, but {} still calls it active. \
+                     ownerbound revokes it again.",
+                    case_id.unwrap_or("-"),
+                    config.name
+                ),
+            )
+            .await?;
+            tx.commit().await?;
             ctx.store
                 .set_case_item(
                     item,

@@ -4,6 +4,7 @@
 //! pipeline (SCIM/HR events → directory → offboarding → revocation → verification).
 
 pub mod access;
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod cli;

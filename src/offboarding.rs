@@ -206,6 +206,47 @@ pub async fn open_case(
         })),
     )
     .await?;
+    let shared: Vec<String> = impact
+        .credentials
+        .iter()
+        .filter(|i| !i.collateral.is_empty())
+        .map(|i| {
+            let agents: Vec<String> = i
+                .collateral
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} (owner {})",
+                        c.agent_name,
+                        c.owner_id.as_deref().unwrap_or("unknown")
+                    )
+                })
+                .collect();
+            format!(
+                "- {} credential {} ({}): also used by {}",
+                i.credential.provider,
+                i.credential.id,
+                i.action,
+                agents.join(", ")
+            )
+        })
+        .collect();
+    if !shared.is_empty() {
+        let body = format!(
+            "Offboarding case {case_id} (person {person_id}) touches credentials that agents of people still \
+             active use too. Policy: {}.\n\n{}\n\nThose agents break when the credential is revoked; their owners \
+             need a credential of their own.",
+            policy.as_str(),
+            shared.join("\n")
+        );
+        crate::alerts::enqueue(
+            &mut tx,
+            &format!("collateral:{case_id}"),
+            "shared credentials in an offboarding",
+            &body,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(Some(case_id))
 }

@@ -33,6 +33,7 @@ pub struct Application {
     policy: crate::offboarding::SharedPolicy,
     job_workers: usize,
     keys: SecretKeys,
+    alerts: Option<crate::alerts::AlertConfig>,
     providers: Arc<std::collections::BTreeMap<String, crate::providers::ProviderConfig>>,
     hr_refusals: Arc<hr::refusals::RefusalLog>,
     hr_scheduler_interval: std::time::Duration,
@@ -139,6 +140,7 @@ impl Application {
         let max_body = settings.max_body_bytes;
         let policy = settings.shared_credentials;
         let job_workers = settings.job_workers;
+        let alerts = crate::alerts::AlertConfig::from_settings(&settings);
         let providers = Arc::new(
             crate::providers::index(&settings.providers, &mut |warning| {
                 tracing::warn!("{warning}")
@@ -175,6 +177,7 @@ impl Application {
             port,
             policy,
             job_workers,
+            alerts,
             keys,
             providers,
             hr_refusals,
@@ -221,6 +224,7 @@ impl Application {
                 providers: self.providers.clone(),
                 keys: self.keys.clone(),
                 http: crate::jobs::http_client(),
+                alerts: self.alerts.clone(),
             },
             self.job_workers,
             JOB_IDLE_POLL,

@@ -196,6 +196,7 @@ async fn offboard(
         providers: std::sync::Arc::new(providers),
         keys: crate::startup::open_keys(settings, &store).await?,
         http: crate::jobs::http_client(),
+        alerts: crate::alerts::AlertConfig::from_settings(settings),
     });
     worker.run_until_idle().await?;
     let page = crate::store::PageRequest {

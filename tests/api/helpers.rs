@@ -305,6 +305,15 @@ impl TestApp {
 
     /// Runs queued jobs with these `[[providers]]` (plus a manual `it-desk`).
     pub async fn run_jobs_with(&self, extra_providers: Value) -> usize {
+        self.run_jobs_alerting(extra_providers, None).await
+    }
+
+    /// As [`run_jobs_with`](Self::run_jobs_with), emailing alerts as configured.
+    pub async fn run_jobs_alerting(
+        &self,
+        extra_providers: Value,
+        alerts: Option<ownerbound::alerts::AlertConfig>,
+    ) -> usize {
         let mut all = vec![serde_json::json!({"name": "it-desk", "kind": "manual"})];
         all.extend(extra_providers.as_array().cloned().unwrap_or_default());
         let providers: Vec<ownerbound::providers::ProviderConfig> =
@@ -317,6 +326,7 @@ impl TestApp {
             ),
             keys: self.keys.clone(),
             http: ownerbound::jobs::http_client(),
+            alerts,
         });
         worker.run_until_idle().await.unwrap()
     }

@@ -23,4 +23,5 @@ mod scim_okta;
 mod scim_others;
 mod scim_protocol;
 mod secrets;
+mod smtp_peer;
 mod validation;

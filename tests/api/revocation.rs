@@ -165,8 +165,22 @@ async fn a_misconfigured_client_is_not_retried_and_needs_a_human(app: TestApp) {
         .json()
         .await
         .unwrap();
-    let dead = dead["items"].as_array().unwrap();
+    let dead: Vec<&Value> = dead["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["kind"] == "revoke")
+        .collect();
     assert_eq!(dead.len(), 2);
+    // Each dead revocation raised an alert (which, with no SMTP here, is dead too).
+    let all: Value = app.get("/api/v1/jobs").await.json().await.unwrap();
+    let alerts = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["kind"] == "alert")
+        .count();
+    assert!(alerts >= 2, "{alerts} alerts");
     for job in dead {
         assert_eq!(job["attempts"], 1, "a configuration error was retried");
         assert!(job["last_error"].as_str().unwrap().contains("401"), "{job}");
@@ -178,7 +192,71 @@ async fn a_misconfigured_client_is_not_retried_and_needs_a_human(app: TestApp) {
     assert!(oauth.is_active(&s.own).await);
 }
 
+async fn an_smtp_outage_delays_an_alert_and_never_drops_or_doubles_it(app: TestApp) {
+    let Some(mut smtp) = crate::smtp_peer::SmtpServer::start() else {
+        return;
+    };
+    smtp.stop();
+    let person = app
+        .create_person(&json!({"emails": ["m@example.com"]}))
+        .await;
+    app.create_agent(
+        &json!({"name": "m-bot", "owner_id": person["id"], "credentials": [
+        {"provider": "it-desk", "kind": "api_key", "external_id": "k-1"}]}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/people/{}/offboard", person["id"].as_str().unwrap()),
+        &json!({}),
+    )
+    .await;
+    // The manual task's alert cannot be sent: it waits, ready, with its error.
+    app.run_jobs_alerting(json!([]), Some(smtp.alerts())).await;
+    let jobs = app
+        .store
+        .list_jobs(
+            None,
+            &ownerbound::store::PageRequest {
+                limit: 50,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    let alert = jobs
+        .items
+        .iter()
+        .find(|j| j.kind == "alert")
+        .expect("an alert job");
+    assert_eq!(alert.status, "ready", "{alert:?}");
+    assert!(alert.last_error.as_deref().unwrap().contains("SMTP"));
+    // SMTP is back; the alert goes out when its retry is due, once.
+    smtp.restart();
+    let worker = ownerbound::jobs::Worker::new(ownerbound::jobs::Context {
+        store: app.store.clone(),
+        policy: ownerbound::offboarding::SharedPolicy::Revoke,
+        providers: std::sync::Arc::new(Default::default()),
+        keys: app.keys.clone(),
+        http: ownerbound::jobs::http_client(),
+        alerts: Some(smtp.alerts()),
+    });
+    worker.run_once_at(alert.run_after).await.unwrap().unwrap();
+    assert!(worker.run_once_at(alert.run_after).await.unwrap().is_none());
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].contains("manual revocation needed at it-desk"),
+        "{}",
+        messages[0]
+    );
+    assert_eq!(
+        app.store.get_job(&alert.id).await.unwrap().unwrap().status,
+        "done"
+    );
+}
+
 on_both_engines!(
+    an_smtp_outage_delays_an_alert_and_never_drops_or_doubles_it,
     a_scim_deactivation_revokes_and_proves_every_token_dead,
     an_hr_termination_revokes_and_proves_every_token_dead,
     a_misconfigured_client_is_not_retried_and_needs_a_human

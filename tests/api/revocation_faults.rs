@@ -106,6 +106,7 @@ async fn offboard_one(app: &TestApp, base: &str) -> (Worker, String) {
             .timeout(Duration::from_secs(1))
             .build()
             .unwrap(),
+        alerts: None,
     });
     // Open the case.
     worker
@@ -234,8 +235,18 @@ async fn still_alive_after_revocation_is_revoked_again(app: TestApp) {
     assert_eq!(item_status(&app, &item).await, "still_alive");
     let job = revoke_job(&app).await;
     assert_eq!(job.status, "ready");
-    worker.run_once_at(job.run_after).await.unwrap().unwrap();
+    // The still-alive alert is queued too; run everything due by the retry.
+    while worker.run_once_at(job.run_after).await.unwrap().is_some() {}
     assert_eq!(item_status(&app, &item).await, "verified_dead");
+    let page = ownerbound::store::PageRequest {
+        limit: 50,
+        after: None,
+    };
+    let jobs = app.store.list_jobs(None, &page).await.unwrap();
+    assert!(jobs
+        .items
+        .iter()
+        .any(|j| j.kind == "alert" && j.payload.contains("still")));
 }
 
 async fn a_timeout_is_retried(app: TestApp) {
