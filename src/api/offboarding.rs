@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::json::parse;
+use super::json::optional_body;
 use super::page_request;
 use crate::access::Caller;
 use crate::lifecycle::{deactivate, Cause};
@@ -55,12 +55,7 @@ async fn offboard(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    // The body is optional; when there is one it must be valid.
-    let request: OffboardRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        OffboardRequest::default()
-    } else {
-        parse(&body)?
-    };
+    let request: OffboardRequest = optional_body(&body)?;
     if request.dry_run {
         return preview(state, id).await;
     }
@@ -159,11 +154,7 @@ async fn confirm(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let request: ConfirmRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        ConfirmRequest::default()
-    } else {
-        parse(&body)?
-    };
+    let request: ConfirmRequest = optional_body(&body)?;
     let item = state
         .store
         .get_case_item(&id)
