@@ -177,6 +177,7 @@ async fn run(ctx: &Context, job: &Job) -> Outcome {
             _ => Ok(Outcome::Permanent("malformed open_case payload".into())),
         },
         "revoke" => revoke(ctx, job, &payload).await,
+        "verify" => reverify(ctx, job, &payload).await,
         "alert" => Ok(match &ctx.alerts {
             Some(config) => match crate::alerts::send(config, &payload).await {
                 Ok(()) => Outcome::Done,
@@ -333,6 +334,24 @@ async fn revoke_oauth2(
             ctx.store
                 .set_credential_status(credential_id, crate::domain::CredentialStatus::VerifiedDead)
                 .await?;
+            // Providers propagate revocations with delay (caches, replicas): check
+            // again once the provider's propagation window has passed.
+            let window = config
+                .options
+                .get("propagation_seconds")
+                .and_then(Value::as_u64)
+                .unwrap_or(DEFAULT_PROPAGATION_SECONDS);
+            let mut tx = ctx.store.begin().await?;
+            tx.enqueue_job(&crate::store::jobs::NewJob {
+                kind: "verify",
+                dedupe_key: &format!("verify:{item}"),
+                payload,
+                provider: Some(&config.name),
+                max_attempts: crate::offboarding::REVOKE_ATTEMPTS,
+                run_after: now() + chrono::Duration::seconds(window as i64),
+            })
+            .await?;
+            tx.commit().await?;
             Ok(Outcome::Done)
         }
         Verdict::Alive => {
@@ -371,6 +390,90 @@ async fn revoke_oauth2(
                 after: None,
             })
         }
+    }
+}
+
+/// Seconds after which a revocation is verified a second time, unless the provider
+/// sets `propagation_seconds`.
+pub const DEFAULT_PROPAGATION_SECONDS: u64 = 300;
+
+/// The second verification, after the propagation window. Still alive: alert, revoke
+/// again, and verify again later. Dead: the proof is confirmed.
+async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcome> {
+    use crate::revoke::{OAuth2, Verdict};
+    let item = payload
+        .get("item_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let credential_id = payload
+        .get("credential_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let case_id = payload.get("case_id").and_then(Value::as_str);
+    let provider = job.provider.clone().unwrap_or_default();
+    let Some(config) = ctx.providers.get(&provider) else {
+        return Ok(Outcome::Permanent(format!(
+            "no provider {provider:?} is configured"
+        )));
+    };
+    let connector = match OAuth2::from_config(config) {
+        Ok(connector) => connector,
+        Err(reason) => return Ok(Outcome::Permanent(reason)),
+    };
+    let sealed = ctx.store.sealed_secret(credential_id).await?;
+    let Some(token) = sealed.and_then(|s| ctx.keys.decrypt(&s, credential_id).ok()) else {
+        return Ok(Outcome::Permanent("no stored secret to verify".into()));
+    };
+    let token = String::from_utf8_lossy(&token).into_owned();
+    let verdict = connector.verify(&ctx.http, &token).await;
+    audit_step(
+        ctx,
+        case_id,
+        "offboarding.verification_after_propagation",
+        json!({"item_id": item, "verdict": format!("{verdict:?}")}),
+    )
+    .await?;
+    match verdict {
+        Verdict::Dead(how) => {
+            let proof = format!("{how}, confirmed after the propagation window");
+            ctx.store
+                .set_case_item(item, "verified_dead", Some(&proof))
+                .await?;
+            Ok(Outcome::Done)
+        }
+        Verdict::Alive => {
+            ctx.store
+                .set_case_item(
+                    item,
+                    "still_alive",
+                    Some("active again after the propagation window; revoking again"),
+                )
+                .await?;
+            ctx.store
+                .set_credential_status(
+                    credential_id,
+                    crate::domain::CredentialStatus::RevocationPending,
+                )
+                .await?;
+            let mut tx = ctx.store.begin().await?;
+            crate::alerts::enqueue(
+                &mut tx,
+                &format!("alive-later:{item}:{}", now().timestamp_micros()),
+                &format!("credential alive again at {provider} after the propagation window"),
+                &format!("Credential {credential_id} of offboarding case {} was proven dead, but {provider} calls it active again after the propagation window. ownerbound revokes it again.", case_id.unwrap_or("-")),
+            )
+            .await?;
+            tx.commit().await?;
+            let _ = connector.revoke(&ctx.http, &token, None).await;
+            Ok(Outcome::Retry {
+                error: "alive after the propagation window".into(),
+                after: None,
+            })
+        }
+        Verdict::Unknown(why) => Ok(Outcome::Retry {
+            error: format!("verification unknown: {why}"),
+            after: None,
+        }),
     }
 }
 

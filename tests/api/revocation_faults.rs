@@ -277,7 +277,62 @@ async fn a_timeout_is_retried(app: TestApp) {
     assert_eq!(item_status(&app, &item).await, "verified_dead");
 }
 
+async fn alive_again_after_the_propagation_window_is_caught(app: TestApp) {
+    let script = Arc::new(Script::default());
+    script.revoke.lock().unwrap().extend([ok(), ok()]);
+    // Dead at once, active again later (a cache), then dead for good.
+    script.introspect.lock().unwrap().extend([
+        inactive(),
+        Answer(200, vec![], json!({"active": true}), Duration::ZERO),
+        inactive(),
+    ]);
+    let base = start(script);
+    let (worker, item) = offboard_one(&app, &base).await;
+    let t0 = ownerbound::store::now();
+    worker.run_once_at(t0).await.unwrap().unwrap();
+    assert_eq!(item_status(&app, &item).await, "verified_dead");
+    // Nothing more until the window (300 s by default) has passed.
+    assert!(worker
+        .run_once_at(t0 + chrono::Duration::seconds(60))
+        .await
+        .unwrap()
+        .is_none());
+    let later = t0 + chrono::Duration::seconds(301);
+    worker.run_once_at(later).await.unwrap().unwrap();
+    assert_eq!(item_status(&app, &item).await, "still_alive");
+    // Revoked again; the next verification (after backoff) finds it dead.
+    let mut at = later;
+    for _ in 0..10 {
+        at += chrono::Duration::hours(2);
+        while worker.run_once_at(at).await.unwrap().is_some() {}
+        if item_status(&app, &item).await == "verified_dead" {
+            break;
+        }
+    }
+    let detail = app
+        .store
+        .get_case_item(&item)
+        .await
+        .unwrap()
+        .detail
+        .unwrap();
+    assert!(
+        detail.contains("confirmed after the propagation window"),
+        "{detail}"
+    );
+    let page = ownerbound::store::PageRequest {
+        limit: 50,
+        after: None,
+    };
+    let jobs = app.store.list_jobs(None, &page).await.unwrap();
+    assert!(jobs
+        .items
+        .iter()
+        .any(|j| j.kind == "alert" && j.payload.contains("alive again")));
+}
+
 on_both_engines!(
+    alive_again_after_the_propagation_window_is_caught,
     unavailable_with_retry_after_then_success,
     rate_limited_with_a_reset_header,
     still_alive_after_revocation_is_revoked_again,
