@@ -56,6 +56,43 @@ pub struct Context {
     pub http: reqwest::Client,
     /// Where alerts are emailed; None when SMTP is not configured.
     pub alerts: Option<crate::alerts::AlertConfig>,
+    /// Calls in flight per provider, so one slow provider cannot take every worker.
+    pub limits: std::sync::Arc<ProviderLimits>,
+}
+
+/// In-process concurrency limits per provider (`max_concurrency`, default
+/// [`DEFAULT_PROVIDER_CONCURRENCY`]).
+#[derive(Default)]
+pub struct ProviderLimits {
+    semaphores:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
+}
+
+/// Calls in flight to one provider from one instance, unless it sets `max_concurrency`.
+pub const DEFAULT_PROVIDER_CONCURRENCY: usize = 4;
+
+impl ProviderLimits {
+    /// Waits for a slot at `provider`; the slot is freed when the permit is dropped.
+    pub async fn acquire(
+        &self,
+        config: &crate::providers::ProviderConfig,
+    ) -> tokio::sync::OwnedSemaphorePermit {
+        let semaphore = {
+            let mut map = self.semaphores.lock().expect("not poisoned");
+            map.entry(config.name.clone())
+                .or_insert_with(|| {
+                    let n = config
+                        .options
+                        .get("max_concurrency")
+                        .and_then(Value::as_u64)
+                        .map(|n| n.max(1) as usize)
+                        .unwrap_or(DEFAULT_PROVIDER_CONCURRENCY);
+                    std::sync::Arc::new(tokio::sync::Semaphore::new(n))
+                })
+                .clone()
+        };
+        semaphore.acquire_owned().await.expect("never closed")
+    }
 }
 
 /// The HTTP client of connectors: bounded, so a hung provider is a timeout (retried),
@@ -275,6 +312,7 @@ async fn revoke_oauth2(
             return Ok(Outcome::Permanent(reason));
         }
     };
+    let _slot = ctx.limits.acquire(config).await;
     let credential_id = payload
         .get("credential_id")
         .and_then(Value::as_str)
@@ -420,6 +458,7 @@ async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outc
         Ok(connector) => connector,
         Err(reason) => return Ok(Outcome::Permanent(reason)),
     };
+    let _slot = ctx.limits.acquire(config).await;
     let sealed = ctx.store.sealed_secret(credential_id).await?;
     let Some(token) = sealed.and_then(|s| ctx.keys.decrypt(&s, credential_id).ok()) else {
         return Ok(Outcome::Permanent("no stored secret to verify".into()));

@@ -225,6 +225,7 @@ impl Application {
                 keys: self.keys.clone(),
                 http: crate::jobs::http_client(),
                 alerts: self.alerts.clone(),
+                limits: Default::default(),
             },
             self.job_workers,
             JOB_IDLE_POLL,

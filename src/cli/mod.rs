@@ -197,6 +197,7 @@ async fn offboard(
         keys: crate::startup::open_keys(settings, &store).await?,
         http: crate::jobs::http_client(),
         alerts: crate::alerts::AlertConfig::from_settings(settings),
+        limits: Default::default(),
     });
     worker.run_until_idle().await?;
     let page = crate::store::PageRequest {

@@ -327,6 +327,7 @@ impl TestApp {
             keys: self.keys.clone(),
             http: ownerbound::jobs::http_client(),
             alerts,
+            limits: Default::default(),
         });
         worker.run_until_idle().await.unwrap()
     }

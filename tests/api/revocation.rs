@@ -239,6 +239,7 @@ async fn an_smtp_outage_delays_an_alert_and_never_drops_or_doubles_it(app: TestA
         keys: app.keys.clone(),
         http: ownerbound::jobs::http_client(),
         alerts: Some(smtp.alerts()),
+        limits: Default::default(),
     });
     worker.run_once_at(alert.run_after).await.unwrap().unwrap();
     assert!(worker.run_once_at(alert.run_after).await.unwrap().is_none());

@@ -21,9 +21,15 @@ struct Answer(u16, Vec<(&'static str, String)>, Value, Duration);
 struct Script {
     revoke: Mutex<VecDeque<Answer>>,
     introspect: Mutex<VecDeque<Answer>>,
+    /// Requests being answered now, and the most seen at once.
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
 }
 
-async fn respond(queue: &Mutex<VecDeque<Answer>>) -> HttpResponse {
+async fn respond(script: &Script, queue: &Mutex<VecDeque<Answer>>) -> HttpResponse {
+    use std::sync::atomic::Ordering;
+    let now = script.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    script.most_in_flight.fetch_max(now, Ordering::SeqCst);
     let answer =
         queue
             .lock()
@@ -31,6 +37,7 @@ async fn respond(queue: &Mutex<VecDeque<Answer>>) -> HttpResponse {
             .pop_front()
             .unwrap_or(Answer(500, vec![], json!({}), Duration::ZERO));
     tokio::time::sleep(answer.3).await;
+    script.in_flight.fetch_sub(1, Ordering::SeqCst);
     let mut response =
         HttpResponse::build(actix_web::http::StatusCode::from_u16(answer.0).unwrap());
     for (k, v) in answer.1 {
@@ -51,18 +58,18 @@ fn start(script: Arc<Script>) -> String {
                 "/revoke",
                 web::post().to(move || {
                     let script = script.clone();
-                    async move { respond(&script.revoke).await }
+                    async move { respond(&script, &script.revoke).await }
                 }),
             )
             .route(
                 "/introspect",
                 web::post().to(move || {
                     let script = introspect.clone();
-                    async move { respond(&script.introspect).await }
+                    async move { respond(&script, &script.introspect).await }
                 }),
             )
     })
-    .workers(1)
+    .workers(2)
     .listen(listener)
     .unwrap()
     .run();
@@ -107,6 +114,7 @@ async fn offboard_one(app: &TestApp, base: &str) -> (Worker, String) {
             .build()
             .unwrap(),
         alerts: None,
+        limits: Default::default(),
     });
     // Open the case.
     worker
@@ -331,7 +339,79 @@ async fn alive_again_after_the_propagation_window_is_caught(app: TestApp) {
         .any(|j| j.kind == "alert" && j.payload.contains("alive again")));
 }
 
+async fn a_provider_concurrency_limit_holds_across_workers(app: TestApp) {
+    let script = Arc::new(Script::default());
+    let slow = Answer(200, vec![], json!({}), Duration::from_millis(300));
+    script
+        .revoke
+        .lock()
+        .unwrap()
+        .extend([slow.clone(), slow.clone(), slow.clone()]);
+    script
+        .introspect
+        .lock()
+        .unwrap()
+        .extend([inactive(), inactive(), inactive()]);
+    let base = start(script.clone());
+    let person = app
+        .create_person(&json!({"emails": ["c@example.com"]}))
+        .await;
+    let cred = |n: u32| json!({"provider": "scripted", "kind": "oauth_access_token", "secret": format!("conc-token-{n:04}")});
+    app.create_agent(&json!({"name": "c-bot", "owner_id": person["id"], "credentials": [cred(1), cred(2), cred(3)]}))
+        .await;
+    app.post(
+        &format!("/api/v1/people/{}/offboard", person["id"].as_str().unwrap()),
+        &json!({}),
+    )
+    .await;
+    let providers: Vec<ownerbound::providers::ProviderConfig> = serde_json::from_value(json!([{
+        "name": "scripted", "kind": "oauth2", "max_concurrency": 1,
+        "revocation_endpoint": format!("{base}/revoke"), "introspection_endpoint": format!("{base}/introspect")
+    }]))
+    .unwrap();
+    let ctx = Context {
+        store: app.store.clone(),
+        policy: ownerbound::offboarding::SharedPolicy::Revoke,
+        providers: Arc::new(ownerbound::providers::index(&providers, &mut |_| {}).unwrap()),
+        keys: app.keys.clone(),
+        http: ownerbound::jobs::http_client(),
+        alerts: None,
+        limits: Default::default(),
+    };
+    Worker::new(ctx.clone())
+        .run_once_at(ownerbound::store::now())
+        .await
+        .unwrap()
+        .unwrap();
+    // Three workers sharing the instance's limits race for the three revocations.
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let worker = Worker::new(ctx.clone());
+        tasks.push(tokio::spawn(async move {
+            worker.run_until_idle().await.unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        script
+            .most_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the limit was exceeded"
+    );
+    let creds: Value = app
+        .get("/api/v1/credentials?status=verified_dead")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(creds["items"].as_array().unwrap().len(), 3);
+}
+
 on_both_engines!(
+    a_provider_concurrency_limit_holds_across_workers,
     alive_again_after_the_propagation_window_is_caught,
     unavailable_with_retry_after_then_success,
     rate_limited_with_a_reset_header,
