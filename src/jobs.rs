@@ -318,15 +318,13 @@ async fn revoke_oauth2(
         .and_then(Value::as_str)
         .unwrap_or_default();
     let credential = ctx.store.get_credential(credential_id).await?;
-    let sealed = ctx.store.sealed_secret(credential_id).await?;
-    let Some(token) = sealed.and_then(|s| ctx.keys.decrypt(&s, credential_id).ok()) else {
+    let Some(token) = stored_token(ctx, credential_id).await? else {
         let reason = "no stored secret to present to the revocation endpoint; revoke this credential by hand".to_string();
         ctx.store
             .set_case_item(item, "needs_attention", Some(&reason))
             .await?;
         return Ok(Outcome::Permanent(reason));
     };
-    let token = String::from_utf8_lossy(&token).into_owned();
     let hint = match credential.kind.as_str() {
         "oauth_access_token" => Some("access_token"),
         "oauth_refresh_token" => Some("refresh_token"),
@@ -431,6 +429,14 @@ async fn revoke_oauth2(
     }
 }
 
+/// The credential's secret, decrypted in memory for the provider call only.
+async fn stored_token(ctx: &Context, credential_id: &str) -> StoreResult<Option<String>> {
+    let sealed = ctx.store.sealed_secret(credential_id).await?;
+    Ok(sealed
+        .and_then(|s| ctx.keys.decrypt(&s, credential_id).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+}
+
 /// Seconds after which a revocation is verified a second time, unless the provider
 /// sets `propagation_seconds`.
 pub const DEFAULT_PROPAGATION_SECONDS: u64 = 300;
@@ -459,11 +465,9 @@ async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outc
         Err(reason) => return Ok(Outcome::Permanent(reason)),
     };
     let _slot = ctx.limits.acquire(config).await;
-    let sealed = ctx.store.sealed_secret(credential_id).await?;
-    let Some(token) = sealed.and_then(|s| ctx.keys.decrypt(&s, credential_id).ok()) else {
+    let Some(token) = stored_token(ctx, credential_id).await? else {
         return Ok(Outcome::Permanent("no stored secret to verify".into()));
     };
-    let token = String::from_utf8_lossy(&token).into_owned();
     let verdict = connector.verify(&ctx.http, &token).await;
     audit_step(
         ctx,
