@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::AuditEntry;
 use crate::offboarding::{open_case, SharedPolicy};
+use crate::revoke::{Connector, Revocation, Target, Verdict};
 use crate::store::jobs::Job;
 use crate::store::{now, Store, StoreResult};
 
@@ -49,8 +50,7 @@ pub fn backoff(attempt: i64, rng: &mut impl Rng) -> Duration {
 pub struct Context {
     pub store: Store,
     pub policy: SharedPolicy,
-    pub providers:
-        std::sync::Arc<std::collections::BTreeMap<String, crate::providers::ProviderConfig>>,
+    pub providers: std::sync::Arc<std::collections::BTreeMap<String, crate::providers::Provider>>,
     /// Decrypts the secret to revoke, in memory, for the call only.
     pub keys: crate::crypto::SecretKeys,
     pub http: reqwest::Client,
@@ -60,38 +60,85 @@ pub struct Context {
     pub limits: std::sync::Arc<ProviderLimits>,
 }
 
-/// In-process concurrency limits per provider (`max_concurrency`, default
-/// [`DEFAULT_PROVIDER_CONCURRENCY`]).
+/// In-process limits per provider, so one slow or strict provider can neither take
+/// every worker nor be flooded: calls in flight (`max_concurrency`, default
+/// [`DEFAULT_PROVIDER_CONCURRENCY`]) and calls per second (`rate_limit_per_second`,
+/// unlimited by default; bursts of up to one second's worth).
 #[derive(Default)]
 pub struct ProviderLimits {
-    semaphores:
-        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Semaphore>>>,
+    gates: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Gate>>>,
 }
 
 /// Calls in flight to one provider from one instance, unless it sets `max_concurrency`.
 pub const DEFAULT_PROVIDER_CONCURRENCY: usize = 4;
 
+struct Gate {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    pace: Option<governor::DefaultDirectRateLimiter>,
+}
+
+/// A held slot at a provider; call [`Slot::ready`] before each request.
+pub struct Slot {
+    gate: std::sync::Arc<Gate>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Slot {
+    /// Waits until the provider's rate limit allows one more request.
+    pub async fn ready(&self) {
+        if let Some(pace) = &self.gate.pace {
+            pace.until_ready().await;
+        }
+    }
+}
+
 impl ProviderLimits {
-    /// Waits for a slot at `provider`; the slot is freed when the permit is dropped.
-    pub async fn acquire(
-        &self,
-        config: &crate::providers::ProviderConfig,
-    ) -> tokio::sync::OwnedSemaphorePermit {
-        let semaphore = {
-            let mut map = self.semaphores.lock().expect("not poisoned");
+    /// Waits for a slot at `provider`; the slot is freed when dropped.
+    pub async fn acquire(&self, config: &crate::providers::ProviderConfig) -> Slot {
+        let gate = {
+            let mut map = self.gates.lock().expect("not poisoned");
             map.entry(config.name.clone())
-                .or_insert_with(|| {
-                    let n = config
-                        .options
-                        .get("max_concurrency")
-                        .and_then(Value::as_u64)
-                        .map(|n| n.max(1) as usize)
-                        .unwrap_or(DEFAULT_PROVIDER_CONCURRENCY);
-                    std::sync::Arc::new(tokio::sync::Semaphore::new(n))
-                })
+                .or_insert_with(|| std::sync::Arc::new(Gate::for_provider(config)))
                 .clone()
         };
-        semaphore.acquire_owned().await.expect("never closed")
+        let permit = gate
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        Slot {
+            gate,
+            _permit: permit,
+        }
+    }
+}
+
+impl Gate {
+    fn for_provider(config: &crate::providers::ProviderConfig) -> Self {
+        let slots = config
+            .options
+            .get("max_concurrency")
+            .and_then(Value::as_u64)
+            .map(|n| n.max(1) as usize)
+            .unwrap_or(DEFAULT_PROVIDER_CONCURRENCY);
+        let pace = config
+            .options
+            .get("rate_limit_per_second")
+            .and_then(Value::as_f64)
+            .filter(|rate| rate.is_finite() && *rate > 0.0)
+            .map(|rate| {
+                let burst =
+                    std::num::NonZeroU32::new(rate.floor().max(1.0) as u32).expect("at least one");
+                let quota = governor::Quota::with_period(Duration::from_secs_f64(1.0 / rate))
+                    .expect("a positive period")
+                    .allow_burst(burst);
+                governor::RateLimiter::direct(quota)
+            });
+        Self {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
+            pace,
+        }
     }
 }
 
@@ -233,110 +280,91 @@ async fn run(ctx: &Context, job: &Job) -> Outcome {
 }
 
 /// Revocation through the credential's provider. A `manual` provider opens a task
-/// that stays open until someone confirms it. A provider that is not configured, or
-/// whose connector is not available yet, is a configuration error: the item needs a
-/// human and the job ends dead with the reason (it is not retried).
+/// that stays open until someone confirms it. A provider that is not configured is a
+/// configuration error: the item needs a human and the job ends dead with the reason
+/// (it is not retried).
 async fn revoke(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcome> {
-    let provider = job.provider.clone().unwrap_or_default();
+    let provider_name = job.provider.clone().unwrap_or_default();
     let item = payload
         .get("item_id")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let Some(config) = ctx.providers.get(&provider) else {
+    let Some(provider) = ctx.providers.get(&provider_name) else {
         let reason =
-            format!("no provider {provider:?} is configured; revoke this credential by hand");
+            format!("no provider {provider_name:?} is configured; revoke this credential by hand");
         ctx.store
             .set_case_item(item, "needs_attention", Some(&reason))
             .await?;
         return Ok(Outcome::Permanent(reason));
     };
-    match config.kind {
-        crate::providers::ConnectorKind::Manual => {
-            let detail = format!(
-                "revoke this credential at {provider:?} by hand, then confirm: POST /api/v1/offboardings/items/{item}/confirm"
-            );
-            ctx.store
-                .set_case_item(item, "manual_task_open", Some(&detail))
-                .await?;
-            let case_id = payload.get("case_id").and_then(Value::as_str);
-            let mut tx = ctx.store.begin().await?;
-            tx.append_audit(
-                &AuditEntry::new(
-                    "system",
-                    "offboarding.manual_task_opened",
-                    "offboarding_case",
-                    case_id,
-                )
-                .with_details(json!({"item_id": item, "provider": provider})),
-            )
-            .await?;
-            crate::alerts::enqueue(
-                &mut tx,
-                &format!("manual:{item}"),
-                &format!("manual revocation needed at {provider}"),
-                &format!("A departed person's credential at {provider:?} has no API to revoke it.\n\n{detail}"),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(Outcome::Done)
-        }
-        crate::providers::ConnectorKind::Oauth2 => revoke_oauth2(ctx, config, payload, item).await,
-        kind => {
-            let reason = format!(
-                "the {kind:?} connector of provider {provider:?} is not available yet; revoke this credential by hand"
-            );
-            ctx.store
-                .set_case_item(item, "needs_attention", Some(&reason))
-                .await?;
-            Ok(Outcome::Permanent(reason))
-        }
+    match &provider.connector {
+        None => open_manual_task(ctx, &provider_name, payload, item).await,
+        Some(connector) => revoke_and_verify(ctx, provider, connector, payload, item).await,
     }
 }
 
-/// RFC 7009 revocation, then RFC 7662 verification. The credential is proven dead
-/// before the job is done: still alive means revoke again, unknown means verify again
-/// later (both through the retry path, with backoff).
-async fn revoke_oauth2(
+async fn open_manual_task(
     ctx: &Context,
-    config: &crate::providers::ProviderConfig,
+    provider: &str,
     payload: &Value,
     item: &str,
 ) -> StoreResult<Outcome> {
-    use crate::revoke::{OAuth2, Revocation, Verdict};
-    let connector = match OAuth2::from_config(config) {
-        Ok(connector) => connector,
-        Err(reason) => {
-            ctx.store
-                .set_case_item(item, "needs_attention", Some(&reason))
-                .await?;
-            return Ok(Outcome::Permanent(reason));
-        }
-    };
-    let _slot = ctx.limits.acquire(config).await;
+    let detail = format!(
+        "revoke this credential at {provider:?} by hand, then confirm: POST /api/v1/offboardings/items/{item}/confirm"
+    );
+    ctx.store
+        .set_case_item(item, "manual_task_open", Some(&detail))
+        .await?;
+    let case_id = payload.get("case_id").and_then(Value::as_str);
+    let mut tx = ctx.store.begin().await?;
+    tx.append_audit(
+        &AuditEntry::new(
+            "system",
+            "offboarding.manual_task_opened",
+            "offboarding_case",
+            case_id,
+        )
+        .with_details(json!({"item_id": item, "provider": provider})),
+    )
+    .await?;
+    crate::alerts::enqueue(
+        &mut tx,
+        &format!("manual:{item}"),
+        &format!("manual revocation needed at {provider}"),
+        &format!(
+            "A departed person's credential at {provider:?} has no API to revoke it.\n\n{detail}"
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Outcome::Done)
+}
+
+/// Revocation, then verification. The credential is proven dead before the job is
+/// done: still alive means revoke again, unknown means verify again later (both
+/// through the retry path, with backoff).
+async fn revoke_and_verify(
+    ctx: &Context,
+    provider: &crate::providers::Provider,
+    connector: &Connector,
+    payload: &Value,
+    item: &str,
+) -> StoreResult<Outcome> {
+    let config = &provider.config;
+    let slot = ctx.limits.acquire(config).await;
     let credential_id = payload
         .get("credential_id")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let credential = ctx.store.get_credential(credential_id).await?;
-    let Some(token) = stored_token(ctx, credential_id).await? else {
-        let reason = "no stored secret to present to the revocation endpoint; revoke this credential by hand".to_string();
-        ctx.store
-            .set_case_item(item, "needs_attention", Some(&reason))
-            .await?;
-        return Ok(Outcome::Permanent(reason));
-    };
-    let hint = match credential.kind.as_str() {
-        "oauth_access_token" => Some("access_token"),
-        "oauth_refresh_token" => Some("refresh_token"),
-        _ => None,
-    };
+    let target = target(ctx, credential_id).await?;
     let case_id = payload.get("case_id").and_then(Value::as_str);
-    let revocation = connector.revoke(&ctx.http, &token, hint).await;
+    slot.ready().await;
+    let revocation = connector.revoke(&ctx.http, &target).await;
     audit_step(
         ctx,
         case_id,
         "offboarding.revocation_attempt",
-        json!({"item_id": item, "result": format!("{revocation:?}")}),
+        json!({"item_id": item, "provider": config.name, "result": format!("{revocation:?}")}),
     )
     .await?;
     match revocation {
@@ -354,7 +382,8 @@ async fn revoke_oauth2(
             return Ok(Outcome::Permanent(reason));
         }
     }
-    let verdict = connector.verify(&ctx.http, &token).await;
+    slot.ready().await;
+    let verdict = connector.verify(&ctx.http, &target).await;
     audit_step(
         ctx,
         case_id,
@@ -429,12 +458,20 @@ async fn revoke_oauth2(
     }
 }
 
-/// The credential's secret, decrypted in memory for the provider call only.
-async fn stored_token(ctx: &Context, credential_id: &str) -> StoreResult<Option<String>> {
+/// What a connector needs of the credential, with its secret decrypted in memory
+/// for the provider calls only.
+async fn target(ctx: &Context, credential_id: &str) -> StoreResult<Target> {
+    let credential = ctx.store.get_credential(credential_id).await?;
     let sealed = ctx.store.sealed_secret(credential_id).await?;
-    Ok(sealed
+    let secret = sealed
         .and_then(|s| ctx.keys.decrypt(&s, credential_id).ok())
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+        .map(|bytes| secrecy::SecretString::from(String::from_utf8_lossy(&bytes).into_owned()));
+    Ok(Target {
+        credential_id: credential_id.to_string(),
+        kind: credential.kind.to_string(),
+        external_id: credential.external_id.clone(),
+        secret,
+    })
 }
 
 /// Seconds after which a revocation is verified a second time, unless the provider
@@ -444,7 +481,6 @@ pub const DEFAULT_PROPAGATION_SECONDS: u64 = 300;
 /// The second verification, after the propagation window. Still alive: alert, revoke
 /// again, and verify again later. Dead: the proof is confirmed.
 async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcome> {
-    use crate::revoke::{OAuth2, Verdict};
     let item = payload
         .get("item_id")
         .and_then(Value::as_str)
@@ -454,21 +490,20 @@ async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outc
         .and_then(Value::as_str)
         .unwrap_or_default();
     let case_id = payload.get("case_id").and_then(Value::as_str);
-    let provider = job.provider.clone().unwrap_or_default();
-    let Some(config) = ctx.providers.get(&provider) else {
+    let provider_name = job.provider.clone().unwrap_or_default();
+    let Some((provider, Some(connector))) = ctx
+        .providers
+        .get(&provider_name)
+        .map(|p| (p, p.connector.as_ref()))
+    else {
         return Ok(Outcome::Permanent(format!(
-            "no provider {provider:?} is configured"
+            "no provider {provider_name:?} with an API is configured"
         )));
     };
-    let connector = match OAuth2::from_config(config) {
-        Ok(connector) => connector,
-        Err(reason) => return Ok(Outcome::Permanent(reason)),
-    };
-    let _slot = ctx.limits.acquire(config).await;
-    let Some(token) = stored_token(ctx, credential_id).await? else {
-        return Ok(Outcome::Permanent("no stored secret to verify".into()));
-    };
-    let verdict = connector.verify(&ctx.http, &token).await;
+    let slot = ctx.limits.acquire(&provider.config).await;
+    let target = target(ctx, credential_id).await?;
+    slot.ready().await;
+    let verdict = connector.verify(&ctx.http, &target).await;
     audit_step(
         ctx,
         case_id,
@@ -502,12 +537,13 @@ async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outc
             crate::alerts::enqueue(
                 &mut tx,
                 &format!("alive-later:{item}:{}", now().timestamp_micros()),
-                &format!("credential alive again at {provider} after the propagation window"),
-                &format!("Credential {credential_id} of offboarding case {} was proven dead, but {provider} calls it active again after the propagation window. ownerbound revokes it again.", case_id.unwrap_or("-")),
+                &format!("credential alive again at {provider_name} after the propagation window"),
+                &format!("Credential {credential_id} of offboarding case {} was proven dead, but {provider_name} calls it active again after the propagation window. ownerbound revokes it again.", case_id.unwrap_or("-")),
             )
             .await?;
             tx.commit().await?;
-            let _ = connector.revoke(&ctx.http, &token, None).await;
+            slot.ready().await;
+            let _ = connector.revoke(&ctx.http, &target).await;
             Ok(Outcome::Retry {
                 error: "alive after the propagation window".into(),
                 after: None,

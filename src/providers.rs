@@ -6,14 +6,15 @@
 //! kind = "manual"      # oauth2 | vault | github | slack | http | manual
 //! ```
 //! Connector-specific keys (endpoints, client credentials, …) sit beside `name` and
-//! `kind`. Available today: `oauth2` (RFC 7009 revocation, RFC 7662 introspection) and
-//! `manual` (a task that stays open until someone confirms the revocation). The other
-//! connectors are not built yet; their credentials are flagged for a human and their
-//! jobs end dead with that reason.
+//! `kind`; every kind may also set `max_concurrency`, `rate_limit_per_second` and
+//! `propagation_seconds`. Connectors are built (and their secret references resolved)
+//! at start-up, so a broken entry stops start-up naming the provider and key.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::revoke::Connector;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -24,13 +25,6 @@ pub enum ConnectorKind {
     Slack,
     Http,
     Manual,
-}
-
-impl ConnectorKind {
-    /// Whether ownerbound can act on this kind of provider yet.
-    pub fn available(self) -> bool {
-        matches!(self, Self::Manual | Self::Oauth2)
-    }
 }
 
 /// One `[[providers]]` entry.
@@ -44,27 +38,29 @@ pub struct ProviderConfig {
     pub options: BTreeMap<String, serde_json::Value>,
 }
 
-/// Providers by name; names must be unique. Unavailable kinds are reported so the
-/// operator knows those credentials need manual revocation for now.
+/// A configured provider: its settings and the connector that calls its API
+/// (`None` for `manual`, which has no API).
+pub struct Provider {
+    pub config: ProviderConfig,
+    pub connector: Option<Connector>,
+}
+
+/// Providers by name; names must be unique and every entry must build.
 pub fn index(
     configs: &[ProviderConfig],
     warn: &mut dyn FnMut(String),
-) -> Result<BTreeMap<String, ProviderConfig>, String> {
+) -> Result<BTreeMap<String, Provider>, String> {
     let mut providers = BTreeMap::new();
     for config in configs {
         if config.name.trim().is_empty() {
             return Err("providers: every provider needs a name".into());
         }
-        if !config.kind.available() {
-            warn(format!(
-                "provider {:?}: the {:?} connector is not available yet; its credentials will be flagged for manual revocation",
-                config.name, config.kind
-            ));
-        }
-        if providers
-            .insert(config.name.clone(), config.clone())
-            .is_some()
-        {
+        let connector = Connector::from_config(config, warn)?;
+        let provider = Provider {
+            config: config.clone(),
+            connector,
+        };
+        if providers.insert(config.name.clone(), provider).is_some() {
             return Err(format!(
                 "providers: the name {:?} is used twice",
                 config.name

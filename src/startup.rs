@@ -34,7 +34,7 @@ pub struct Application {
     job_workers: usize,
     keys: SecretKeys,
     alerts: Option<crate::alerts::AlertConfig>,
-    providers: Arc<std::collections::BTreeMap<String, crate::providers::ProviderConfig>>,
+    providers: Arc<std::collections::BTreeMap<String, crate::providers::Provider>>,
     hr_refusals: Arc<hr::refusals::RefusalLog>,
     hr_scheduler_interval: std::time::Duration,
     server: Server,

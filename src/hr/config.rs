@@ -219,7 +219,8 @@ impl HrSourceConfig {
         }
         let mut keys = Vec::new();
         for reference in &self.secrets.0 {
-            let text = resolve_secret(reference, &self.name, warn).map_err(&bad)?;
+            let text = resolve_secret(reference, &format!("HR source {:?}", self.name), warn)
+                .map_err(&bad)?;
             let key = decode_key(scheme, text.expose_secret()).map_err(&bad)?;
             keys.push(SecretBytes(key.into()));
         }
@@ -375,7 +376,7 @@ pub fn resolve_secret(
         ));
     }
     warn(format!(
-        "HR source {source:?} has a literal secret in the configuration file; prefer env:NAME or file:PATH"
+        "{source} has a literal secret in the configuration file; prefer env:NAME or file:PATH"
     ));
     Ok(SecretString::from(reference.to_string()))
 }

@@ -6,6 +6,8 @@ mod agents;
 mod audit;
 mod auth;
 mod cli;
+mod connectors;
+mod fake_providers;
 mod health;
 mod hr;
 mod instances;

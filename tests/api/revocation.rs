@@ -256,7 +256,26 @@ async fn an_smtp_outage_delays_an_alert_and_never_drops_or_doubles_it(app: TestA
     );
 }
 
+/// Only the issuer is configured: the endpoints come from the server's RFC 8414 /
+/// OpenID metadata.
+async fn endpoints_are_discovered_from_the_issuer_metadata(app: TestApp) {
+    let Some(oauth) = OAuthServer::start() else {
+        return;
+    };
+    let s = setup(&app, &oauth).await;
+    app.post(&format!("/api/v1/people/{}/offboard", s.ada), &json!({}))
+        .await;
+    let mut provider = oauth.provider("corp-oauth", REVOKER_CLIENT.1);
+    let provider_map = provider.as_object_mut().unwrap();
+    provider_map.remove("revocation_endpoint");
+    provider_map.remove("introspection_endpoint");
+    provider_map.insert("issuer".into(), json!(oauth.issuer));
+    app.run_jobs_with(json!([provider])).await;
+    assert_revoked_and_proven(&app, &oauth, &s).await;
+}
+
 on_both_engines!(
+    endpoints_are_discovered_from_the_issuer_metadata,
     an_smtp_outage_delays_an_alert_and_never_drops_or_doubles_it,
     a_scim_deactivation_revokes_and_proves_every_token_dead,
     an_hr_termination_revokes_and_proves_every_token_dead,

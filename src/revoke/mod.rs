@@ -1,0 +1,226 @@
+//! Revoking a credential at its provider and proving it dead.
+//!
+//! Each provider response is classified: revoked, ambiguous (verify rather than trust
+//! either way), retry (network, timeout, 429, 5xx; honouring `Retry-After`), or a
+//! permanent configuration error (alert, no retry). Verification is its own step with
+//! three outcomes: dead, still alive, unknown. One file per connector kind.
+
+mod github;
+mod http;
+mod oauth2;
+mod options;
+mod slack;
+mod vault;
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::providers::{ConnectorKind, ProviderConfig};
+
+pub use github::GitHub;
+pub use http::HttpHook;
+pub use oauth2::OAuth2;
+pub use slack::Slack;
+pub use vault::Vault;
+
+/// What a revocation call came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Revocation {
+    Revoked,
+    /// The provider's answer does not settle it (Google/Salesforce 400 `invalid_token`).
+    Ambiguous(String),
+    Retry {
+        error: String,
+        after: Option<Duration>,
+    },
+    Permanent(String),
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Dead(&'static str),
+    Alive,
+    Unknown(String),
+}
+
+/// The credential a connector acts on: what ownerbound knows of it, with the secret
+/// decrypted in memory for the call only.
+pub struct Target {
+    pub credential_id: String,
+    /// `CredentialKind` as text (`oauth_access_token`, …).
+    pub kind: String,
+    /// The provider's own id for it (a Vault accessor or lease id, a key id, …).
+    pub external_id: Option<String>,
+    pub secret: Option<SecretString>,
+}
+
+/// A configured connector that calls a provider's API. `manual` providers have none.
+pub enum Connector {
+    OAuth2(OAuth2),
+    Vault(Vault),
+    GitHub(GitHub),
+    Slack(Slack),
+    Http(HttpHook),
+}
+
+impl Connector {
+    /// Builds the connector of a `[[providers]]` entry, resolving its secret
+    /// references; `None` for `manual`. Errors name the provider and the key.
+    pub fn from_config(
+        config: &ProviderConfig,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<Option<Self>, String> {
+        let options = options::Options::new(config, warn);
+        Ok(Some(match config.kind {
+            ConnectorKind::Manual => {
+                options.only(&[])?;
+                return Ok(None);
+            }
+            ConnectorKind::Oauth2 => Self::OAuth2(OAuth2::new(options)?),
+            ConnectorKind::Vault => Self::Vault(Vault::new(options)?),
+            ConnectorKind::Github => Self::GitHub(GitHub::new(options)?),
+            ConnectorKind::Slack => Self::Slack(Slack::new(options)?),
+            ConnectorKind::Http => Self::Http(HttpHook::new(options)?),
+        }))
+    }
+
+    pub async fn revoke(&self, http: &reqwest::Client, target: &Target) -> Revocation {
+        match self {
+            Self::OAuth2(c) => c.revoke(http, target).await,
+            Self::Vault(c) => c.revoke(http, target).await,
+            Self::GitHub(c) => c.revoke(http, target).await,
+            Self::Slack(c) => c.revoke(http, target).await,
+            Self::Http(c) => c.revoke(http, target).await,
+        }
+    }
+
+    pub async fn verify(&self, http: &reqwest::Client, target: &Target) -> Verdict {
+        match self {
+            Self::OAuth2(c) => c.verify(http, target).await,
+            Self::Vault(c) => c.verify(http, target).await,
+            Self::GitHub(c) => c.verify(http, target).await,
+            Self::Slack(c) => c.verify(http, target).await,
+            Self::Http(c) => c.verify(http, target).await,
+        }
+    }
+}
+
+/// The secret a connector must present, or the permanent reason it cannot act.
+fn required_secret(target: &Target) -> Result<&SecretString, Revocation> {
+    target.secret.as_ref().ok_or_else(|| {
+        Revocation::Permanent(
+            "no stored secret to present to the provider; revoke this credential by hand".into(),
+        )
+    })
+}
+
+/// An HTTP call that did not get an answer: always worth retrying.
+fn unreachable(what: &str, err: &reqwest::Error) -> Revocation {
+    Revocation::Retry {
+        error: format!("{what} unreachable: {}", without_url(err)),
+        after: None,
+    }
+}
+
+/// RFC 7009 §2.2 and the providers' known deviations.
+pub fn classify(status: u16, error: Option<&str>, after: Option<Duration>) -> Revocation {
+    match status {
+        200..=299 => Revocation::Revoked,
+        429 | 500..=599 => Revocation::Retry {
+            error: format!("provider answered {status}"),
+            after,
+        },
+        400 if error == Some("invalid_token") => Revocation::Ambiguous("400 invalid_token".into()),
+        _ => Revocation::Permanent(format!(
+            "provider answered {status}{}",
+            error.map(|e| format!(" {e}")).unwrap_or_default()
+        )),
+    }
+}
+
+/// `Retry-After` as seconds or HTTP-date, else the rate-limit reset headers (GitHub
+/// `x-ratelimit-reset`, Okta `X-Rate-Limit-Reset`, Unix seconds).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(value) = get("retry-after") {
+        if let Ok(seconds) = value.parse::<u64>() {
+            return Some(Duration::from_secs(seconds.min(24 * 3600)));
+        }
+        if let Ok(at) = chrono::DateTime::parse_from_rfc2822(value) {
+            let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+            return Some(wait.to_std().unwrap_or(Duration::ZERO));
+        }
+    }
+    for name in ["x-ratelimit-reset", "x-rate-limit-reset"] {
+        if let Some(reset) = get(name).and_then(|v| v.parse::<i64>().ok()) {
+            let wait = reset - chrono::Utc::now().timestamp();
+            return Some(Duration::from_secs(wait.clamp(0, 24 * 3600) as u64));
+        }
+    }
+    None
+}
+
+/// Network errors without the URL (it may carry a token in a query string).
+pub(crate) fn without_url(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    if let Some(url) = err.url() {
+        text = text.replace(url.as_str(), "<endpoint>");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_are_classified_as_the_rfc_and_providers_require() {
+        assert_eq!(classify(200, None, None), Revocation::Revoked);
+        assert!(
+            matches!(classify(503, None, Some(Duration::from_secs(7))), Revocation::Retry { after: Some(d), .. } if d.as_secs() == 7)
+        );
+        assert!(matches!(
+            classify(429, None, None),
+            Revocation::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(400, Some("invalid_token"), None),
+            Revocation::Ambiguous(_)
+        ));
+        assert!(matches!(
+            classify(401, Some("invalid_client"), None),
+            Revocation::Permanent(_)
+        ));
+        assert!(matches!(
+            classify(400, Some("unsupported_token_type"), None),
+            Revocation::Permanent(_)
+        ));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_dates_and_reset_headers() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("retry-after", "120".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        headers.insert("retry-after", later.parse().unwrap());
+        let wait = retry_after(&headers).unwrap().as_secs();
+        assert!((80..=90).contains(&wait), "{wait}");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-ratelimit-reset",
+            (chrono::Utc::now().timestamp() + 30)
+                .to_string()
+                .parse()
+                .unwrap(),
+        );
+        assert!(retry_after(&headers).unwrap().as_secs() <= 30);
+    }
+}

@@ -1,0 +1,235 @@
+//! RFC 7009 revocation and RFC 7662 introspection, with the client authentication of
+//! RFC 6749 §2.3 and, optionally, the endpoints discovered through RFC 8414 metadata.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::options::Options;
+use super::{
+    classify, required_secret, retry_after, unreachable, without_url, Revocation, Target, Verdict,
+};
+
+/// How the client authenticates to the revocation and introspection endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientAuth {
+    Basic,
+    Post,
+    None,
+}
+
+/// Where to send revocations and introspections.
+#[derive(Debug, Clone)]
+struct Endpoints {
+    revocation: String,
+    introspection: Option<String>,
+}
+
+/// An RFC 7009 / RFC 7662 provider.
+pub struct OAuth2 {
+    /// Configured endpoints, or discovered once from `issuer` metadata (RFC 8414).
+    endpoints: OnceCell<Endpoints>,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    auth: ClientAuth,
+}
+
+impl OAuth2 {
+    pub fn new(mut options: Options) -> Result<Self, String> {
+        options.only(&[
+            "revocation_endpoint",
+            "introspection_endpoint",
+            "issuer",
+            "client_id",
+            "client_secret",
+            "client_auth",
+        ])?;
+        let issuer = match options.text("issuer")? {
+            Some(_) => Some(options.url("issuer", None)?),
+            None => None,
+        };
+        let endpoints = OnceCell::new();
+        match options.text("revocation_endpoint")? {
+            Some(_) => {
+                let introspection = match options.text("introspection_endpoint")? {
+                    Some(_) => Some(options.url("introspection_endpoint", None)?),
+                    None => None,
+                };
+                endpoints
+                    .set(Endpoints {
+                        revocation: options.url("revocation_endpoint", None)?,
+                        introspection,
+                    })
+                    .expect("fresh cell");
+            }
+            None if issuer.is_some() => {}
+            None => {
+                return Err(format!(
+                    "provider {:?} needs revocation_endpoint (or issuer, for RFC 8414 discovery)",
+                    options.name()
+                ))
+            }
+        }
+        let auth = match options.text("client_auth")?.as_deref() {
+            None | Some("client_secret_basic") => ClientAuth::Basic,
+            Some("client_secret_post") => ClientAuth::Post,
+            Some("none") => ClientAuth::None,
+            Some(other) => {
+                return Err(format!(
+                    "provider {:?}: unknown client_auth {other:?} (client_secret_basic, client_secret_post, none)",
+                    options.name()
+                ))
+            }
+        };
+        Ok(Self {
+            endpoints,
+            issuer,
+            client_id: options.text("client_id")?,
+            client_secret: options.secret("client_secret")?,
+            auth,
+        })
+    }
+
+    /// The endpoints, discovered from `{issuer}/.well-known/oauth-authorization-server`
+    /// (then `openid-configuration`) on first use when not configured.
+    async fn endpoints(&self, http: &reqwest::Client) -> Result<&Endpoints, Revocation> {
+        self.endpoints
+            .get_or_try_init(|| async {
+                let issuer = self.issuer.as_deref().expect("checked at configuration");
+                let mut last = String::new();
+                for document in ["oauth-authorization-server", "openid-configuration"] {
+                    let url = format!("{issuer}/.well-known/{document}");
+                    let response = match http.get(&url).send().await {
+                        Ok(response) => response,
+                        Err(err) => {
+                            last = format!("metadata unreachable: {}", without_url(&err));
+                            continue;
+                        }
+                    };
+                    if !response.status().is_success() {
+                        last = format!("metadata answered {}", response.status().as_u16());
+                        continue;
+                    }
+                    let metadata: Value = response.json().await.unwrap_or(Value::Null);
+                    let text = |key: &str| {
+                        metadata
+                            .get(key)
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    };
+                    if let Some(revocation) = text("revocation_endpoint") {
+                        return Ok(Endpoints {
+                            revocation,
+                            introspection: text("introspection_endpoint"),
+                        });
+                    }
+                    last = "metadata names no revocation_endpoint".into();
+                }
+                Err(Revocation::Retry {
+                    error: format!("RFC 8414 discovery failed: {last}"),
+                    after: None,
+                })
+            })
+            .await
+    }
+
+    fn authenticate(
+        &self,
+        request: reqwest::RequestBuilder,
+        form: &mut Vec<(String, String)>,
+    ) -> reqwest::RequestBuilder {
+        let id = self.client_id.clone().unwrap_or_default();
+        let secret = self
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_string());
+        match self.auth {
+            ClientAuth::Basic => request.basic_auth(id, secret),
+            ClientAuth::Post => {
+                form.push(("client_id".into(), id));
+                if let Some(secret) = secret {
+                    form.push(("client_secret".into(), secret));
+                }
+                request
+            }
+            ClientAuth::None => request,
+        }
+    }
+
+    /// RFC 7009 revocation, with `token_type_hint` from the credential kind.
+    pub async fn revoke(&self, http: &reqwest::Client, target: &Target) -> Revocation {
+        let token = match required_secret(target) {
+            Ok(token) => token.expose_secret(),
+            Err(refusal) => return refusal,
+        };
+        let endpoints = match self.endpoints(http).await {
+            Ok(endpoints) => endpoints,
+            Err(refusal) => return refusal,
+        };
+        let mut form = vec![("token".to_string(), token.to_string())];
+        let hint = match target.kind.as_str() {
+            "oauth_access_token" => Some("access_token"),
+            "oauth_refresh_token" => Some("refresh_token"),
+            _ => None,
+        };
+        if let Some(hint) = hint {
+            form.push(("token_type_hint".into(), hint.into()));
+        }
+        let request = self.authenticate(http.post(&endpoints.revocation), &mut form);
+        let response = match request.form(&form).send().await {
+            Ok(response) => response,
+            Err(err) => return unreachable("revocation endpoint", &err),
+        };
+        let status = response.status();
+        let after = retry_after(response.headers());
+        let error = response
+            .json::<Value>()
+            .await
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string));
+        classify(status.as_u16(), error.as_deref(), after)
+    }
+
+    /// RFC 7662 introspection: `active:false` proves the token dead.
+    pub async fn verify(&self, http: &reqwest::Client, target: &Target) -> Verdict {
+        let Some(token) = target.secret.as_ref() else {
+            return Verdict::Unknown("no stored secret to introspect".into());
+        };
+        let endpoint = match self.endpoints(http).await {
+            Ok(Endpoints {
+                introspection: Some(endpoint),
+                ..
+            }) => endpoint,
+            Ok(_) => return Verdict::Unknown("no introspection endpoint is configured".into()),
+            Err(refusal) => return Verdict::Unknown(format!("{refusal:?}")),
+        };
+        let mut form = vec![("token".to_string(), token.expose_secret().to_string())];
+        let request = self.authenticate(http.post(endpoint), &mut form);
+        let response = match request.form(&form).send().await {
+            Ok(response) => response,
+            Err(err) => {
+                return Verdict::Unknown(format!(
+                    "introspection unreachable: {}",
+                    without_url(&err)
+                ))
+            }
+        };
+        if !response.status().is_success() {
+            return Verdict::Unknown(format!(
+                "introspection answered {}",
+                response.status().as_u16()
+            ));
+        }
+        match response
+            .json::<Value>()
+            .await
+            .ok()
+            .and_then(|v| v.get("active").and_then(Value::as_bool))
+        {
+            Some(false) => Verdict::Dead("introspection: active=false"),
+            Some(true) => Verdict::Alive,
+            None => Verdict::Unknown("introspection answer has no \"active\"".into()),
+        }
+    }
+}

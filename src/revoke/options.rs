@@ -1,0 +1,108 @@
+//! Reading a `[[providers]]` entry's connector-specific keys, with errors that name
+//! the provider and the key, and secret references resolved (`env:`, `file:`).
+
+use secrecy::SecretString;
+use serde_json::Value;
+
+use crate::providers::ProviderConfig;
+
+/// Keys every provider may set, whatever its kind (read by the job queue).
+const COMMON_KEYS: &[&str] = &[
+    "max_concurrency",
+    "rate_limit_per_second",
+    "propagation_seconds",
+];
+
+pub struct Options<'a> {
+    config: &'a ProviderConfig,
+    warn: &'a mut dyn FnMut(String),
+}
+
+impl<'a> Options<'a> {
+    pub fn new(config: &'a ProviderConfig, warn: &'a mut dyn FnMut(String)) -> Self {
+        Self { config, warn }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Refuses keys the connector does not know, so a typo is not silently ignored.
+    pub fn only(&self, known: &[&str]) -> Result<(), String> {
+        match self
+            .config
+            .options
+            .keys()
+            .find(|key| !known.contains(&key.as_str()) && !COMMON_KEYS.contains(&key.as_str()))
+        {
+            Some(key) => Err(format!(
+                "provider {:?}: unknown key {key:?} for kind {:?} (known: {})",
+                self.config.name,
+                self.config.kind,
+                known.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub fn text(&self, key: &str) -> Result<Option<String>, String> {
+        match self.config.options.get(key) {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(format!(
+                "provider {:?}: {key} must be a string",
+                self.config.name
+            )),
+        }
+    }
+
+    pub fn required(&self, key: &str) -> Result<String, String> {
+        self.text(key)?
+            .ok_or_else(|| format!("provider {:?} needs {key}", self.config.name))
+    }
+
+    /// An absolute http(s) URL, without a trailing slash so paths can be appended.
+    pub fn url(&self, key: &str, default: Option<&str>) -> Result<String, String> {
+        let text = match (self.text(key)?, default) {
+            (Some(text), _) => text,
+            (None, Some(default)) => default.to_string(),
+            (None, None) => return self.required(key),
+        };
+        match url::Url::parse(&text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                Ok(text.trim_end_matches('/').to_string())
+            }
+            _ => Err(format!(
+                "provider {:?}: {key} must be an http(s) URL",
+                self.config.name
+            )),
+        }
+    }
+
+    /// A secret reference (`env:NAME`, `file:PATH`, or a literal, which warns).
+    pub fn secret(&mut self, key: &str) -> Result<Option<SecretString>, String> {
+        let Some(reference) = self.text(key)? else {
+            return Ok(None);
+        };
+        let name = format!("provider {:?} ({key})", self.config.name);
+        crate::hr::config::resolve_secret(&reference, &name, self.warn)
+            .map(Some)
+            .map_err(|e| format!("provider {:?}: {key}: {e}", self.config.name))
+    }
+
+    pub fn required_secret(&mut self, key: &str) -> Result<SecretString, String> {
+        self.secret(key)?
+            .ok_or_else(|| format!("provider {:?} needs {key}", self.config.name))
+    }
+
+    pub fn bool(&self, key: &str, default: bool) -> Result<bool, String> {
+        match self.config.options.get(key) {
+            None => Ok(default),
+            Some(Value::Bool(value)) => Ok(*value),
+            Some(_) => Err(format!(
+                "provider {:?}: {key} must be true or false",
+                self.config.name
+            )),
+        }
+    }
+}
