@@ -88,6 +88,8 @@ pub struct Settings {
     pub job_workers: usize,
     /// Where credentials are revoked (`[[providers]]`, TOML only).
     pub providers: Vec<crate::providers::ProviderConfig>,
+    /// Findings of the weekly report: extra broad scopes, rotation cadences (`[findings]`).
+    pub findings: crate::findings::FindingsConfig,
 }
 
 impl Default for Settings {
@@ -113,6 +115,7 @@ impl Default for Settings {
             shared_credentials: crate::offboarding::SharedPolicy::Revoke,
             job_workers: 2,
             providers: Vec::new(),
+            findings: crate::findings::FindingsConfig::default(),
         }
     }
 }
@@ -261,6 +264,7 @@ impl Settings {
                 ));
             }
         }
+        crate::findings::Catalogue::from_config(&self.findings).map_err(|e| bad("findings", &e))?;
         if let Some(url) = &self.public_url {
             url::Url::parse(url).map_err(|e| bad("public_url", &e.to_string()))?;
         }
