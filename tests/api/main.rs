@@ -6,6 +6,7 @@ mod agents;
 mod audit;
 mod auth;
 mod cli;
+mod findings;
 mod health;
 mod hr;
 mod instances;
