@@ -59,7 +59,8 @@ fn finding(subject: Subject, facts: Value, action: String) -> Finding {
         .parse()
         .expect("the rules' SQL yields known kinds");
     let severity = subject.severity.parse().unwrap_or(Severity::High);
-    let owner = (subject.owner_id.is_some() || subject.owner_email.is_some()).then(|| OwnerRef {
+    let has_owner = subject.owner_id.is_some() || subject.owner_email.is_some();
+    let owner = has_owner.then_some(OwnerRef {
         id: subject.owner_id,
         display_name: subject.owner_name,
         email: subject.owner_email,
