@@ -556,6 +556,38 @@ mod tests {
     }
 
     #[test]
+    fn findings_settings_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ob.toml");
+        std::fs::write(
+            &file,
+            "[findings]\nbroad_scopes = [\"Sites.FullControl.All\"]\n\
+             [findings.rotation]\napi_key = \"30d\"\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let loaded = Settings::load_from(&vars(&[("OWNERBOUND_CONFIG", path)])).unwrap();
+        assert_eq!(
+            loaded.settings.findings.broad_scopes,
+            ["Sites.FullControl.All"]
+        );
+        assert_eq!(loaded.settings.findings.rotation["api_key"], "30d");
+        let loaded = Settings::load_from(&vars(&[
+            ("OWNERBOUND_CONFIG", path),
+            ("OWNERBOUND_FINDINGS__BROAD_SCOPES", "a:*, b:admin"),
+        ]))
+        .unwrap();
+        assert_eq!(loaded.settings.findings.broad_scopes, ["a:*", "b:admin"]);
+        let err = Settings::load_from(&vars(&[("OWNERBOUND_FINDINGS__ROTATION__API_KEY", "soon")]))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("findings.rotation.api_key"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn unknown_key_in_the_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("ob.toml");
