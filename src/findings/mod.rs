@@ -2,7 +2,7 @@
 //!
 //! The interface for report builders and the API:
 //!
-//! ```ignore
+//! ```text
 //! let catalogue = Catalogue::from_config(&settings.findings)?;
 //! let findings = Findings::new(&store, &catalogue, Period::last_days(7));
 //! let counts = findings.counts(&FindingFilter::default()).await?;      // summary table
