@@ -88,6 +88,8 @@ pub struct Settings {
     pub job_workers: usize,
     /// Where credentials are revoked (`[[providers]]`, TOML only).
     pub providers: Vec<crate::providers::ProviderConfig>,
+    /// Findings of the weekly report: extra broad scopes, rotation cadences (`[findings]`).
+    pub findings: crate::findings::FindingsConfig,
 }
 
 impl Default for Settings {
@@ -113,6 +115,7 @@ impl Default for Settings {
             shared_credentials: crate::offboarding::SharedPolicy::Revoke,
             job_workers: 2,
             providers: Vec::new(),
+            findings: crate::findings::FindingsConfig::default(),
         }
     }
 }
@@ -261,6 +264,7 @@ impl Settings {
                 ));
             }
         }
+        crate::findings::Catalogue::from_config(&self.findings).map_err(|e| bad("findings", &e))?;
         if let Some(url) = &self.public_url {
             url::Url::parse(url).map_err(|e| bad("public_url", &e.to_string()))?;
         }
@@ -548,6 +552,38 @@ mod tests {
         assert_eq!(
             sources[1].mapping.as_ref().unwrap().terminated_if[0].values,
             ["gone"]
+        );
+    }
+
+    #[test]
+    fn findings_settings_come_from_the_file_and_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ob.toml");
+        std::fs::write(
+            &file,
+            "[findings]\nbroad_scopes = [\"Sites.FullControl.All\"]\n\
+             [findings.rotation]\napi_key = \"30d\"\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let loaded = Settings::load_from(&vars(&[("OWNERBOUND_CONFIG", path)])).unwrap();
+        assert_eq!(
+            loaded.settings.findings.broad_scopes,
+            ["Sites.FullControl.All"]
+        );
+        assert_eq!(loaded.settings.findings.rotation["api_key"], "30d");
+        let loaded = Settings::load_from(&vars(&[
+            ("OWNERBOUND_CONFIG", path),
+            ("OWNERBOUND_FINDINGS__BROAD_SCOPES", "a:*, b:admin"),
+        ]))
+        .unwrap();
+        assert_eq!(loaded.settings.findings.broad_scopes, ["a:*", "b:admin"]);
+        let err = Settings::load_from(&vars(&[("OWNERBOUND_FINDINGS__ROTATION__API_KEY", "soon")]))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("findings.rotation.api_key"),
+            "{err}"
         );
     }
 

@@ -59,6 +59,9 @@ pub struct AgentSpec {
     pub owner_email: Option<String>,
     pub owner_id: Option<String>,
     pub status: Option<AgentStatus>,
+    /// The scopes the agent uses (list or space-separated); absent: not declared.
+    #[serde(default, deserialize_with = "optional_scopes")]
+    pub used_scopes: Option<Vec<String>>,
     #[serde(default)]
     pub credentials: Vec<CredentialSpec>,
 }
@@ -90,6 +93,13 @@ fn scopes_from_list_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Str
         Scopes::List(list) => list,
         Scopes::Text(text) => text.split_whitespace().map(str::to_string).collect(),
     })
+}
+
+/// Declared scopes: absent or null is "not declared", a list or a string is declared.
+fn optional_scopes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapped(#[serde(deserialize_with = "scopes_from_list_or_string")] Vec<String>);
+    Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
 }
 
 /// What happened to one credential of a registration.
@@ -145,6 +155,7 @@ impl Inventory<'_> {
     ) -> Result<Registration, InventoryError> {
         let name = validate_name(&spec.name)?;
         check_text_fields(spec.description.as_deref(), spec.platform.as_deref())?;
+        validate_scopes("used_scopes", spec.used_scopes.as_deref())?;
         for (i, cred) in spec.credentials.iter().enumerate() {
             validate_credential(cred, &format!("credentials[{i}]"))?;
         }
@@ -162,6 +173,7 @@ impl Inventory<'_> {
             status: spec.status.unwrap_or(AgentStatus::Active),
             owner_id: owner.id,
             owner_email: owner.email,
+            used_scopes: spec.used_scopes.clone(),
         };
         let existing = tx.find_agent_by_name(&name).await?;
         let (agent_id, created, changed) = match (existing, on_existing) {
@@ -182,6 +194,9 @@ impl Inventory<'_> {
                 }
                 if spec.platform.is_none() {
                     fields.platform = current.platform.clone();
+                }
+                if spec.used_scopes.is_none() {
+                    fields.used_scopes = current.used_scopes.clone();
                 }
                 // Re-importing an unchanged agent writes nothing, not even an audit entry.
                 let changed = current != fields;
@@ -308,6 +323,10 @@ impl Inventory<'_> {
         }
         if let Some(status) = patch.status {
             fields.status = status;
+        }
+        if let Some(used_scopes) = &patch.used_scopes {
+            validate_scopes("used_scopes", used_scopes.as_deref())?;
+            fields.used_scopes = used_scopes.clone();
         }
         if patch.owner_id.is_some() || patch.owner_email.is_some() {
             let owner = resolve_owner(
@@ -461,6 +480,9 @@ pub struct AgentPatch {
     pub status: Option<AgentStatus>,
     pub owner_id: Option<String>,
     pub owner_email: Option<String>,
+    /// `null` clears the declaration ("not declared").
+    #[serde(default, deserialize_with = "present_scopes")]
+    pub used_scopes: Option<Option<Vec<String>>>,
 }
 
 impl AgentPatch {
@@ -471,6 +493,7 @@ impl AgentPatch {
             (self.description.is_some(), "description"),
             (self.platform.is_some(), "platform"),
             (self.status.is_some(), "status"),
+            (self.used_scopes.is_some(), "used_scopes"),
             (
                 self.owner_id.is_some() || self.owner_email.is_some(),
                 "owner",
@@ -487,6 +510,13 @@ impl AgentPatch {
 /// Distinguishes a field given as `null` (`Some(None)`) from an absent one (`None`).
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
+}
+
+/// As [`present`], for declared scopes.
+fn present_scopes<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Vec<String>>>, D::Error> {
+    optional_scopes(d).map(Some)
 }
 
 fn not_found(what: &'static str) -> impl Fn(StoreError) -> InventoryError {
@@ -538,6 +568,20 @@ fn check_text_fields(
 ) -> Result<(), InventoryError> {
     check_len("description", description, 4000)?;
     check_len("platform", platform, 200)
+}
+
+fn validate_scopes(field: &str, scopes: Option<&[String]>) -> Result<(), InventoryError> {
+    let scopes = scopes.unwrap_or_default();
+    if scopes.len() > 500 {
+        return Err(invalid(field, "must hold at most 500 scopes"));
+    }
+    for scope in scopes {
+        check_len(field, Some(scope), 500)?;
+        if scope.trim().is_empty() {
+            return Err(invalid(field, "must not contain empty scopes"));
+        }
+    }
+    Ok(())
 }
 
 fn validate_credential(spec: &CredentialSpec, field: &str) -> Result<(), InventoryError> {

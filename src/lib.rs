@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod directory;
 pub mod domain;
+pub mod findings;
 pub mod hr;
 pub mod inventory;
 pub mod jobs;

@@ -9,6 +9,7 @@ use actix_web::{middleware, web, HttpRequest};
 pub mod agents;
 pub mod auth;
 pub mod error;
+pub mod findings;
 mod hr;
 pub mod json;
 pub mod offboarding;
@@ -38,6 +39,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .configure(tokens::routes)
                 .configure(hr::routes)
                 .configure(offboarding::routes)
+                .configure(findings::routes)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::not_found("endpoint"))
                 })),

@@ -38,6 +38,8 @@ pub struct AgentView {
     pub orphaned: bool,
     pub orphan_reason: Option<OrphanReason>,
     pub credential_count: i64,
+    /// The scopes the agent declares it uses; null when it does not say.
+    pub used_scopes: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Vec<CredentialView>>,
     pub created_at: DateTime<Utc>,
@@ -66,6 +68,10 @@ impl AgentView {
             status: agent.status,
             owner_email: agent.registered_owner_email,
             credential_count: agent.credential_count,
+            used_scopes: agent
+                .used_scopes
+                .as_deref()
+                .map(|s| serde_json::from_str(s).unwrap_or_default()),
             credentials,
             created_at: agent.created_at,
             updated_at: agent.updated_at,

@@ -173,6 +173,9 @@ struct CsvRow {
     owner_id: Option<String>,
     #[serde(default)]
     status: Option<String>,
+    /// Space-separated scopes the agent uses; empty: not declared.
+    #[serde(default)]
+    used_scopes: Option<String>,
     #[serde(default)]
     provider: Option<String>,
     #[serde(default)]
@@ -224,7 +227,13 @@ pub fn parse_csv(text: &str) -> anyhow::Result<Vec<ImportItem>> {
             Some((rows, existing)) => {
                 rows.push(row_number);
                 match (existing, parsed) {
-                    (Ok(spec), Ok(more)) => spec.credentials.extend(more.credentials),
+                    (Ok(spec), Ok(more)) => {
+                        spec.credentials.extend(more.credentials);
+                        // Any row of the agent may declare its scopes.
+                        if spec.used_scopes.is_none() {
+                            spec.used_scopes = more.used_scopes;
+                        }
+                    }
                     (existing @ Ok(_), Err(reason)) => {
                         *existing = Err(format!("row {row_number}: {reason}"));
                     }
@@ -288,6 +297,8 @@ fn row_to_spec(row: CsvRow) -> Result<AgentSpec, String> {
         owner_email: some(row.owner_email),
         owner_id: some(row.owner_id),
         status,
+        used_scopes: some(row.used_scopes)
+            .map(|s| s.split_whitespace().map(str::to_string).collect()),
         credentials,
     })
 }

@@ -27,6 +27,8 @@ pub struct Agent {
     pub owner_active: Option<bool>,
     pub owner_deleted: Option<bool>,
     pub credential_count: i64,
+    /// JSON array of the scopes the agent declares it uses; NULL when undeclared.
+    pub used_scopes: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -48,7 +50,7 @@ const AGENT_SELECT: &str = "SELECT a.id, a.name, a.description, a.platform, a.st
     p.display_name AS owner_display_name, p.active AS owner_active, \
     CASE WHEN p.id IS NULL THEN NULL WHEN p.deleted_at IS NULL THEN FALSE ELSE TRUE END AS owner_deleted, \
     (SELECT COUNT(*) FROM agent_credentials ac WHERE ac.agent_id = a.id) AS credential_count, \
-    a.created_at, a.updated_at \
+    a.used_scopes, a.created_at, a.updated_at \
     FROM agents a LEFT JOIN people p ON p.id = a.owner_id";
 
 /// SQL condition true for orphaned agents (alias `a` for agents, `p` for the owner).
@@ -76,6 +78,8 @@ pub struct AgentFields {
     pub status: AgentStatus,
     pub owner_id: Option<String>,
     pub owner_email: Option<String>,
+    /// The scopes the agent declares it uses; None when it does not say.
+    pub used_scopes: Option<Vec<String>>,
 }
 
 impl From<Agent> for AgentFields {
@@ -87,7 +91,19 @@ impl From<Agent> for AgentFields {
             status: agent.status.parse().unwrap_or(AgentStatus::Active),
             owner_id: agent.owner_id,
             owner_email: agent.registered_owner_email,
+            used_scopes: agent
+                .used_scopes
+                .as_deref()
+                .map(|s| serde_json::from_str(s).unwrap_or_default()),
         }
+    }
+}
+
+impl AgentFields {
+    fn used_scopes_json(&self) -> Option<String> {
+        self.used_scopes
+            .as_ref()
+            .map(|s| serde_json::to_string(s).expect("strings serialise"))
     }
 }
 
@@ -174,7 +190,8 @@ impl Tx {
         with_tx!(self, c => {
             sqlx::query(
                 "INSERT INTO agents (id, name, name_key, description, platform, status, owner_id, owner_email, \
-                 owner_email_key, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+                 owner_email_key, used_scopes, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10, $10)",
             )
             .bind(&id)
             .bind(&fields.name)
@@ -186,6 +203,7 @@ impl Tx {
             .bind(&fields.owner_email)
             .bind(fields.owner_email.as_deref().map(case_key))
             .bind(now())
+            .bind(fields.used_scopes_json())
             .execute(&mut *c)
             .await
             .map_err(conflict("an agent with this name already exists"))?;
@@ -197,7 +215,7 @@ impl Tx {
         let done = with_tx!(self, c => {
             sqlx::query(
                 "UPDATE agents SET name = $2, name_key = $3, description = $4, platform = $5, status = $6, \
-                 owner_id = $7, owner_email = $8, owner_email_key = $9, updated_at = $10 \
+                 owner_id = $7, owner_email = $8, owner_email_key = $9, updated_at = $10, used_scopes = $11 \
                  WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(id)
@@ -210,6 +228,7 @@ impl Tx {
             .bind(&fields.owner_email)
             .bind(fields.owner_email.as_deref().map(case_key))
             .bind(now())
+            .bind(fields.used_scopes_json())
             .execute(&mut *c)
             .await
             .map_err(conflict("an agent with this name already exists"))?

@@ -24,6 +24,7 @@ use crate::config::Settings;
 pub mod agents;
 pub mod audit;
 pub mod credentials;
+pub mod findings;
 pub mod groups;
 pub mod hr;
 pub mod jobs;

@@ -225,6 +225,12 @@ impl Store {
         item.ok_or(StoreError::NotFound)
     }
 
+    /// Case items per status, across all cases (progress of a mass offboarding).
+    pub async fn case_item_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        let sql = "SELECT status, COUNT(*) FROM offboarding_items GROUP BY status ORDER BY status";
+        Ok(with_pool!(self, p => sqlx::query_as(sql).fetch_all(p).await?))
+    }
+
     pub async fn list_cases(
         &self,
         person_id: Option<&str>,

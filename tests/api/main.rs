@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod connectors;
 mod fake_providers;
+mod findings;
 mod health;
 mod hr;
 mod instances;
