@@ -360,53 +360,51 @@ async fn revoke_and_verify(
     let case_id = payload.get("case_id").and_then(Value::as_str);
     slot.ready().await;
     let revocation = connector.revoke(&ctx.http, &target).await;
-    audit_step(
-        ctx,
-        case_id,
+    let attempt = AuditEntry::new(
+        "system",
         "offboarding.revocation_attempt",
-        json!({"item_id": item, "provider": config.name, "result": format!("{revocation:?}")}),
+        "offboarding_case",
+        case_id,
     )
-    .await?;
+    .with_details(
+        json!({"item_id": item, "provider": config.name, "result": format!("{revocation:?}")}),
+    );
     match revocation {
         Revocation::Revoked | Revocation::Ambiguous(_) => {}
         Revocation::Retry { error, after } => {
-            ctx.store
-                .set_case_item(item, "revoking", Some(&error))
-                .await?;
+            record(ctx, attempt, item, "revoking", &error).await?;
             return Ok(Outcome::Retry { error, after });
         }
         Revocation::Permanent(reason) => {
-            ctx.store
-                .set_case_item(item, "needs_attention", Some(&reason))
-                .await?;
+            record(ctx, attempt, item, "needs_attention", &reason).await?;
             return Ok(Outcome::Permanent(reason));
         }
     }
     slot.ready().await;
     let verdict = connector.verify(&ctx.http, &target).await;
-    audit_step(
-        ctx,
-        case_id,
+    let verification = AuditEntry::new(
+        "system",
         "offboarding.verification",
-        json!({"item_id": item, "verdict": format!("{verdict:?}")}),
+        "offboarding_case",
+        case_id,
     )
-    .await?;
+    .with_details(json!({"item_id": item, "verdict": format!("{verdict:?}")}));
     match verdict {
         Verdict::Dead(how) => {
-            ctx.store
-                .set_case_item(item, "verified_dead", Some(how))
-                .await?;
-            ctx.store
-                .set_credential_status(credential_id, crate::domain::CredentialStatus::VerifiedDead)
-                .await?;
             // Providers propagate revocations with delay (caches, replicas): check
-            // again once the provider's propagation window has passed.
+            // again once the provider's propagation window has passed. The proof,
+            // its audit entries and that check are one write.
             let window = config
                 .options
                 .get("propagation_seconds")
                 .and_then(Value::as_u64)
                 .unwrap_or(DEFAULT_PROPAGATION_SECONDS);
             let mut tx = ctx.store.begin().await?;
+            tx.append_audit(&attempt).await?;
+            tx.append_audit(&verification).await?;
+            tx.set_case_item(item, "verified_dead", Some(how)).await?;
+            tx.set_credential_status(credential_id, crate::domain::CredentialStatus::VerifiedDead)
+                .await?;
             tx.enqueue_job(&crate::store::jobs::NewJob {
                 kind: "verify",
                 dedupe_key: &format!("verify:{item}"),
@@ -421,6 +419,8 @@ async fn revoke_and_verify(
         }
         Verdict::Alive => {
             let mut tx = ctx.store.begin().await?;
+            tx.append_audit(&attempt).await?;
+            tx.append_audit(&verification).await?;
             crate::alerts::enqueue(
                 &mut tx,
                 &format!("alive:{item}:{}", now().timestamp_micros()),
@@ -433,29 +433,45 @@ async fn revoke_and_verify(
                 ),
             )
             .await?;
+            tx.set_case_item(
+                item,
+                "still_alive",
+                Some("the provider still calls it active; revoking again"),
+            )
+            .await?;
             tx.commit().await?;
-            ctx.store
-                .set_case_item(
-                    item,
-                    "still_alive",
-                    Some("the provider still calls it active; revoking again"),
-                )
-                .await?;
             Ok(Outcome::Retry {
                 error: "still alive after revocation".into(),
                 after: None,
             })
         }
         Verdict::Unknown(why) => {
-            ctx.store
-                .set_case_item(item, "revoked_unverified", Some(&why))
+            let mut tx = ctx.store.begin().await?;
+            tx.append_audit(&attempt).await?;
+            tx.append_audit(&verification).await?;
+            tx.set_case_item(item, "revoked_unverified", Some(&why))
                 .await?;
+            tx.commit().await?;
             Ok(Outcome::Retry {
                 error: format!("verification unknown: {why}"),
                 after: None,
             })
         }
     }
+}
+
+/// Records a revocation attempt that went no further, with the item's new status.
+async fn record(
+    ctx: &Context,
+    attempt: AuditEntry,
+    item: &str,
+    status: &str,
+    detail: &str,
+) -> StoreResult<()> {
+    let mut tx = ctx.store.begin().await?;
+    tx.append_audit(&attempt).await?;
+    tx.set_case_item(item, status, Some(detail)).await?;
+    tx.commit().await
 }
 
 /// What a connector needs of the credential, with its secret decrypted in memory

@@ -198,6 +198,23 @@ impl Store {
 }
 
 impl Tx {
+    /// As [`Store::set_credential_status`], inside the caller's transaction.
+    pub async fn set_credential_status(
+        &mut self,
+        id: &str,
+        status: CredentialStatus,
+    ) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query("UPDATE credentials SET status = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(status.as_str())
+                .bind(now())
+                .execute(c)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// The id and fingerprint of the credential with this fingerprint, if stored.
     pub async fn find_credential_by_fingerprint(
         &mut self,

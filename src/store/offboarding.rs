@@ -82,6 +82,25 @@ pub struct NewItem<'a> {
 }
 
 impl Tx {
+    /// As [`Store::set_case_item`], inside the caller's transaction.
+    pub async fn set_case_item(
+        &mut self,
+        id: &str,
+        status: &str,
+        detail: Option<&str>,
+    ) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query("UPDATE offboarding_items SET status = $2, detail = $3, updated_at = $4 WHERE id = $1")
+                .bind(id)
+                .bind(status)
+                .bind(detail)
+                .bind(now())
+                .execute(c)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Live agents owned by the person: (id, name).
     pub async fn agents_owned_by(&mut self, person_id: &str) -> StoreResult<Vec<(String, String)>> {
         Ok(with_tx!(self, c => {
