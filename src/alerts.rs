@@ -2,6 +2,7 @@
 //! own: an SMTP outage delays an alert (retried, re-driven), never drops it.
 
 use lettre::message::header::ContentType;
+use lettre::message::MessageBuilder;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -65,6 +66,15 @@ pub async fn send(config: &AlertConfig, payload: &Value) -> Result<(), String> {
             .unwrap_or_default()
             .to_string()
     };
+    let message = envelope(config, &format!("[ownerbound] {}", text("subject")))?
+        .header(ContentType::TEXT_PLAIN)
+        .body(text("body"))
+        .map_err(|e| e.to_string())?;
+    transmit(config, message).await
+}
+
+/// A message to the security recipients, from the configured sender.
+pub fn envelope(config: &AlertConfig, subject: &str) -> Result<MessageBuilder, String> {
     let mut message = Message::builder()
         .from(
             config
@@ -72,14 +82,18 @@ pub async fn send(config: &AlertConfig, payload: &Value) -> Result<(), String> {
                 .parse()
                 .map_err(|e| format!("bad sender address: {e}"))?,
         )
-        .subject(format!("[ownerbound] {}", text("subject")))
-        .header(ContentType::TEXT_PLAIN);
+        .subject(subject);
     for recipient in &config.to {
         message = message.to(recipient
             .parse()
             .map_err(|e| format!("bad recipient address: {e}"))?);
     }
-    let message = message.body(text("body")).map_err(|e| e.to_string())?;
+    Ok(message)
+}
+
+/// Sends through `OWNERBOUND_SMTP_URL` (errors never include the URL: it may hold a
+/// password).
+pub async fn transmit(config: &AlertConfig, message: Message) -> Result<(), String> {
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(config.smtp_url.expose_secret())
         .map_err(|_| "OWNERBOUND_SMTP_URL is not a usable SMTP URL".to_string())?
         .timeout(Some(std::time::Duration::from_secs(30)))

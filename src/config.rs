@@ -75,8 +75,13 @@ pub struct Settings {
     pub report_from: Option<String>,
     /// Recipients of alerts and reports, comma-separated.
     pub report_to: Option<String>,
-    /// Cron schedule of the weekly report (default Mondays 08:00 UTC).
+    /// Cron schedule of the weekly report: 5 fields, or 6 with seconds first
+    /// (default `0 8 * * MON`, Mondays 08:00).
     pub report_schedule: String,
+    /// IANA time zone the schedule is read in (default `UTC`).
+    pub report_timezone: String,
+    /// How often the report schedule is checked, in seconds.
+    pub report_check_interval_seconds: u64,
     /// HR systems sending offboarding webhooks (`[[hr_sources]]`, TOML only).
     pub hr_sources: Vec<crate::hr::config::HrSourceConfig>,
     /// How often future-dated HR terminations are checked, in seconds.
@@ -109,7 +114,9 @@ impl Default for Settings {
             smtp_url_file: None,
             report_from: None,
             report_to: None,
-            report_schedule: "0 0 8 * * Mon".into(),
+            report_schedule: "0 8 * * MON".into(),
+            report_timezone: "UTC".into(),
+            report_check_interval_seconds: 60,
             hr_sources: Vec::new(),
             hr_scheduler_interval_seconds: 15,
             shared_credentials: crate::offboarding::SharedPolicy::Revoke,
@@ -265,6 +272,14 @@ impl Settings {
             }
         }
         crate::findings::Catalogue::from_config(&self.findings).map_err(|e| bad("findings", &e))?;
+        crate::report::schedule::Schedule::parse(&self.report_schedule, &self.report_timezone)
+            .map_err(|e| bad("report_schedule", &e))?;
+        if self.report_check_interval_seconds == 0 {
+            return Err(bad(
+                "report_check_interval_seconds",
+                "must be greater than 0",
+            ));
+        }
         if let Some(url) = &self.public_url {
             url::Url::parse(url).map_err(|e| bad("public_url", &e.to_string()))?;
         }
@@ -350,7 +365,10 @@ fn typed_env_value(key: &str, value: &str) -> figment::value::Value {
     use figment::value::Value;
     if matches!(
         key,
-        "max_body_bytes" | "hr_scheduler_interval_seconds" | "job_workers"
+        "max_body_bytes"
+            | "hr_scheduler_interval_seconds"
+            | "job_workers"
+            | "report_check_interval_seconds"
     ) {
         if let Ok(n) = value.trim().parse::<u64>() {
             return Value::from(n);

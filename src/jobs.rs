@@ -262,6 +262,12 @@ async fn run(ctx: &Context, job: &Job) -> Outcome {
         },
         "revoke" => revoke(ctx, job, &payload).await,
         "verify" => reverify(ctx, job, &payload).await,
+        "report" => match text("report_id") {
+            Some(id) => {
+                crate::report::delivery::deliver(&ctx.store, ctx.alerts.as_ref(), &id).await
+            }
+            None => Ok(Outcome::Permanent("malformed report payload".into())),
+        },
         "alert" => Ok(match &ctx.alerts {
             Some(config) => match crate::alerts::send(config, &payload).await {
                 Ok(()) => Outcome::Done,

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod offboarding;
 pub mod providers;
+pub mod report;
 pub mod revoke;
 pub mod scim;
 pub mod startup;

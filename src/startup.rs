@@ -37,6 +37,8 @@ pub struct Application {
     providers: Arc<std::collections::BTreeMap<String, crate::providers::Provider>>,
     hr_refusals: Arc<hr::refusals::RefusalLog>,
     hr_scheduler_interval: std::time::Duration,
+    reports: crate::report::delivery::ReportConfig,
+    report_check_interval: std::time::Duration,
     server: Server,
     store: Store,
     shutdown: CancellationToken,
@@ -149,6 +151,10 @@ impl Application {
         );
         let hr_scheduler_interval =
             std::time::Duration::from_secs(settings.hr_scheduler_interval_seconds);
+        let reports = crate::report::delivery::ReportConfig::from_settings(&settings)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let report_check_interval =
+            std::time::Duration::from_secs(settings.report_check_interval_seconds);
         let hr_refusals = Arc::new(hr::refusals::RefusalLog::default());
         let state = web::Data::new(AppState {
             store: store.clone(),
@@ -182,6 +188,8 @@ impl Application {
             providers,
             hr_refusals,
             hr_scheduler_interval,
+            reports,
+            report_check_interval,
             server,
             store,
             shutdown,
@@ -210,6 +218,12 @@ impl Application {
         tokio::spawn(hr::apply::run_scheduler(
             self.store.clone(),
             self.hr_scheduler_interval,
+            self.shutdown.clone(),
+        ));
+        tokio::spawn(crate::report::delivery::run_scheduler(
+            self.store.clone(),
+            self.reports.clone(),
+            self.report_check_interval,
             self.shutdown.clone(),
         ));
         tokio::spawn(flush_refusals_periodically(

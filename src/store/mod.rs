@@ -31,6 +31,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod offboarding;
 pub mod people;
+pub mod reports;
 pub mod tokens;
 
 // `ignore_missing`: during a rolling upgrade an older instance meets migrations that a

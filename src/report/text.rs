@@ -1,0 +1,72 @@
+//! The plain-text alternative: the same content as the HTML, for every mail client.
+
+use std::fmt::Write as _;
+
+use super::{facts_line, subject_line, Report};
+
+pub fn render_text(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "ownerbound: agents and credentials of people who left");
+    let _ = writeln!(
+        out,
+        "Period {} to {} (UTC), generated {}",
+        report.period.from.format("%Y-%m-%d %H:%M"),
+        report.period.to.format("%Y-%m-%d %H:%M"),
+        report.generated_at.format("%Y-%m-%d %H:%M UTC"),
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "SUMMARY");
+    for section in &report.sections {
+        let _ = writeln!(out, "  {:<28} {:>7}", section.title, section.total);
+    }
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>7}",
+        "Deactivated, no agents", report.deactivated_without_agents
+    );
+    for section in &report.sections {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{} ({})", section.title.to_uppercase(), section.total);
+        let _ = writeln!(out, "{}", section.intro);
+        if section.groups.is_empty() {
+            let _ = writeln!(out, "  Nothing to report.");
+        }
+        for group in &section.groups {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "  {} ({})", group.title, group.total);
+            for finding in &group.rows {
+                let _ = writeln!(
+                    out,
+                    "  - [{}] {}",
+                    finding.severity.as_str(),
+                    subject_line(finding)
+                );
+                let facts = facts_line(finding);
+                if !facts.is_empty() {
+                    let _ = writeln!(out, "      {facts}");
+                }
+                let _ = writeln!(out, "      What to do: {}", finding.action);
+            }
+            let hidden = group.total - group.rows.len() as i64;
+            if hidden > 0 {
+                match &group.link {
+                    Some(link) => {
+                        let _ = writeln!(out, "  … and {hidden} more: {link}");
+                    }
+                    None => {
+                        let _ = writeln!(
+                            out,
+                            "  … and {hidden} more: GET /api/v1/findings?kind={}",
+                            group.kind.as_str()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if let Some(url) = &report.public_url {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "All findings: {url}/api/v1/findings");
+    }
+    out
+}
