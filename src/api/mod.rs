@@ -14,6 +14,7 @@ mod hr;
 pub mod json;
 pub mod offboarding;
 pub mod people;
+pub mod reports;
 pub mod tokens;
 mod views;
 
@@ -40,6 +41,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .configure(hr::routes)
                 .configure(offboarding::routes)
                 .configure(findings::routes)
+                .configure(reports::routes)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::not_found("endpoint"))
                 })),

@@ -14,6 +14,7 @@ use crate::domain::Scope;
 use crate::startup::{cancel_on_signals, open_store, Application};
 
 pub mod import;
+mod report;
 
 /// Actor recorded in the audit log for CLI actions.
 pub const CLI_ACTOR: &str = "cli";
@@ -56,6 +57,9 @@ pub enum Command {
     /// Inspect and retry queued jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Preview or send the orphaned-agent report.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Exit 0 when the running service answers /readyz.
     Healthcheck {
         /// Base URL of the service (default: from OWNERBOUND_LISTEN).
@@ -128,6 +132,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(cmd) => token(cmd, settings).await,
+        Command::Report(cmd) => report::run(&settings, cmd).await,
         Command::Agents(AgentsCommand::Import { file, format }) => {
             import::run(&settings, &file, format).await
         }

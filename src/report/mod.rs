@@ -190,7 +190,8 @@ impl Report {
 }
 
 /// Who a finding is about, in one line: agent, owner (and manager), provider,
-/// credential (id and fingerprint prefix only).
+/// credential (id and fingerprint prefix only); for findings about no agent, what
+/// they are about (a job, an HR record).
 pub fn subject_line(finding: &Finding) -> String {
     let mut parts = Vec::new();
     if let Some(agent) = &finding.agent {
@@ -223,36 +224,72 @@ pub fn subject_line(finding: &Finding) -> String {
             None => parts.push(format!("credential {credential}")),
         }
     }
+    let fact = |key: &str| finding.facts.get(key).and_then(|v| v.as_str());
     if parts.is_empty() {
-        facts_line(finding)
-    } else {
-        parts.join(" · ")
+        if let (Some(kind), Some(id)) = (fact("job_kind"), fact("job_id")) {
+            parts.push(format!("{kind} job {id}"));
+        }
+        if let (Some(source), Some(employee)) = (fact("source"), fact("employee_id")) {
+            parts.push(format!("HR source {source}, employee {employee}"));
+        }
+        if let Some(email) = fact("email") {
+            parts.push(email.to_string());
+        }
     }
+    parts.join(" · ")
 }
 
-/// The facts of a finding as `key: value` pairs, for the detail line.
+/// Facts that only identify (shown elsewhere, or reachable through the API) and
+/// would make the line unreadable.
+fn is_noise(key: &str, facts: &serde_json::Map<String, serde_json::Value>) -> bool {
+    key.ends_with("_id")
+        || key.ends_with("_ids")
+        || key.ends_with("_at")
+            && facts.contains_key(&format!("hours_since_{}", &key[..key.len() - 3]))
+        || matches!(
+            key,
+            "job"
+                | "agents"
+                | "item_action"
+                | "status_since"
+                | "case_opened_at"
+                | "dead_since"
+                | "registered_owner_email"
+                | "email"
+                | "source"
+        )
+        || key == "detail" && facts.contains_key("how")
+}
+
+/// The facts behind a finding as `key: value` pairs, for the detail line.
 pub fn facts_line(finding: &Finding) -> String {
+    use serde_json::Value;
     let Some(facts) = finding.facts.as_object() else {
         return String::new();
     };
     facts
         .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| {
+        .filter(|(k, v)| !v.is_null() && !is_noise(k, facts))
+        .filter_map(|(k, v)| {
             let value = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(items) => items
+                Value::String(s) => s.clone(),
+                Value::Array(items) => items
                     .iter()
-                    .map(|i| {
-                        i.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| i.to_string())
+                    .filter_map(|i| match i {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Object(o) => o
+                            .get("scope")
+                            .or_else(|| o.get("name"))
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                        other => Some(other.to_string()),
                     })
                     .collect::<Vec<_>>()
                     .join(", "),
+                Value::Object(_) => return None,
                 other => other.to_string(),
             };
-            format!("{}: {value}", k.replace('_', " "))
+            Some(format!("{}: {value}", k.replace('_', " ")))
         })
         .collect::<Vec<_>>()
         .join("; ")

@@ -332,6 +332,28 @@ impl TestApp {
         worker.run_until_idle().await.unwrap()
     }
 
+    /// Starts another instance of the service on this database (a restart), with
+    /// its settings adjusted by `adjust`; cancel the returned token to stop it.
+    pub async fn restart_with(&self, adjust: impl FnOnce(&mut Settings)) -> CancellationToken {
+        let mut settings = Settings {
+            listen: "127.0.0.1:0".into(),
+            database_url: SecretString::from(self.database_url.clone()),
+            master_key: Some(SecretString::from(self.master_key_hex.clone())),
+            max_body_bytes: TEST_MAX_BODY,
+            hr_sources: crate::hr::test_sources(),
+            job_workers: 0,
+            ..Settings::default()
+        };
+        adjust(&mut settings);
+        settings.validate().unwrap();
+        let app = Application::build(settings)
+            .await
+            .expect("application builds");
+        let shutdown = app.shutdown_token();
+        tokio::spawn(app.run_until_stopped());
+        shutdown
+    }
+
     /// A token of scope `scim`, as an identity provider would be given.
     pub async fn scim_token(&self) -> String {
         self.token_with_scope("scim").await

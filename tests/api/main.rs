@@ -15,6 +15,7 @@ mod instances;
 mod oauth_peer;
 mod offboarding;
 mod people;
+mod reports;
 mod revocation;
 mod revocation_faults;
 mod schema;

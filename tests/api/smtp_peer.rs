@@ -93,6 +93,45 @@ impl SmtpServer {
             .collect()
     }
 
+    /// Every message received so far, parsed by Python's standard `email` package (a
+    /// MIME parser independent of lettre): headers, and each leaf part decoded.
+    pub fn parsed(&self) -> Vec<serde_json::Value> {
+        const PARSE: &str = r#"
+import email, email.policy, json, sys
+message = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
+parts = [{"content_type": p.get_content_type(), "text": p.get_content()}
+         for p in message.walk() if not p.is_multipart()]
+headers = {}
+for name, value in message.items():
+    headers.setdefault(name.lower(), []).append(str(value))
+print(json.dumps({"content_type": message.get_content_type(), "headers": headers, "parts": parts}))
+"#;
+        self.messages()
+            .iter()
+            .map(|raw| {
+                use std::io::Write;
+                let mut child = Command::new("python3")
+                    .args(["-c", PARSE])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(raw.as_bytes())
+                    .unwrap();
+                let output = child.wait_with_output().unwrap();
+                assert!(
+                    output.status.success(),
+                    "python could not parse the message"
+                );
+                serde_json::from_slice(&output.stdout).unwrap()
+            })
+            .collect()
+    }
+
     /// Alerts to security@example.com through this server.
     pub fn alerts(&self) -> AlertConfig {
         AlertConfig {
