@@ -272,6 +272,12 @@ impl Settings {
             }
         }
         crate::findings::Catalogue::from_config(&self.findings).map_err(|e| bad("findings", &e))?;
+        self.report_timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+            bad(
+                "report_timezone",
+                "must be an IANA time zone, e.g. Europe/Berlin",
+            )
+        })?;
         crate::report::schedule::Schedule::parse(&self.report_schedule, &self.report_timezone)
             .map_err(|e| bad("report_schedule", &e))?;
         if self.report_check_interval_seconds == 0 {
@@ -550,6 +556,20 @@ mod tests {
         .unwrap();
         assert!(err.to_string().contains("OWNERBOUND_DATABASE_URL"), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+
+        for (name, value) in [
+            ("OWNERBOUND_REPORT_SCHEDULE", "every monday"),
+            ("OWNERBOUND_REPORT_TIMEZONE", "Mars/Olympus"),
+        ] {
+            let err = Settings::load_from(&vars(&[(name, value)])).err().unwrap();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        let loaded = Settings::load_from(&vars(&[
+            ("OWNERBOUND_REPORT_SCHEDULE", "30 7 * * 1-5"),
+            ("OWNERBOUND_REPORT_TIMEZONE", "Europe/Berlin"),
+        ]))
+        .unwrap();
+        assert_eq!(loaded.settings.report_timezone, "Europe/Berlin");
     }
 
     #[test]
