@@ -83,12 +83,39 @@ pub struct Slot {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
+/// The longest a claimed job waits for its provider's rate limit; beyond that it is
+/// retried later rather than sit on its lease.
+const MAX_PACE_WAIT: Duration = Duration::from_secs(30);
+
 impl Slot {
-    /// Waits until the provider's rate limit allows one more request.
-    pub async fn ready(&self) {
-        if let Some(pace) = &self.gate.pace {
-            pace.until_ready().await;
+    /// Waits until the provider's rate limit allows one more request; Err with the
+    /// wait when that is longer than [`MAX_PACE_WAIT`].
+    pub async fn ready(&self) -> Result<(), Duration> {
+        use governor::clock::Clock;
+        let Some(pace) = &self.gate.pace else {
+            return Ok(());
+        };
+        let clock = governor::clock::DefaultClock::default();
+        loop {
+            match pace.check() {
+                Ok(()) => return Ok(()),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(clock.now());
+                    if wait > MAX_PACE_WAIT {
+                        return Err(wait);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
+    }
+}
+
+/// The outcome of a job that must wait for its provider's rate limit.
+fn paced(wait: Duration) -> Outcome {
+    Outcome::Retry {
+        error: "waiting for the provider's rate limit".into(),
+        after: Some(wait),
     }
 }
 
@@ -130,6 +157,7 @@ impl Gate {
             .map(|rate| {
                 let burst =
                     std::num::NonZeroU32::new(rate.floor().max(1.0) as u32).expect("at least one");
+                // The rate is checked at start-up (0.001 to 100000 per second).
                 let quota = governor::Quota::with_period(Duration::from_secs_f64(1.0 / rate))
                     .expect("a positive period")
                     .allow_burst(burst);
@@ -146,6 +174,8 @@ impl Gate {
 /// never a stuck worker.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
+        // A redirect would resend the token (and client credentials) elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(10))
         .build()
@@ -364,7 +394,9 @@ async fn revoke_and_verify(
         .unwrap_or_default();
     let target = target(ctx, credential_id).await?;
     let case_id = payload.get("case_id").and_then(Value::as_str);
-    slot.ready().await;
+    if let Err(wait) = slot.ready().await {
+        return Ok(paced(wait));
+    }
     let revocation = connector.revoke(&ctx.http, &target).await;
     let attempt = AuditEntry::new(
         "system",
@@ -386,7 +418,18 @@ async fn revoke_and_verify(
             return Ok(Outcome::Permanent(reason));
         }
     }
-    slot.ready().await;
+    if let Err(wait) = slot.ready().await {
+        // Revoked but not yet verified: the retry revokes again (idempotent) first.
+        record(
+            ctx,
+            attempt,
+            item,
+            "revoking",
+            "waiting for the provider's rate limit",
+        )
+        .await?;
+        return Ok(paced(wait));
+    }
     let verdict = connector.verify(&ctx.http, &target).await;
     let verification = AuditEntry::new(
         "system",
@@ -524,7 +567,9 @@ async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outc
     };
     let slot = ctx.limits.acquire(&provider.config).await;
     let target = target(ctx, credential_id).await?;
-    slot.ready().await;
+    if let Err(wait) = slot.ready().await {
+        return Ok(paced(wait));
+    }
     let verdict = connector.verify(&ctx.http, &target).await;
     audit_step(
         ctx,
@@ -564,8 +609,11 @@ async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outc
             )
             .await?;
             tx.commit().await?;
-            slot.ready().await;
-            let _ = connector.revoke(&ctx.http, &target).await;
+            // Revoked again now when the rate limit allows; the retry verifies (and
+            // revokes) again either way.
+            if slot.ready().await.is_ok() {
+                let _ = connector.revoke(&ctx.http, &target).await;
+            }
             Ok(Outcome::Retry {
                 error: "alive after the propagation window".into(),
                 after: None,

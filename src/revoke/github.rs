@@ -1,6 +1,7 @@
 //! GitHub OAuth and GitHub App user tokens: `DELETE /applications/{client_id}/token`
 //! (Basic auth with the app's client id and secret) → 204; verified by the check-token
-//! call, `POST /applications/{client_id}/token`, answering 404.
+//! call, `POST /applications/{client_id}/token`, answering 404 and the API refusing
+//! the token (`GET /user` → 401).
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -63,8 +64,9 @@ impl GitHub {
         let after = retry_after(response.headers());
         match status {
             200..=299 => Revocation::Revoked,
-            // GitHub signals an exhausted rate limit with 403 (primary) or 429.
-            403 if exhausted => Revocation::Retry {
+            // GitHub signals rate limits with 403 (primary: remaining 0; secondary:
+            // Retry-After) or 429.
+            403 if exhausted || after.is_some() => Revocation::Retry {
                 error: "GitHub rate limit exhausted".into(),
                 after,
             },
@@ -81,6 +83,9 @@ impl GitHub {
         }
     }
 
+    /// Check-token answering 404 only says this app does not know the token (a
+    /// personal token, another app's, a wrong client_id). It is dead when the API
+    /// itself refuses it too.
     pub async fn verify(&self, http: &reqwest::Client, target: &Target) -> Verdict {
         let Some(token) = target.secret.as_ref() else {
             return Verdict::Unknown("no stored secret to check".into());
@@ -90,11 +95,32 @@ impl GitHub {
             .send()
             .await
         {
+            Err(err) => {
+                return Verdict::Unknown(format!("GitHub unreachable: {}", without_url(&err)))
+            }
+            Ok(response) => match response.status().as_u16() {
+                200 => return Verdict::Alive,
+                404 => {}
+                status => return Verdict::Unknown(format!("GitHub check-token answered {status}")),
+            },
+        }
+        let presented = http
+            .get(format!("{}/user", self.api_url))
+            .bearer_auth(token.expose_secret())
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .header("User-Agent", "ownerbound")
+            .send()
+            .await;
+        match presented {
             Err(err) => Verdict::Unknown(format!("GitHub unreachable: {}", without_url(&err))),
             Ok(response) => match response.status().as_u16() {
-                200 => Verdict::Alive,
-                404 => Verdict::Dead("github: check-token answers 404"),
-                status => Verdict::Unknown(format!("GitHub check-token answered {status}")),
+                401 => Verdict::Dead(
+                    "github: check-token answers 404 and the API refuses the token (401)",
+                ),
+                // Accepted (403: valid, but without access to /user).
+                200 | 403 => Verdict::Alive,
+                status => Verdict::Unknown(format!("GitHub answered {status} to the token")),
             },
         }
     }

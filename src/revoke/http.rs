@@ -109,12 +109,14 @@ impl HttpHook {
         };
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
-        let error = response
-            .json::<Value>()
-            .await
-            .ok()
-            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string));
-        classify(status, error.as_deref(), after)
+        let error = super::error_code(&response.json::<Value>().await.unwrap_or(Value::Null));
+        match classify(status, error.as_deref(), after) {
+            // Without verification nothing could settle an ambiguous answer.
+            Revocation::Ambiguous(why) if !self.verify => Revocation::Permanent(format!(
+                "{why}, and verification is off (verify = false): check by hand"
+            )),
+            other => other,
+        }
     }
 
     pub async fn verify(&self, http: &reqwest::Client, target: &Target) -> Verdict {

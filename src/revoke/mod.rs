@@ -73,6 +73,7 @@ impl Connector {
         warn: &mut dyn FnMut(String),
     ) -> Result<Option<Self>, String> {
         let options = options::Options::new(config, warn);
+        options.check_common()?;
         Ok(Some(match config.kind {
             ConnectorKind::Manual => {
                 options.only(&[])?;
@@ -124,10 +125,15 @@ fn unreachable(what: &str, err: &reqwest::Error) -> Revocation {
     }
 }
 
-/// RFC 7009 §2.2 and the providers' known deviations.
+/// RFC 7009 §2.2 and the providers' known deviations. `error` is the provider's
+/// error code, already passed through [`error_code`].
 pub fn classify(status: u16, error: Option<&str>, after: Option<Duration>) -> Revocation {
     match status {
         200..=299 => Revocation::Revoked,
+        // Redirects are not followed (they would resend the token elsewhere).
+        300..=399 => Revocation::Permanent(format!(
+            "provider answered {status} (a redirect): configure the final URL"
+        )),
         429 | 500..=599 => Revocation::Retry {
             error: format!("provider answered {status}"),
             after,
@@ -140,6 +146,25 @@ pub fn classify(status: u16, error: Option<&str>, after: Option<Duration>) -> Re
     }
 }
 
+/// A provider's error code (`invalid_client`, …) if it looks like one. Free text is
+/// dropped: it ends up in audit entries and alerts, and a provider may echo what it
+/// was sent.
+pub fn error_code(body: &serde_json::Value) -> Option<String> {
+    body.get("error")
+        .and_then(serde_json::Value::as_str)
+        .filter(|code| {
+            !code.is_empty()
+                && code.len() <= 64
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':'))
+        })
+        .map(str::to_string)
+}
+
+/// The longest a provider may make us wait before the next attempt.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 /// `Retry-After` as seconds or HTTP-date, else the rate-limit reset headers (GitHub
 /// `x-ratelimit-reset`, Okta `X-Rate-Limit-Reset`, Unix seconds).
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -151,17 +176,17 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     };
     if let Some(value) = get("retry-after") {
         if let Ok(seconds) = value.parse::<u64>() {
-            return Some(Duration::from_secs(seconds.min(24 * 3600)));
+            return Some(Duration::from_secs(seconds).min(MAX_WAIT));
         }
         if let Ok(at) = chrono::DateTime::parse_from_rfc2822(value) {
             let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
-            return Some(wait.to_std().unwrap_or(Duration::ZERO));
+            return Some(wait.to_std().unwrap_or(Duration::ZERO).min(MAX_WAIT));
         }
     }
     for name in ["x-ratelimit-reset", "x-rate-limit-reset"] {
         if let Some(reset) = get(name).and_then(|v| v.parse::<i64>().ok()) {
-            let wait = reset - chrono::Utc::now().timestamp();
-            return Some(Duration::from_secs(wait.clamp(0, 24 * 3600) as u64));
+            let wait = reset.saturating_sub(chrono::Utc::now().timestamp());
+            return Some(Duration::from_secs(wait.max(0) as u64).min(MAX_WAIT));
         }
     }
     None
@@ -202,6 +227,10 @@ mod tests {
             classify(400, Some("unsupported_token_type"), None),
             Revocation::Permanent(_)
         ));
+        assert!(matches!(
+            classify(302, None, None),
+            Revocation::Permanent(_)
+        ));
     }
 
     #[test]
@@ -222,5 +251,27 @@ mod tests {
                 .unwrap(),
         );
         assert!(retry_after(&headers).unwrap().as_secs() <= 30);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "retry-after",
+            "Fri, 31 Dec 9999 23:59:59 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), Some(MAX_WAIT));
+        headers.insert("retry-after", "99999999999".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(MAX_WAIT));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-ratelimit-reset", i64::MIN.to_string().parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn only_code_like_errors_are_kept() {
+        use serde_json::json;
+        assert_eq!(
+            error_code(&json!({"error": "invalid_client"})).as_deref(),
+            Some("invalid_client")
+        );
+        assert_eq!(error_code(&json!({"error": "token=abc was refused"})), None);
+        assert_eq!(error_code(&json!({"error": 7})), None);
     }
 }

@@ -118,6 +118,11 @@ impl OAuth2 {
                             .and_then(Value::as_str)
                             .map(str::to_string)
                     };
+                    // RFC 8414 §3.3: metadata naming another issuer must not be used.
+                    if text("issuer").as_deref().map(|i| i.trim_end_matches('/')) != Some(issuer) {
+                        last = "metadata names another issuer".into();
+                        continue;
+                    }
                     if let Some(revocation) = text("revocation_endpoint") {
                         return Ok(Endpoints {
                             revocation,
@@ -145,7 +150,10 @@ impl OAuth2 {
             .as_ref()
             .map(|s| s.expose_secret().to_string());
         match self.auth {
-            ClientAuth::Basic => request.basic_auth(id, secret),
+            // RFC 6749 §2.3.1: both are form-urlencoded before Basic encoding.
+            ClientAuth::Basic => {
+                request.basic_auth(form_encode(&id), secret.map(|secret| form_encode(&secret)))
+            }
             ClientAuth::Post => {
                 form.push(("client_id".into(), id));
                 if let Some(secret) = secret {
@@ -183,11 +191,7 @@ impl OAuth2 {
         };
         let status = response.status();
         let after = retry_after(response.headers());
-        let error = response
-            .json::<Value>()
-            .await
-            .ok()
-            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string));
+        let error = super::error_code(&response.json::<Value>().await.unwrap_or(Value::Null));
         classify(status.as_u16(), error.as_deref(), after)
     }
 
@@ -232,4 +236,8 @@ impl OAuth2 {
             None => Verdict::Unknown("introspection answer has no \"active\"".into()),
         }
     }
+}
+
+fn form_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

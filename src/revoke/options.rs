@@ -23,6 +23,34 @@ impl<'a> Options<'a> {
         Self { config, warn }
     }
 
+    /// Checks the keys every kind may set, so a bad value stops start-up instead of
+    /// misbehaving in a worker.
+    pub fn check_common(&self) -> Result<(), String> {
+        let name = &self.config.name;
+        let get = |key: &str| self.config.options.get(key);
+        if let Some(value) = get("max_concurrency") {
+            if !value.as_u64().is_some_and(|n| (1..=256).contains(&n)) {
+                return Err(format!(
+                    "provider {name:?}: max_concurrency must be a whole number from 1 to 256"
+                ));
+            }
+        }
+        if let Some(value) = get("rate_limit_per_second") {
+            if !value
+                .as_f64()
+                .is_some_and(|r| (0.001..=100_000.0).contains(&r))
+            {
+                return Err(format!("provider {name:?}: rate_limit_per_second must be a number from 0.001 to 100000"));
+            }
+        }
+        if let Some(value) = get("propagation_seconds") {
+            if value.as_u64().is_none_or(|n| n > 7 * 24 * 3600) {
+                return Err(format!("provider {name:?}: propagation_seconds must be a whole number of seconds, at most a week"));
+            }
+        }
+        Ok(())
+    }
+
     pub fn name(&self) -> &str {
         &self.config.name
     }

@@ -20,7 +20,6 @@ const DEAD: &[(&str, &str)] = &[
         "account_inactive",
         "slack: auth.test answers account_inactive",
     ),
-    ("not_authed", "slack: auth.test answers not_authed"),
 ];
 
 /// `ok:false` errors that are Slack's trouble, not the token's: try again.
@@ -66,6 +65,11 @@ impl Slack {
             Ok(answer) => answer,
             Err(err) => return unreachable("Slack", &err),
         };
+        if (300..400).contains(&status) {
+            return Revocation::Permanent(format!(
+                "Slack answered {status} (a redirect): configure the final api_url"
+            ));
+        }
         if status == 429 || status >= 500 {
             return Revocation::Retry {
                 error: format!("Slack answered {status}"),

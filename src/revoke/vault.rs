@@ -3,12 +3,15 @@
 //! What is revoked follows from what ownerbound holds:
 //! - a stored secret is a Vault token: `POST /v1/auth/token/revoke` with the
 //!   connector's own token, or `revoke-self` presenting it when none is configured
-//!   (children and leases go with it); verified by `lookup-self` answering 403;
+//!   (children and leases go with it); verified by `auth/token/lookup` answering
+//!   "bad token", or without a token of its own by `lookup-self` calling it "invalid
+//!   token" (a bare 403 "permission denied" is also what a live token without the
+//!   default policy gets, so it proves nothing);
 //! - no secret and an `external_id` with a `/` is a lease id (leases carry their mount
 //!   path): `PUT /v1/sys/leases/revoke` with `sync=true`, since without it the
-//!   revocation is only queued; verified by `sys/leases/lookup` refusing the lease;
+//!   revocation is only queued; verified by `sys/leases/lookup` answering "invalid lease";
 //! - no secret and any other `external_id` is a token accessor:
-//!   `POST /v1/auth/token/revoke-accessor`; verified by `lookup-accessor` refusing it.
+//!   `POST /v1/auth/token/revoke-accessor`; verified by `lookup-accessor` answering "invalid accessor".
 //!
 //! Disabling an identity entity does not revoke its tokens, so it is never used here.
 
@@ -109,7 +112,7 @@ impl Vault {
         };
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
-        let errors = errors(response).await;
+        let errors = errors(response, target).await;
         match status {
             200..=299 => Revocation::Revoked,
             // Sealed, standby, rate limited: try again.
@@ -119,10 +122,15 @@ impl Vault {
             },
             // Already revoked or unknown: only a lookup can tell.
             400 => Revocation::Ambiguous(format!("Vault answered 400{errors}")),
-            // A token that cannot revoke itself is already invalid.
-            403 if presenting_itself => {
-                Revocation::Ambiguous("Vault refused the token itself (403)".into())
+            // A token that cannot revoke itself is invalid only if Vault says so; a
+            // live token without the default policy is refused the same way.
+            403 if presenting_itself && errors.contains("invalid token") => {
+                Revocation::Ambiguous("Vault calls the token itself invalid (403)".into())
             }
+            403 if presenting_itself => Revocation::Permanent(format!(
+                "Vault refused revoke-self (403{errors}): the token may lack the default policy; \
+                 set token on the provider so ownerbound revokes it with its own"
+            )),
             _ => Revocation::Permanent(format!(
                 "Vault answered {status}{errors}: check the provider's address and its token's policy"
             )),
@@ -135,23 +143,34 @@ impl Vault {
             Ok(handle) => handle,
             Err(reason) => return Verdict::Unknown(reason),
         };
-        let (request, dead_status, how) = match handle {
+        // (request, status and error text that prove it dead, how)
+        let (request, dead_status, marker, how) = match handle {
+            Handle::Token(token) if self.token.is_some() => (
+                self.request(http, Method::POST, "auth/token/lookup", None)
+                    .map(|r| r.json(&json!({"token": token.expose_secret()}))),
+                403,
+                "bad token",
+                "vault: auth/token/lookup answers bad token",
+            ),
             Handle::Token(token) => (
                 self.request(http, Method::GET, "auth/token/lookup-self", Some(token)),
                 403,
-                "vault: the token itself is refused (403 on lookup-self)",
+                "invalid token",
+                "vault: lookup-self calls the token invalid",
             ),
             Handle::Lease(lease) => (
                 self.request(http, Method::PUT, "sys/leases/lookup", None)
                     .map(|r| r.json(&json!({"lease_id": lease}))),
                 400,
-                "vault: sys/leases/lookup refuses the lease",
+                "invalid lease",
+                "vault: sys/leases/lookup answers invalid lease",
             ),
             Handle::Accessor(accessor) => (
                 self.request(http, Method::POST, "auth/token/lookup-accessor", None)
                     .map(|r| r.json(&json!({"accessor": accessor}))),
                 400,
-                "vault: lookup-accessor refuses the accessor",
+                "invalid accessor",
+                "vault: lookup-accessor answers invalid accessor",
             ),
         };
         let request = match request {
@@ -160,21 +179,27 @@ impl Vault {
         };
         match request.send().await {
             Err(err) => Verdict::Unknown(format!("Vault unreachable: {}", without_url(&err))),
-            Ok(response) => match response.status().as_u16() {
-                200..=299 => Verdict::Alive,
-                status if status == dead_status => Verdict::Dead(how),
-                status => {
-                    Verdict::Unknown(format!("Vault answered {status}{}", errors(response).await))
+            Ok(response) => {
+                let status = response.status().as_u16();
+                if (200..=299).contains(&status) {
+                    return Verdict::Alive;
                 }
-            },
+                let errors = errors(response, target).await;
+                if status == dead_status && errors.to_lowercase().contains(marker) {
+                    Verdict::Dead(how)
+                } else {
+                    Verdict::Unknown(format!("Vault answered {status}{errors}"))
+                }
+            }
         }
     }
 }
 
-/// Vault's `{"errors": [...]}`, shortened, for the audit and alerts.
-async fn errors(response: reqwest::Response) -> String {
+/// Vault's `{"errors": [...]}`, shortened and without the target's secret, for the
+/// audit and alerts.
+async fn errors(response: reqwest::Response, target: &Target) -> String {
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    let text = body
+    let mut text = body
         .get("errors")
         .and_then(Value::as_array)
         .map(|errors| {
@@ -185,6 +210,11 @@ async fn errors(response: reqwest::Response) -> String {
                 .join("; ")
         })
         .unwrap_or_default();
+    if let Some(secret) = &target.secret {
+        if !secret.expose_secret().is_empty() {
+            text = text.replace(secret.expose_secret(), "[redacted]");
+        }
+    }
     if text.is_empty() {
         String::new()
     } else {

@@ -81,7 +81,21 @@ async fn vault_tokens_accessors_and_leases_are_revoked_and_proven_dead(app: Test
     let token = "hvs.agent-token-0000000001";
     let own_token = "hvs.agent-token-self-000002";
     let lease = "database/creds/readonly/2f6a614c";
-    let fake = Fake::start(&[token, own_token, "acc-7f3b", lease, "hvs.unrelated-000003"]);
+    // Live, but without the default policy: refused like a revoked token on old Vault.
+    let restricted = "hvs.no-default-policy-000004";
+    let fake = Fake::start(&[
+        token,
+        own_token,
+        "acc-7f3b",
+        lease,
+        "hvs.unrelated-000003",
+        restricted,
+    ]);
+    fake.state
+        .lock()
+        .unwrap()
+        .restricted
+        .insert(restricted.into());
     let ids = offboard_with(
         &app,
         json!([
@@ -89,6 +103,7 @@ async fn vault_tokens_accessors_and_leases_are_revoked_and_proven_dead(app: Test
             {"provider": "vault", "kind": "api_key", "external_id": "acc-7f3b"},
             {"provider": "vault", "kind": "other", "external_id": lease},
             {"provider": "vault-self", "kind": "api_key", "secret": own_token},
+            {"provider": "vault-self", "kind": "api_key", "secret": restricted},
         ]),
     )
     .await;
@@ -100,10 +115,10 @@ async fn vault_tokens_accessors_and_leases_are_revoked_and_proven_dead(app: Test
     .await;
     let items = items(&app).await;
     for (id, proof) in ids.iter().zip([
-        "lookup-self",
-        "lookup-accessor",
-        "sys/leases/lookup",
-        "lookup-self",
+        "auth/token/lookup answers bad token",
+        "lookup-accessor answers invalid accessor",
+        "sys/leases/lookup answers invalid lease",
+        "lookup-self calls the token invalid",
     ]) {
         let (status, detail) = &items[id];
         assert_eq!(status, "verified_dead", "{id}: {detail}");
@@ -116,10 +131,15 @@ async fn vault_tokens_accessors_and_leases_are_revoked_and_proven_dead(app: Test
         fake.alive("hvs.unrelated-000003"),
         "an unrelated token was revoked"
     );
+    // A bare 403 proves nothing: the live token is left to a human, not called dead.
+    let (status, detail) = &items[&ids[4]];
+    assert_eq!(status, "needs_attention", "{detail}");
+    assert!(detail.contains("default policy"), "{detail}");
+    assert!(fake.alive(restricted));
     // Lease revocation waits for the backend (sync=true), or it is only queued.
     let revoke = fake.seen("/v1/sys/leases/revoke");
     assert_eq!(revoke[0].body, json!({"lease_id": lease, "sync": true}));
-    assert_eq!(fake.seen("/v1/auth/token/revoke-self").len(), 1);
+    assert_eq!(fake.seen("/v1/auth/token/revoke-self").len(), 2);
     let audit: Value = app.get("/api/v1/audit").await.json().await.unwrap();
     for secret in [token, own_token, VAULT_ADMIN] {
         assert!(
@@ -143,9 +163,23 @@ async fn a_sealed_vault_is_retried_after_its_retry_after(app: TestApp) {
     .await;
     let providers =
         json!([{"name": "vault", "kind": "vault", "address": fake.base, "token": VAULT_ADMIN}]);
+    let before = ownerbound::store::now();
     app.run_jobs_with(providers.clone()).await;
     assert_eq!(items(&app).await[&ids[0]].0, "revoking");
     assert!(fake.alive("acc-sealed"));
+    let jobs: Value = app.get("/api/v1/jobs").await.json().await.unwrap();
+    let revoke = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "revoke")
+        .unwrap();
+    let run_after: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(revoke["run_after"].clone()).unwrap();
+    assert!(
+        run_after >= before + chrono::Duration::seconds(4),
+        "Retry-After (5 s) not honoured: {run_after}"
+    );
     // Due after the provider's Retry-After (5 s); run it as a worker would then.
     app.execute_sql("UPDATE jobs SET run_after = created_at WHERE kind = 'revoke'")
         .await;
@@ -169,13 +203,34 @@ async fn github_tokens_are_deleted_and_check_token_answers_404(app: TestApp) {
     .await;
     let (status, detail) = &items(&app).await[&ids[0]];
     assert_eq!(status, "verified_dead");
-    assert!(detail.contains("check-token answers 404"), "{detail}");
+    assert!(detail.contains("refuses the token (401)"), "{detail}");
     assert!(!fake.alive(token));
     assert!(fake.alive("gho_unrelated0000000000000002"));
     let delete = &fake.seen(&format!("/applications/{}/token", GITHUB_APP.0))[0];
     assert_eq!(delete.method, "DELETE");
     assert_eq!(delete.body, json!({"access_token": token}));
     assert_eq!(delete.header("x-github-api-version"), Some("2022-11-28"));
+}
+
+/// A token the app did not issue (a personal token) is unknown to check-token, but
+/// the API still accepts it: it is not called dead.
+async fn a_github_token_of_another_app_is_not_called_dead(app: TestApp) {
+    let personal = "ghp_personalaccesstoken00000005";
+    let fake = Fake::start(&[personal]);
+    fake.state.lock().unwrap().foreign.insert(personal.into());
+    let ids = offboard_with(
+        &app,
+        json!([{"provider": "github", "kind": "api_key", "secret": personal}]),
+    )
+    .await;
+    app.run_jobs_with(
+        json!([{"name": "github", "kind": "github", "api_url": fake.base,
+        "client_id": GITHUB_APP.0, "client_secret": GITHUB_APP.1}]),
+    )
+    .await;
+    let (status, _) = &items(&app).await[&ids[0]];
+    assert_eq!(status, "still_alive");
+    assert!(fake.alive(personal));
 }
 
 async fn a_wrong_github_app_secret_is_a_configuration_error_not_retried(app: TestApp) {
@@ -318,6 +373,7 @@ on_both_engines!(
     vault_tokens_accessors_and_leases_are_revoked_and_proven_dead,
     a_sealed_vault_is_retried_after_its_retry_after,
     github_tokens_are_deleted_and_check_token_answers_404,
+    a_github_token_of_another_app_is_not_called_dead,
     a_wrong_github_app_secret_is_a_configuration_error_not_retried,
     slack_ok_false_goes_to_verification_rather_than_being_trusted,
     the_http_connector_sends_a_signed_request_without_the_secret,
@@ -358,6 +414,18 @@ fn broken_provider_entries_are_refused_naming_the_provider_and_key() {
         (
             json!({"name": "o", "kind": "oauth2"}),
             "revocation_endpoint",
+        ),
+        (
+            json!({"name": "m", "kind": "manual", "rate_limit_per_second": 2e9}),
+            "rate_limit_per_second",
+        ),
+        (
+            json!({"name": "m", "kind": "manual", "max_concurrency": 0}),
+            "max_concurrency",
+        ),
+        (
+            json!({"name": "m", "kind": "manual", "propagation_seconds": 1e18}),
+            "propagation_seconds",
         ),
         (
             json!({"name": "s", "kind": "slack", "api_url": "http://x", "token": "env:OWNERBOUND_TEST_UNSET_VAR"}),

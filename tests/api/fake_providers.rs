@@ -41,6 +41,11 @@ pub struct State {
     pub seen: Vec<Seen>,
     /// Answer this many requests with 503 (a sealed Vault, a Slack outage).
     pub unavailable: usize,
+    /// Live Vault tokens without the default policy: refused lookup-self and
+    /// revoke-self with a bare "permission denied", like a revoked token on old Vault.
+    pub restricted: HashSet<String>,
+    /// Live GitHub tokens not issued by the OAuth app (personal, another app's).
+    pub foreign: HashSet<String>,
 }
 
 #[derive(Clone)]
@@ -135,20 +140,28 @@ fn answer(state: &Mutex<State>, req: &HttpRequest, body: &[u8]) -> HttpResponse 
             .json(json!({"errors": [error]}))
     };
     let admin = vault_token == VAULT_ADMIN;
+    // Vault 1.17+ answers a revoked or unknown token with both messages.
+    let invalid_token = || {
+        HttpResponse::Forbidden().json(json!({"errors": ["permission denied", "invalid token"]}))
+    };
     match (req.method().as_str(), req.path()) {
         // Vault / OpenBao.
         ("POST", "/v1/auth/token/revoke-self") => {
-            if state.live.remove(&vault_token) {
+            if state.restricted.contains(&vault_token) {
+                vault_error(403, "permission denied")
+            } else if state.live.remove(&vault_token) {
                 HttpResponse::NoContent().finish()
             } else {
-                vault_error(403, "permission denied")
+                invalid_token()
             }
         }
         ("GET", "/v1/auth/token/lookup-self") => {
-            if state.live.contains(&vault_token) {
+            if state.restricted.contains(&vault_token) {
+                vault_error(403, "permission denied")
+            } else if state.live.contains(&vault_token) {
                 HttpResponse::Ok().json(json!({"data": {"ttl": 3600}}))
             } else {
-                vault_error(403, "permission denied")
+                invalid_token()
             }
         }
         (_, path) if path.starts_with("/v1/") && !admin => vault_error(403, "permission denied"),
@@ -156,6 +169,10 @@ fn answer(state: &Mutex<State>, req: &HttpRequest, body: &[u8]) -> HttpResponse 
             state.live.remove(&field("token"));
             HttpResponse::NoContent().finish()
         }
+        ("POST", "/v1/auth/token/lookup") => match state.live.contains(&field("token")) {
+            true => HttpResponse::Ok().json(json!({"data": {"ttl": 3600}})),
+            false => vault_error(403, "bad token"),
+        },
         ("POST", "/v1/auth/token/revoke-accessor") => match state.live.remove(&field("accessor")) {
             true => HttpResponse::NoContent().finish(),
             false => vault_error(400, "invalid accessor"),
@@ -188,7 +205,8 @@ fn answer(state: &Mutex<State>, req: &HttpRequest, body: &[u8]) -> HttpResponse 
                     .json(json!({"message": "Requires authentication"}));
             }
             let token = field("access_token");
-            match (method, state.live.contains(&token)) {
+            let ours = state.live.contains(&token) && !state.foreign.contains(&token);
+            match (method, ours) {
                 ("DELETE", true) => {
                     state.live.remove(&token);
                     HttpResponse::NoContent().finish()
@@ -197,6 +215,10 @@ fn answer(state: &Mutex<State>, req: &HttpRequest, body: &[u8]) -> HttpResponse 
                 _ => HttpResponse::NotFound().json(json!({"message": "Not Found"})),
             }
         }
+        ("GET", "/user") => match state.live.contains(&bearer) {
+            true => HttpResponse::Ok().json(json!({"login": "someone"})),
+            false => HttpResponse::Unauthorized().json(json!({"message": "Bad credentials"})),
+        },
         // Slack: errors are HTTP 200 with ok:false.
         ("POST", "/api/auth.revoke") => match state.live.remove(&bearer) {
             true => HttpResponse::Ok().json(json!({"ok": true, "revoked": true})),

@@ -340,7 +340,60 @@ async fn the_cli_previews_every_format_without_secrets(app: TestApp) {
     assert_eq!(history["items"].as_array().unwrap().len(), 0);
 }
 
+/// Instances racing for the same period make one report; an instance that starts
+/// after a missed schedule catches it up with its own scheduler and workers.
+async fn one_report_per_period_across_instances_and_a_missed_one_is_caught_up(app: TestApp) {
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    seed(&app).await;
+    let mail = smtp.alerts();
+    let config = config(Some(mail.clone()));
+    let other = ownerbound::store::Store::connect_url(&app.database_url)
+        .await
+        .unwrap();
+    // Last week's slot, raced by two instances.
+    let last_week = ownerbound::store::now() - chrono::Duration::days(7);
+    let (a, b) = tokio::join!(
+        tick(&app.store, &config, last_week),
+        tick(&other, &config, last_week)
+    );
+    let made: Vec<String> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    // This week's slot passed while nothing ran: the next start catches it up.
+    let instance = app
+        .restart_with(|settings| {
+            settings.smtp_url = Some(mail.smtp_url.clone());
+            settings.report_from = Some(mail.from.clone());
+            settings.report_to = Some(mail.to.join(","));
+            settings.job_workers = 1;
+        })
+        .await;
+    let mut reports = Value::Null;
+    for _ in 0..300 {
+        reports = app.get("/api/v1/reports").await.json().await.unwrap();
+        let items = reports["items"].as_array().unwrap();
+        if items.len() == 2 && items.iter().all(|r| r["status"] == "delivered") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    instance.cancel();
+    let items = reports["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{reports}");
+    assert!(
+        items
+            .iter()
+            .all(|r| r["status"] == "delivered" && r["origin"] == "schedule"),
+        "{reports}"
+    );
+    // The caught-up period starts where the previous report ended: nothing is missed.
+    assert_eq!(items[0]["period_from"], items[1]["period_to"]);
+    assert_eq!(smtp.parsed().len(), 2);
+}
+
 on_both_engines!(
+    one_report_per_period_across_instances_and_a_missed_one_is_caught_up,
     the_cli_previews_every_format_without_secrets,
     the_report_has_every_section_in_html_text_and_json,
     a_scheduled_report_waits_out_an_smtp_outage_and_a_restart_then_arrives_once,
