@@ -280,6 +280,17 @@ impl Settings {
         })?;
         crate::report::schedule::Schedule::parse(&self.report_schedule, &self.report_timezone)
             .map_err(|e| bad("report_schedule", &e))?;
+        if let Some(from) = &self.report_from {
+            from.parse::<lettre::message::Mailbox>()
+                .map_err(|_| bad("report_from", "must be an email address"))?;
+        }
+        if let Some(to) = &self.report_to {
+            for address in to.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+                address
+                    .parse::<lettre::message::Mailbox>()
+                    .map_err(|_| bad("report_to", "must be comma-separated email addresses"))?;
+            }
+        }
         if self.report_check_interval_seconds == 0 {
             return Err(bad(
                 "report_check_interval_seconds",
@@ -564,7 +575,18 @@ mod tests {
             let err = Settings::load_from(&vars(&[(name, value)])).err().unwrap();
             assert!(err.to_string().contains(name), "{err}");
         }
+        let err = Settings::load_from(&vars(&[(
+            "OWNERBOUND_REPORT_TO",
+            "security@example.com, not an address",
+        )]))
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("OWNERBOUND_REPORT_TO"), "{err}");
         let loaded = Settings::load_from(&vars(&[
+            (
+                "OWNERBOUND_REPORT_TO",
+                "security@example.com, Ciso <ciso@example.com>",
+            ),
             ("OWNERBOUND_REPORT_SCHEDULE", "30 7 * * 1-5"),
             ("OWNERBOUND_REPORT_TIMEZONE", "Europe/Berlin"),
         ]))

@@ -111,6 +111,14 @@ impl Slot {
     }
 }
 
+/// The outcome of a job whose provider has no free slot: soon again, elsewhere maybe.
+fn busy() -> Outcome {
+    Outcome::Retry {
+        error: "every slot at the provider is busy".into(),
+        after: Some(Duration::from_secs(5)),
+    }
+}
+
 /// The outcome of a job that must wait for its provider's rate limit.
 fn paced(wait: Duration) -> Outcome {
     Outcome::Retry {
@@ -119,25 +127,28 @@ fn paced(wait: Duration) -> Outcome {
     }
 }
 
+/// The longest a claimed job waits for a free slot at its provider; beyond that it is
+/// retried shortly rather than sit on its lease while others' calls finish.
+const MAX_SLOT_WAIT: Duration = Duration::from_secs(30);
+
 impl ProviderLimits {
-    /// Waits for a slot at `provider`; the slot is freed when dropped.
-    pub async fn acquire(&self, config: &crate::providers::ProviderConfig) -> Slot {
+    /// Waits for a slot at `provider` (at most [`MAX_SLOT_WAIT`], else None); the
+    /// slot is freed when dropped.
+    pub async fn acquire(&self, config: &crate::providers::ProviderConfig) -> Option<Slot> {
         let gate = {
             let mut map = self.gates.lock().expect("not poisoned");
             map.entry(config.name.clone())
                 .or_insert_with(|| std::sync::Arc::new(Gate::for_provider(config)))
                 .clone()
         };
-        let permit = gate
-            .slots
-            .clone()
-            .acquire_owned()
+        let permit = tokio::time::timeout(MAX_SLOT_WAIT, gate.slots.clone().acquire_owned())
             .await
+            .ok()?
             .expect("never closed");
-        Slot {
+        Some(Slot {
             gate,
             _permit: permit,
-        }
+        })
     }
 }
 
@@ -387,7 +398,9 @@ async fn revoke_and_verify(
     item: &str,
 ) -> StoreResult<Outcome> {
     let config = &provider.config;
-    let slot = ctx.limits.acquire(config).await;
+    let Some(slot) = ctx.limits.acquire(config).await else {
+        return Ok(busy());
+    };
     let credential_id = payload
         .get("credential_id")
         .and_then(Value::as_str)
@@ -565,7 +578,9 @@ async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outc
             "no provider {provider_name:?} with an API is configured"
         )));
     };
-    let slot = ctx.limits.acquire(&provider.config).await;
+    let Some(slot) = ctx.limits.acquire(&provider.config).await else {
+        return Ok(busy());
+    };
     let target = target(ctx, credential_id).await?;
     if let Err(wait) = slot.ready().await {
         return Ok(paced(wait));

@@ -333,6 +333,16 @@ async fn the_cli_previews_every_format_without_secrets(app: TestApp) {
         assert_no_secret(&app, &stdout, &format!("{format} preview"));
         assert_no_secret(&app, &String::from_utf8_lossy(&output.stderr), "CLI log");
     }
+    // Without SMTP, sending is refused (API and CLI) and stores nothing.
+    let response = app.post("/api/v1/reports/send", &json!({})).await;
+    crate::helpers::assert_problem(response, 409, "reports_not_configured").await;
+    let reader = app.token_with_scope("read").await;
+    let response = app
+        .request_as(&reader, reqwest::Method::POST, "/api/v1/reports/send")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
     let output = app.cli(&["report", "send"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("OWNERBOUND_SMTP_URL"));
