@@ -562,6 +562,10 @@ async fn filters_paging_and_counts_agree(app: TestApp) {
     assert_eq!(at_least_medium["items"].as_array().unwrap().len(), 5);
     let low = findings(&app, "kind=no_expiry,orphaned_agent&severity=low").await;
     assert_eq!(low["counts"]["by_kind"], json!({"no_expiry": 5}));
+    // Paging without counts (they scan everything) gives the same items.
+    let uncounted = findings(&app, "counts=false").await;
+    assert!(uncounted["counts"].is_null());
+    assert_eq!(uncounted["items"], all["items"]);
 
     // The streaming interface sees what the pages see.
     let catalogue = Catalogue::from_config(&FindingsConfig::default()).unwrap();
