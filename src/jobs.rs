@@ -14,8 +14,10 @@ use crate::revoke::{Connector, Revocation, Target, Verdict};
 use crate::store::jobs::Job;
 use crate::store::{now, Store, StoreResult};
 
-/// How long a claim lasts; a worker that dies loses its jobs after this.
-pub const LEASE: Duration = Duration::from_secs(120);
+/// How long a claim lasts; a worker that dies loses its jobs after this. Twice a
+/// job's worst case (30 s for a provider slot, then twice 30 s for the rate limit and
+/// a 30 s call), so a live worker is never overtaken.
+pub const LEASE: Duration = Duration::from_secs(300);
 /// First retry delay, doubled each attempt up to [`MAX_BACKOFF`].
 pub const BASE_BACKOFF: Duration = Duration::from_secs(10);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
