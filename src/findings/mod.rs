@@ -34,6 +34,13 @@ pub use model::{Counts, Finding, FindingFilter, FindingKind, Period, Severity};
 use crate::store::findings::{RowRequest, Rule, RuleParams};
 use crate::store::{Page, Store, StoreError, StoreResult};
 
+/// A "before" bound for SQL, clamped to 1970: an "off" or huge duration means
+/// "never", and PostgreSQL's timestamps do not reach chrono's minimum.
+fn earliest_bound(at: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    at.filter(|t| *t > DateTime::UNIX_EPOCH)
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
 /// Rows read per query while scanning.
 pub const SCAN_BATCH: i64 = 500;
 
@@ -61,10 +68,11 @@ impl<'a> Findings<'a> {
             .cadences
             .iter()
             .map(|(kind, cadence)| {
+                let before = |d: chrono::Duration| earliest_bound(now.checked_sub_signed(d));
                 (
                     kind.as_str().to_string(),
-                    now - *cadence,
-                    now - *cadence - *cadence,
+                    before(*cadence),
+                    before(*cadence + *cadence),
                 )
             })
             .collect();
@@ -77,9 +85,9 @@ impl<'a> Findings<'a> {
                 .map(|p| p.like_pattern())
                 .collect(),
             rotation,
-            manual_stale_before: now
-                .checked_sub_signed(catalogue.manual_task_stale_after)
-                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            manual_stale_before: earliest_bound(
+                now.checked_sub_signed(catalogue.manual_task_stale_after),
+            ),
         };
         Self {
             store,

@@ -284,8 +284,12 @@ fn revocations(params: &RuleParams) -> Sql {
          WHERE oc.opened_at < "
     ));
     // Settled revocations are news of their period; open ones are reported until
-    // they are settled.
+    // they are settled, here or because the credential died through another case.
     sql.time(params.to)
+        .push(format!(
+            " AND NOT (c.status IN {DEAD} AND i.status IN \
+             ('pending', 'revoking', 'revoked_unverified', 'needs_attention', 'manual_task_open', 'held'))"
+        ))
         .push(" AND (i.status NOT IN ('verified_dead', 'revoked_manually') OR (i.updated_at >= ")
         .time(params.from)
         .push(" AND i.updated_at < ")
@@ -433,7 +437,9 @@ fn deactivated_without_agents(params: &RuleParams) -> Sql {
          le.source AS event_source, le.occurred_at AS occurred_at \
          FROM lifecycle_events le JOIN people p ON p.id = le.person_id \
          LEFT JOIN people m ON m.id = p.manager_id \
-         WHERE le.kind = 'person-deactivated' \
+         WHERE le.kind = 'person-deactivated' AND p.active = FALSE \
+           AND le.occurred_at = (SELECT MAX(l2.occurred_at) FROM lifecycle_events l2 \
+                WHERE l2.person_id = le.person_id AND l2.kind = 'person-deactivated') \
            AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.owner_id = le.person_id AND a.deleted_at IS NULL) \
            AND le.occurred_at >= ",
     );

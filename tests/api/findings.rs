@@ -176,6 +176,30 @@ async fn revocation_outcomes_become_findings_by_item_status(app: TestApp) {
     let task = about_credential(&tasks, &manual_cred).unwrap();
     assert_eq!(task["severity"], "high");
     assert!(task["facts"]["age_hours"].as_i64().unwrap() >= 95);
+    // With staleness "off" it stays medium (and PostgreSQL takes the bound).
+    let catalogue = Catalogue::from_config(&FindingsConfig {
+        manual_task_stale_after: "off".into(),
+        ..FindingsConfig::default()
+    })
+    .unwrap();
+    let never_stale = Findings::new(&app.store, &catalogue, Period::last_days(7));
+    let filter = FindingFilter {
+        kinds: vec![FindingKind::ManualTaskOpen],
+        ..FindingFilter::default()
+    };
+    let page = never_stale.page(&filter, None, 100).await.unwrap();
+    let task = page
+        .items
+        .iter()
+        .find(|f| f.credential_id.as_deref() == Some(manual_cred.as_str()))
+        .unwrap();
+    assert_eq!(task.severity, Severity::Medium);
+    // The credential died through another case: the task is settled, not open.
+    app.execute_sql(&format!(
+        "UPDATE credentials SET status = 'verified_dead' WHERE id = '{manual_cred}'"
+    ))
+    .await;
+    assert!(about_credential(&of_kind(&app, "manual_task_open").await, &manual_cred).is_none());
 
     // Still alive after revocation: critical.
     let set_status = |status: &str, at: DateTime<Utc>| {
@@ -495,6 +519,11 @@ async fn no_secret_or_full_fingerprint_appears_in_findings(app: TestApp) {
         )
         .await;
     }
+    // Offboarding adds free-text facts (item details, job errors) to check too.
+    let id = ada["id"].as_str().unwrap();
+    app.post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
+        .await;
+    app.run_jobs().await;
     let body = app
         .get("/api/v1/findings?limit=1000")
         .await
@@ -503,6 +532,7 @@ async fn no_secret_or_full_fingerprint_appears_in_findings(app: TestApp) {
         .unwrap();
     let parsed: Value = serde_json::from_str(&body).unwrap();
     assert!(parsed["counts"]["total"].as_i64().unwrap() >= 6, "{body}");
+    assert!(body.contains("revocation_failed"), "{body}");
     for secret in secrets {
         assert!(!body.contains(secret), "secret in findings");
         let fingerprint = app.keys.fingerprint(secret.as_bytes());
