@@ -59,6 +59,40 @@ pub async fn record_transition(
     Ok(Some(event))
 }
 
+/// Whether an identity provider's `active: true` for an inactive person must be
+/// refused: an HR termination is authoritative until HR cancels it or rehires them.
+/// Identity providers push `active: true` with every profile change (Okta's full
+/// PUT), often before their own deprovisioning catches up with HR; taking that as a
+/// return would un-orphan a departed person's agents. Audited when refused.
+pub async fn refuse_idp_reactivation(
+    tx: &mut Tx,
+    person_id: &str,
+    was_active: bool,
+    now_active: bool,
+    actor: &str,
+) -> StoreResult<bool> {
+    if was_active || !now_active {
+        return Ok(false);
+    }
+    let Some(source) = tx.hr_hold(person_id).await? else {
+        return Ok(false);
+    };
+    tx.append_audit(
+        &AuditEntry::new(
+            actor,
+            "scim.reactivation_refused",
+            "person",
+            Some(person_id),
+        )
+        .with_details(json!({
+            "held_by": source,
+            "reason": "terminated in the HR system; a cancellation or rehire from HR lifts this",
+        })),
+    )
+    .await?;
+    Ok(true)
+}
+
 /// Deactivates a live, active person and records the transition. Returns false when
 /// there was nothing to do (already inactive, or deleted).
 pub async fn deactivate(tx: &mut Tx, person_id: &str, cause: Cause<'_>) -> StoreResult<bool> {

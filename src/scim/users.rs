@@ -17,7 +17,7 @@ use crate::access::Caller;
 use crate::audit::AuditEntry;
 use crate::directory::resolve_agents;
 use crate::domain::PersonSource;
-use crate::lifecycle::{record_transition, Cause};
+use crate::lifecycle::{record_transition, refuse_idp_reactivation, Cause};
 use crate::startup::AppState;
 use crate::store::people::{Person, PersonEmail, PersonFields};
 use crate::store::{StoreError, Tx};
@@ -135,6 +135,11 @@ async fn create(
     };
     let (mut fields, not_indexed) = projection.fields(&mut tx, adopted.as_deref()).await?;
     fields.active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+    if let Some(was_active) = was_active {
+        if refuse_idp_reactivation(&mut tx, &id, was_active, fields.active, &actor).await? {
+            fields.active = false;
+        }
+    }
     let id = match was_active {
         Some(_) => {
             tx.update_person(&id, &fields).await?;
@@ -394,7 +399,10 @@ async fn write_update(
     }
     let projection = Projection::of(doc);
     projection.check_lengths()?;
-    let (fields, not_indexed) = projection.fields(tx, Some(&current.id)).await?;
+    let (mut fields, not_indexed) = projection.fields(tx, Some(&current.id)).await?;
+    if refuse_idp_reactivation(tx, &current.id, current.active, fields.active, actor).await? {
+        fields.active = false;
+    }
     tx.update_person(&current.id, &fields).await?;
     let mut skipped = persist(tx, &current.id, doc, &projection, actor).await?;
     skipped.extend(not_indexed.iter().map(|c| c.to_string()));

@@ -58,6 +58,20 @@ impl Tx {
 }
 
 impl Tx {
+    /// The HR source (`hr:<name>`) whose termination keeps this person inactive: the
+    /// person's latest lifecycle event is a deactivation by an HR source, and no HR
+    /// cancellation or rehire for them has arrived since.
+    pub async fn hr_hold(&mut self, person_id: &str) -> StoreResult<Option<String>> {
+        let sql = "SELECT le.source FROM lifecycle_events le \
+             WHERE le.person_id = $1 AND le.kind = 'person-deactivated' AND le.source LIKE 'hr:%' \
+               AND le.occurred_at = (SELECT MAX(l2.occurred_at) FROM lifecycle_events l2 WHERE l2.person_id = $1) \
+               AND NOT EXISTS (SELECT 1 FROM hr_terminations t WHERE t.person_id = $1 \
+                   AND t.kind IN ('cancellation', 'rehire') AND t.created_at > le.occurred_at)";
+        Ok(
+            with_tx!(self, c => sqlx::query_scalar(sql).bind(person_id).fetch_optional(&mut *c).await?),
+        )
+    }
+
     pub async fn lifecycle_event(&mut self, id: &str) -> StoreResult<LifecycleEvent> {
         let sql = format!("SELECT {EVENT_COLUMNS} FROM lifecycle_events WHERE id = $1");
         let event: Option<LifecycleEvent> =

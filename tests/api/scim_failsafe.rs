@@ -287,7 +287,80 @@ async fn arbitrary_filters_and_paths_over_http_never_fail_the_server(app: TestAp
     }
 }
 
+/// HR terminated her; the IdP has not caught up and pushes `active: true` (Okta's full
+/// PUT, a PATCH): she stays inactive until HR cancels or rehires.
+async fn an_hr_termination_holds_against_idp_reactivation_until_hr_rehires(app: TestApp) {
+    let token = app.scim_token().await;
+    let (status, _, user) = app
+        .scim(
+            &token,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": "hera@example.com", "active": true,
+                "emails": [{"value": "hera@example.com", "primary": true}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let id = user["id"].as_str().unwrap().to_string();
+    let terminate = json!({"type": "employee.terminated", "employee": {"id": "h-1", "email": "hera@example.com"}});
+    let (status, _) =
+        crate::hr::post_signed(&app, "standard", terminate.to_string().as_bytes()).await;
+    assert_eq!(status, 200);
+    let mut doc = user.clone();
+    doc["displayName"] = json!("Hera (profile change)");
+    let (status, _, body) = app
+        .scim(&token, Method::PUT, &format!("/Users/{id}"), Some(&doc))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["active"], false, "{body}");
+    assert_eq!(body["displayName"], "Hera (profile change)");
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": true}]});
+    let (status, _, body) = app
+        .scim(&token, Method::PATCH, &format!("/Users/{id}"), Some(&patch))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["active"], false, "{body}");
+    let events: Vec<String> = app
+        .lifecycle_events(&id)
+        .await
+        .into_iter()
+        .map(|(kind, _)| kind)
+        .collect();
+    assert_eq!(events, ["person-deactivated"]);
+    let audit: Value = app
+        .get(&format!(
+            "/api/v1/audit?subject_kind=person&subject_id={id}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        audit.to_string().contains("scim.reactivation_refused"),
+        "{audit}"
+    );
+    // HR rehires her: the IdP's next push reactivates.
+    let rehire =
+        json!({"type": "employee.rehired", "employee": {"id": "h-1", "email": "hera@example.com"}});
+    let (status, _) = crate::hr::post_signed(&app, "standard", rehire.to_string().as_bytes()).await;
+    assert_eq!(status, 200);
+    let (status, _, body) = app
+        .scim(&token, Method::PATCH, &format!("/Users/{id}"), Some(&patch))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["active"], true, "{body}");
+    let events: Vec<String> = app
+        .lifecycle_events(&id)
+        .await
+        .into_iter()
+        .map(|(kind, _)| kind)
+        .collect();
+    assert_eq!(events, ["person-deactivated", "person-reactivated"]);
+}
+
 on_both_engines!(
+    an_hr_termination_holds_against_idp_reactivation_until_hr_rehires,
     a_refused_patch_that_deactivates_still_deactivates,
     a_refused_put_that_deactivates_still_deactivates,
     removing_or_nulling_active_never_reactivates,
