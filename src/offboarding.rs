@@ -250,3 +250,65 @@ pub async fn open_case(
     tx.commit().await?;
     Ok(Some(case_id))
 }
+
+/// Item statuses that wait for a human: a manual task, a revocation that needs
+/// attention, a held shared credential.
+pub const AWAITING_A_HUMAN: &[&str] = &["manual_task_open", "needs_attention", "held"];
+
+/// Why a confirmation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    #[error("no such offboarding item")]
+    NotFound,
+    #[error("this item is {0:?}, not waiting for a manual revocation")]
+    NotAwaiting(String),
+    #[error(transparent)]
+    Store(crate::store::StoreError),
+}
+
+/// Someone revoked a credential by hand: the item is settled as `revoked_manually`,
+/// the credential `revoked`, with the note, in one transaction.
+pub async fn confirm_by_hand(
+    store: &Store,
+    item_id: &str,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<crate::store::offboarding::CaseItem, ConfirmError> {
+    use crate::store::StoreError;
+    let item = store
+        .get_case_item(item_id)
+        .await
+        .map_err(|err| match err {
+            StoreError::NotFound => ConfirmError::NotFound,
+            other => ConfirmError::Store(other),
+        })?;
+    if !AWAITING_A_HUMAN.contains(&item.status.as_str()) {
+        return Err(ConfirmError::NotAwaiting(item.status));
+    }
+    let note = note.unwrap_or("revoked by hand");
+    let record = async {
+        let mut tx = store.begin().await?;
+        tx.set_case_item(&item.id, "revoked_manually", Some(note))
+            .await?;
+        tx.set_credential_status(
+            &item.credential_id,
+            crate::domain::CredentialStatus::Revoked,
+        )
+        .await?;
+        tx.append_audit(
+            &AuditEntry::new(
+                actor,
+                "offboarding.revocation_confirmed",
+                "offboarding_case",
+                Some(&item.case_id),
+            )
+            .with_details(
+                json!({"item_id": item.id, "credential_id": item.credential_id, "note": note}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        store.get_case_item(&item.id).await
+    };
+    record.await.map_err(ConfirmError::Store)
+}

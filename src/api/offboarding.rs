@@ -155,54 +155,17 @@ async fn confirm(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let request: ConfirmRequest = optional_body(&body)?;
-    let item = state
-        .store
-        .get_case_item(&id)
-        .await
-        .map_err(|err| match err {
-            StoreError::NotFound => ApiError::not_found("offboarding item"),
-            other => other.into(),
-        })?;
-    if !matches!(
-        item.status.as_str(),
-        "manual_task_open" | "needs_attention" | "held"
-    ) {
-        return Err(ApiError::new(
+    use crate::offboarding::{confirm_by_hand, ConfirmError};
+    match confirm_by_hand(&state.store, &id, &caller.actor(), request.note.as_deref()).await {
+        Ok(item) => Ok(HttpResponse::Ok().json(item)),
+        Err(ConfirmError::NotFound) => Err(ApiError::not_found("offboarding item")),
+        Err(err @ ConfirmError::NotAwaiting(_)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_awaiting_a_human",
-            format!(
-                "this item is {:?}, not waiting for a manual revocation",
-                item.status
-            ),
-        ));
+            err.to_string(),
+        )),
+        Err(ConfirmError::Store(err)) => Err(err.into()),
     }
-    let note = request.note.unwrap_or_else(|| "revoked by hand".into());
-    state
-        .store
-        .set_case_item(&item.id, "revoked_manually", Some(&note))
-        .await?;
-    state
-        .store
-        .set_credential_status(
-            &item.credential_id,
-            crate::domain::CredentialStatus::Revoked,
-        )
-        .await?;
-    let mut tx = state.store.begin().await?;
-    tx.append_audit(
-        &crate::audit::AuditEntry::new(
-            &caller.actor(),
-            "offboarding.revocation_confirmed",
-            "offboarding_case",
-            Some(&item.case_id),
-        )
-        .with_details(
-            json!({"item_id": item.id, "credential_id": item.credential_id, "note": note}),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Ok().json(state.store.get_case_item(&item.id).await?))
 }
 
 async fn jobs(

@@ -15,6 +15,7 @@ use crate::startup::{cancel_on_signals, open_store, Application};
 
 pub mod import;
 mod report;
+mod tasks;
 
 /// Actor recorded in the audit log for CLI actions.
 pub const CLI_ACTOR: &str = "cli";
@@ -60,6 +61,9 @@ pub enum Command {
     /// Preview or send the orphaned-agent report.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// Revocations waiting for a human: list them, confirm one done by hand.
+    #[command(subcommand)]
+    Tasks(tasks::TasksCommand),
     /// Exit 0 when the running service answers /readyz.
     Healthcheck {
         /// Base URL of the service (default: from OWNERBOUND_LISTEN).
@@ -133,6 +137,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
         }
         Command::Token(cmd) => token(cmd, settings).await,
         Command::Report(cmd) => report::run(&settings, cmd).await,
+        Command::Tasks(cmd) => tasks::run(&settings, cmd).await,
         Command::Agents(AgentsCommand::Import { file, format }) => {
             import::run(&settings, &file, format).await
         }

@@ -244,6 +244,28 @@ impl Store {
         item.ok_or(StoreError::NotFound)
     }
 
+    /// Items in any of `statuses`, oldest first.
+    pub async fn case_items_with_status(
+        &self,
+        statuses: &[&str],
+        page: &PageRequest,
+    ) -> StoreResult<Page<CaseItem>> {
+        let rows: Vec<CaseItem> = with_pool!(self, p => {
+            let mut q = QueryBuilder::<Db>::new(format!("SELECT {ITEM_COLUMNS} FROM offboarding_items WHERE status IN ("));
+            let mut list = q.separated(", ");
+            for status in statuses {
+                list.push_bind(status.to_string());
+            }
+            q.push(")");
+            if let Some(after) = &page.after {
+                q.push(" AND id > ").push_bind(after.clone());
+            }
+            q.push(" ORDER BY id LIMIT ").push_bind(page.fetch_limit());
+            q.build_query_as().fetch_all(p).await?
+        });
+        Ok(page.paginate(rows, |i| &i.id))
+    }
+
     /// Case items per status, across all cases (progress of a mass offboarding).
     pub async fn case_item_counts(&self) -> StoreResult<Vec<(String, i64)>> {
         let sql = "SELECT status, COUNT(*) FROM offboarding_items GROUP BY status ORDER BY status";

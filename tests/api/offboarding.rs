@@ -447,7 +447,53 @@ async fn a_manual_provider_opens_a_task_until_someone_confirms_it(app: TestApp) 
     assert_eq!(twice.status(), 409);
 }
 
+/// The same from the command line: `tasks list` shows the open task, `tasks confirm`
+/// settles it once.
+async fn the_cli_lists_and_confirms_manual_tasks(app: TestApp) {
+    let erin = app
+        .create_person(&json!({"emails": ["erin@example.com"]}))
+        .await;
+    app.create_agent(
+        &json!({"name": "erin-bot", "owner_id": erin["id"], "credentials": [
+        {"provider": "it-desk", "kind": "api_key", "external_id": "desk-erin"}]}),
+    )
+    .await;
+    let id = erin["id"].as_str().unwrap();
+    app.post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
+        .await;
+    app.run_jobs().await;
+    let output = app.cli(&["tasks", "list"]);
+    assert!(output.status.success());
+    let listing = String::from_utf8(output.stdout).unwrap();
+    let line = listing
+        .lines()
+        .find(|l| l.contains("manual_task_open"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    let item = line.split_whitespace().next().unwrap().to_string();
+    let output = app.cli(&[
+        "tasks",
+        "confirm",
+        &item,
+        "--note",
+        "deleted in the desk tool",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let settled = app.store.get_case_item(&item).await.unwrap();
+    assert_eq!(settled.status, "revoked_manually");
+    assert_eq!(settled.detail.as_deref(), Some("deleted in the desk tool"));
+    let listing = String::from_utf8(app.cli(&["tasks", "list"]).stdout).unwrap();
+    assert!(!listing.contains(&item), "{listing}");
+    let again = app.cli(&["tasks", "confirm", &item]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("revoked_manually"));
+}
+
 on_both_engines!(
+    the_cli_lists_and_confirms_manual_tasks,
     a_manual_provider_opens_a_task_until_someone_confirms_it,
     a_deactivation_opens_one_case_naming_the_collateral,
     impact_previews_change_nothing_and_offboarding_is_manual_too,
