@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretBox};
 use serde_json::{json, Value};
 
 use super::options::Options;
-use super::{classify, retry_after, unreachable, without_url, Revocation, Target, Verdict};
+use super::{classify, retry_after, unreachable, Revocation, Target, Verdict};
 
 /// The shortest signing key accepted, as for HR sources.
 const MIN_KEY_BYTES: usize = 16;
@@ -125,30 +125,11 @@ impl HttpHook {
                 "http: acknowledged by the endpoint (verify = false: not checked independently)",
             );
         }
-        let response = match self.post(http, "credential.verify", target).await {
-            Ok(response) => response,
-            Err(err) => {
-                return Verdict::Unknown(format!(
-                    "the verification endpoint is unreachable: {}",
-                    without_url(&err)
-                ))
-            }
-        };
-        if !response.status().is_success() {
-            return Verdict::Unknown(format!(
-                "the verification endpoint answered {}",
-                response.status().as_u16()
-            ));
-        }
-        match response
-            .json::<Value>()
-            .await
-            .ok()
-            .and_then(|v| v.get("active").and_then(Value::as_bool))
-        {
-            Some(false) => Verdict::Dead("http: the endpoint reports it inactive"),
-            Some(true) => Verdict::Alive,
-            None => Verdict::Unknown("the verification answer has no \"active\"".into()),
-        }
+        super::active_verdict(
+            self.post(http, "credential.verify", target).await,
+            "the verification endpoint",
+            "http: the endpoint reports it inactive",
+        )
+        .await
     }
 }

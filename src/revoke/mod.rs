@@ -117,6 +117,32 @@ fn required_secret(target: &Target) -> Result<&SecretString, Revocation> {
     })
 }
 
+/// The verdict of an answer shaped like RFC 7662's: `{"active": false}` proves the
+/// credential dead (`how`); `what` names the check in the other outcomes.
+async fn active_verdict(
+    answer: Result<reqwest::Response, reqwest::Error>,
+    what: &str,
+    how: &'static str,
+) -> Verdict {
+    let response = match answer {
+        Ok(response) => response,
+        Err(err) => return Verdict::Unknown(format!("{what} unreachable: {}", without_url(&err))),
+    };
+    if !response.status().is_success() {
+        return Verdict::Unknown(format!("{what} answered {}", response.status().as_u16()));
+    }
+    match response
+        .json::<serde_json::Value>()
+        .await
+        .ok()
+        .and_then(|v| v.get("active").and_then(serde_json::Value::as_bool))
+    {
+        Some(false) => Verdict::Dead(how),
+        Some(true) => Verdict::Alive,
+        None => Verdict::Unknown(format!("{what} answer has no \"active\"")),
+    }
+}
+
 /// An HTTP call that did not get an answer: always worth retrying.
 fn unreachable(what: &str, err: &reqwest::Error) -> Revocation {
     Revocation::Retry {

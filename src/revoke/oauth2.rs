@@ -210,31 +210,12 @@ impl OAuth2 {
         };
         let mut form = vec![("token".to_string(), token.expose_secret().to_string())];
         let request = self.authenticate(http.post(endpoint), &mut form);
-        let response = match request.form(&form).send().await {
-            Ok(response) => response,
-            Err(err) => {
-                return Verdict::Unknown(format!(
-                    "introspection unreachable: {}",
-                    without_url(&err)
-                ))
-            }
-        };
-        if !response.status().is_success() {
-            return Verdict::Unknown(format!(
-                "introspection answered {}",
-                response.status().as_u16()
-            ));
-        }
-        match response
-            .json::<Value>()
-            .await
-            .ok()
-            .and_then(|v| v.get("active").and_then(Value::as_bool))
-        {
-            Some(false) => Verdict::Dead("introspection: active=false"),
-            Some(true) => Verdict::Alive,
-            None => Verdict::Unknown("introspection answer has no \"active\"".into()),
-        }
+        super::active_verdict(
+            request.form(&form).send().await,
+            "introspection",
+            "introspection: active=false",
+        )
+        .await
     }
 }
 

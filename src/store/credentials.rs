@@ -185,15 +185,10 @@ impl Store {
         id: &str,
         status: CredentialStatus,
     ) -> StoreResult<()> {
-        with_pool!(self, p => {
-            sqlx::query("UPDATE credentials SET status = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(status.as_str())
-                .bind(now())
-                .execute(p)
-                .await?;
-        });
-        Ok(())
+        // Through a write transaction: on SQLite, writes take the one writer's queue.
+        let mut tx = self.begin().await?;
+        tx.set_credential_status(id, status).await?;
+        tx.commit().await
     }
 }
 

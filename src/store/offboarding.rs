@@ -213,16 +213,10 @@ impl Store {
         status: &str,
         detail: Option<&str>,
     ) -> StoreResult<()> {
-        with_pool!(self, p => {
-            sqlx::query("UPDATE offboarding_items SET status = $2, detail = $3, updated_at = $4 WHERE id = $1")
-                .bind(id)
-                .bind(status)
-                .bind(detail)
-                .bind(now())
-                .execute(p)
-                .await?;
-        });
-        Ok(())
+        // Through a write transaction: on SQLite, writes take the one writer's queue.
+        let mut tx = self.begin().await?;
+        tx.set_case_item(id, status, detail).await?;
+        tx.commit().await
     }
 
     pub async fn get_case(&self, id: &str) -> StoreResult<(Case, Vec<CaseItem>)> {
