@@ -31,6 +31,9 @@ impl AlertConfig {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
+        if to.is_empty() {
+            return None;
+        }
         Some(Self {
             smtp_url: settings.smtp_url.clone()?,
             from: settings

@@ -210,10 +210,12 @@ impl Sql {
     }
 }
 
-fn rule_sql(rule: Rule, params: &RuleParams, engine: Engine) -> Sql {
+/// A rule's SQL; `kind`, when only one kind is wanted, lets a rule read only its
+/// rows (an index instead of every row of the table).
+fn rule_sql(rule: Rule, params: &RuleParams, engine: Engine, kind: Option<&str>) -> Sql {
     match rule {
         Rule::Orphans => orphans(),
-        Rule::Revocations => revocations(params),
+        Rule::Revocations => revocations(params, kind),
         Rule::DeadJobs => dead_jobs(),
         Rule::Collateral => collateral(params),
         Rule::Shared => credentials(params, engine, Rule::Shared),
@@ -247,7 +249,21 @@ fn orphans() -> Sql {
     ))
 }
 
-fn revocations(params: &RuleParams) -> Sql {
+/// The item statuses that can make each revocation kind (see the CASE below).
+fn item_statuses(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "revocation_still_alive" => "('still_alive')",
+        "revocation_verified" => "('verified_dead', 'revoked_manually')",
+        "manual_task_open" => "('manual_task_open')",
+        "revocation_held" => "('held')",
+        "revocation_failed" | "revocation_unverified" => {
+            "('pending', 'revoking', 'revoked_unverified', 'needs_attention')"
+        }
+        _ => return None,
+    })
+}
+
+fn revocations(params: &RuleParams, kind: Option<&str>) -> Sql {
     let failed = "(i.status = 'needs_attention' OR j.status = 'dead')";
     let mut sql = Sql::new(format!(
         "SELECT i.id AS sort_key, \
@@ -281,8 +297,12 @@ fn revocations(params: &RuleParams) -> Sql {
               JOIN agents oa ON oa.id = ac.agent_id \
               WHERE ac.credential_id = i.credential_id AND oa.owner_id = oc.person_id) \
          LEFT JOIN people p ON p.id = oc.person_id LEFT JOIN people m ON m.id = p.manager_id \
-         WHERE oc.opened_at < "
+         WHERE "
     ));
+    if let Some(statuses) = kind.and_then(item_statuses) {
+        sql.push(format!("i.status IN {statuses} AND "));
+    }
+    sql.push("oc.opened_at < ");
     // Settled revocations are news of their period; open ones are reported until
     // they are settled, here or because the credential died through another case.
     sql.time(params.to)
@@ -469,7 +489,7 @@ impl Store {
     where
         R: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        let inner = rule_sql(rule, params, self.engine());
+        let inner = rule_sql(rule, params, self.engine(), Some(request.kind));
         Ok(with_pool!(self, p => {
             let mut q = QueryBuilder::<Db>::new("SELECT * FROM (");
             push_parts!(q, &inner.0);
@@ -494,7 +514,7 @@ impl Store {
         rule: Rule,
         params: &RuleParams,
     ) -> StoreResult<Vec<(String, String, i64)>> {
-        let inner = rule_sql(rule, params, self.engine());
+        let inner = rule_sql(rule, params, self.engine(), None);
         Ok(with_pool!(self, p => {
             let mut q = QueryBuilder::<Db>::new("SELECT f.kind, f.severity, COUNT(*) FROM (");
             push_parts!(q, &inner.0);
