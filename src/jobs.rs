@@ -36,6 +36,9 @@ pub enum Outcome {
     },
     /// No point retrying (a configuration error): the job is dead at once.
     Permanent(String),
+    /// Done, and already completed by the handler in the transaction that recorded
+    /// its result.
+    Completed,
 }
 
 /// Full-jitter exponential backoff (a random delay up to the capped exponential).
@@ -237,6 +240,7 @@ impl Worker {
     async fn settle(&self, job: &Job, outcome: Outcome, at: DateTime<Utc>) -> StoreResult<()> {
         let store = &self.ctx.store;
         let (error, retry_at) = match outcome {
+            Outcome::Completed => return Ok(()),
             Outcome::Done => {
                 if !store.complete_job(&job.id, &self.name).await? {
                     tracing::warn!(job = %job.id, "lost the lease before completing; the job will run again");
@@ -348,7 +352,7 @@ async fn revoke(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcom
     };
     match &provider.connector {
         None => open_manual_task(ctx, &provider_name, payload, item).await,
-        Some(connector) => revoke_and_verify(ctx, provider, connector, payload, item).await,
+        Some(connector) => revoke_and_verify(ctx, job, provider, connector, payload, item).await,
     }
 }
 
@@ -394,6 +398,7 @@ async fn open_manual_task(
 /// through the retry path, with backoff).
 async fn revoke_and_verify(
     ctx: &Context,
+    job: &Job,
     provider: &crate::providers::Provider,
     connector: &Connector,
     payload: &Value,
@@ -478,8 +483,13 @@ async fn revoke_and_verify(
                 run_after: now() + chrono::Duration::seconds(window as i64),
             })
             .await?;
+            // Lost lease: the proof stands; whoever holds the job now redoes it
+            // (revocation is idempotent).
+            let _ = tx
+                .complete_job(&job.id, job.lease_owner.as_deref().unwrap_or_default())
+                .await?;
             tx.commit().await?;
-            Ok(Outcome::Done)
+            Ok(Outcome::Completed)
         }
         Verdict::Alive => {
             let mut tx = ctx.store.begin().await?;

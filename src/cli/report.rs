@@ -60,7 +60,7 @@ pub async fn run(settings: &Settings, command: ReportCommand) -> anyhow::Result<
             .await?
             .expect("manual reports have no period key");
             match deliver(&store, Some(mail), &id).await? {
-                crate::jobs::Outcome::Done => {
+                crate::jobs::Outcome::Done | crate::jobs::Outcome::Completed => {
                     println!(
                         "report {id} sent to {}: {}",
                         mail.to.join(", "),

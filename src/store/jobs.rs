@@ -46,7 +46,27 @@ pub struct NewJob<'a> {
     pub run_after: DateTime<Utc>,
 }
 
+/// Completes a job, fenced by its lease: only the worker holding it can.
+const COMPLETE: &str =
+    "UPDATE jobs SET status = 'done', lease_owner = NULL, lease_until = NULL, updated_at = $3 \
+     WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
+
 impl Tx {
+    /// As [`Store::complete_job`], in the transaction that records the job's result,
+    /// so the result and the completion are one write.
+    pub async fn complete_job(&mut self, id: &str, worker: &str) -> StoreResult<bool> {
+        let done = with_tx!(self, c => {
+            sqlx::query(COMPLETE)
+                .bind(id)
+                .bind(worker)
+                .bind(now())
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
     /// Enqueues a job; returns false when a job with the same key exists.
     pub async fn enqueue_job(&mut self, job: &NewJob<'_>) -> StoreResult<bool> {
         let at = now();
@@ -105,16 +125,13 @@ impl Store {
     /// lease was lost (the job was reclaimed by another worker).
     pub async fn complete_job(&self, id: &str, worker: &str) -> StoreResult<bool> {
         let done = with_pool!(self, p => {
-            sqlx::query(
-                "UPDATE jobs SET status = 'done', lease_owner = NULL, lease_until = NULL, updated_at = $3 \
-                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-            )
-            .bind(id)
-            .bind(worker)
-            .bind(now())
-            .execute(p)
-            .await?
-            .rows_affected()
+            sqlx::query(COMPLETE)
+                .bind(id)
+                .bind(worker)
+                .bind(now())
+                .execute(p)
+                .await?
+                .rows_affected()
         });
         Ok(done == 1)
     }
