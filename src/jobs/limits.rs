@@ -1,0 +1,110 @@
+//! Per-provider limits of one instance: calls in flight and calls per second.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// In-process limits per provider, so one slow or strict provider can neither take
+/// every worker nor be flooded: calls in flight (`max_concurrency`, default
+/// [`DEFAULT_PROVIDER_CONCURRENCY`]) and calls per second (`rate_limit_per_second`,
+/// unlimited by default; bursts of up to one second's worth).
+#[derive(Default)]
+pub struct ProviderLimits {
+    gates: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Gate>>>,
+}
+
+/// Calls in flight to one provider from one instance, unless it sets `max_concurrency`.
+pub const DEFAULT_PROVIDER_CONCURRENCY: usize = 4;
+
+struct Gate {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    pace: Option<governor::DefaultDirectRateLimiter>,
+}
+
+/// A held slot at a provider; call [`Slot::ready`] before each request.
+pub struct Slot {
+    gate: std::sync::Arc<Gate>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The longest a claimed job waits for its provider's rate limit; beyond that it is
+/// retried later rather than sit on its lease.
+const MAX_PACE_WAIT: Duration = Duration::from_secs(30);
+
+impl Slot {
+    /// Waits until the provider's rate limit allows one more request; Err with the
+    /// wait when that is longer than [`MAX_PACE_WAIT`].
+    pub async fn ready(&self) -> Result<(), Duration> {
+        use governor::clock::Clock;
+        let Some(pace) = &self.gate.pace else {
+            return Ok(());
+        };
+        let clock = governor::clock::DefaultClock::default();
+        loop {
+            match pace.check() {
+                Ok(()) => return Ok(()),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(clock.now());
+                    if wait > MAX_PACE_WAIT {
+                        return Err(wait);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+/// The longest a claimed job waits for a free slot at its provider; beyond that it is
+/// retried shortly rather than sit on its lease while others' calls finish.
+const MAX_SLOT_WAIT: Duration = Duration::from_secs(30);
+
+impl ProviderLimits {
+    /// Waits for a slot at `provider` (at most [`MAX_SLOT_WAIT`], else None); the
+    /// slot is freed when dropped.
+    pub async fn acquire(&self, config: &crate::providers::ProviderConfig) -> Option<Slot> {
+        let gate = {
+            let mut map = self.gates.lock().expect("not poisoned");
+            map.entry(config.name.clone())
+                .or_insert_with(|| std::sync::Arc::new(Gate::for_provider(config)))
+                .clone()
+        };
+        let permit = tokio::time::timeout(MAX_SLOT_WAIT, gate.slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .expect("never closed");
+        Some(Slot {
+            gate,
+            _permit: permit,
+        })
+    }
+}
+
+impl Gate {
+    fn for_provider(config: &crate::providers::ProviderConfig) -> Self {
+        let slots = config
+            .options
+            .get("max_concurrency")
+            .and_then(Value::as_u64)
+            .map(|n| n.max(1) as usize)
+            .unwrap_or(DEFAULT_PROVIDER_CONCURRENCY);
+        let pace = config
+            .options
+            .get("rate_limit_per_second")
+            .and_then(Value::as_f64)
+            .filter(|rate| rate.is_finite() && *rate > 0.0)
+            .map(|rate| {
+                let burst =
+                    std::num::NonZeroU32::new(rate.floor().max(1.0) as u32).expect("at least one");
+                // The rate is checked at start-up (0.001 to 100000 per second).
+                let quota = governor::Quota::with_period(Duration::from_secs_f64(1.0 / rate))
+                    .expect("a positive period")
+                    .allow_burst(burst);
+                governor::RateLimiter::direct(quota)
+            });
+        Self {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
+            pace,
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The revocation jobs: revoke through the credential's connector and prove it dead,
+//! open a manual task when the provider has no API, and verify again after the
+//! provider's propagation window.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{Context, Outcome};
+use crate::audit::AuditEntry;
+use crate::revoke::{Connector, Revocation, Target, Verdict};
+use crate::store::jobs::Job;
+use crate::store::{now, StoreResult};
+
+/// The outcome of a job whose provider has no free slot: soon again, elsewhere maybe.
+fn busy() -> Outcome {
+    Outcome::Retry {
+        error: "every slot at the provider is busy".into(),
+        after: Some(Duration::from_secs(5)),
+    }
+}
+
+/// The outcome of a job that must wait for its provider's rate limit.
+fn paced(wait: Duration) -> Outcome {
+    Outcome::Retry {
+        error: "waiting for the provider's rate limit".into(),
+        after: Some(wait),
+    }
+}
+
+/// Revocation through the credential's provider. A `manual` provider opens a task
+/// that stays open until someone confirms it. A provider that is not configured is a
+/// configuration error: the item needs a human and the job ends dead with the reason
+/// (it is not retried).
+pub(super) async fn revoke(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcome> {
+    let provider_name = job.provider.clone().unwrap_or_default();
+    let item = payload
+        .get("item_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(provider) = ctx.providers.get(&provider_name) else {
+        let reason =
+            format!("no provider {provider_name:?} is configured; revoke this credential by hand");
+        ctx.store
+            .set_case_item(item, "needs_attention", Some(&reason))
+            .await?;
+        return Ok(Outcome::Permanent(reason));
+    };
+    match &provider.connector {
+        None => open_manual_task(ctx, &provider_name, payload, item).await,
+        Some(connector) => revoke_and_verify(ctx, job, provider, connector, payload, item).await,
+    }
+}
+
+async fn open_manual_task(
+    ctx: &Context,
+    provider: &str,
+    payload: &Value,
+    item: &str,
+) -> StoreResult<Outcome> {
+    let detail = format!(
+        "revoke this credential at {provider:?} by hand, then confirm: POST /api/v1/offboardings/items/{item}/confirm"
+    );
+    ctx.store
+        .set_case_item(item, "manual_task_open", Some(&detail))
+        .await?;
+    let case_id = payload.get("case_id").and_then(Value::as_str);
+    let mut tx = ctx.store.begin().await?;
+    tx.append_audit(
+        &AuditEntry::new(
+            "system",
+            "offboarding.manual_task_opened",
+            "offboarding_case",
+            case_id,
+        )
+        .with_details(json!({"item_id": item, "provider": provider})),
+    )
+    .await?;
+    crate::alerts::enqueue(
+        &mut tx,
+        &format!("manual:{item}"),
+        &format!("manual revocation needed at {provider}"),
+        &format!(
+            "A departed person's credential at {provider:?} has no API to revoke it.\n\n{detail}"
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Outcome::Done)
+}
+
+/// Revocation, then verification. The credential is proven dead before the job is
+/// done: still alive means revoke again, unknown means verify again later (both
+/// through the retry path, with backoff).
+async fn revoke_and_verify(
+    ctx: &Context,
+    job: &Job,
+    provider: &crate::providers::Provider,
+    connector: &Connector,
+    payload: &Value,
+    item: &str,
+) -> StoreResult<Outcome> {
+    let config = &provider.config;
+    let Some(slot) = ctx.limits.acquire(config).await else {
+        return Ok(busy());
+    };
+    let credential_id = payload
+        .get("credential_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let target = target(ctx, credential_id).await?;
+    let case_id = payload.get("case_id").and_then(Value::as_str);
+    if let Err(wait) = slot.ready().await {
+        return Ok(paced(wait));
+    }
+    let revocation = connector.revoke(&ctx.http, &target).await;
+    let attempt = AuditEntry::new(
+        "system",
+        "offboarding.revocation_attempt",
+        "offboarding_case",
+        case_id,
+    )
+    .with_details(
+        json!({"item_id": item, "provider": config.name, "result": format!("{revocation:?}")}),
+    );
+    match revocation {
+        Revocation::Revoked | Revocation::Ambiguous(_) => {}
+        Revocation::Retry { error, after } => {
+            record(ctx, attempt, item, "revoking", &error).await?;
+            return Ok(Outcome::Retry { error, after });
+        }
+        Revocation::Permanent(reason) => {
+            record(ctx, attempt, item, "needs_attention", &reason).await?;
+            return Ok(Outcome::Permanent(reason));
+        }
+    }
+    if let Err(wait) = slot.ready().await {
+        // Revoked but not yet verified: the retry revokes again (idempotent) first.
+        record(
+            ctx,
+            attempt,
+            item,
+            "revoking",
+            "waiting for the provider's rate limit",
+        )
+        .await?;
+        return Ok(paced(wait));
+    }
+    let verdict = connector.verify(&ctx.http, &target).await;
+    let verification = AuditEntry::new(
+        "system",
+        "offboarding.verification",
+        "offboarding_case",
+        case_id,
+    )
+    .with_details(json!({"item_id": item, "verdict": format!("{verdict:?}")}));
+    match verdict {
+        Verdict::Dead(how) => {
+            // Providers propagate revocations with delay (caches, replicas): check
+            // again once the provider's propagation window has passed. The proof,
+            // its audit entries and that check are one write.
+            let window = config
+                .options
+                .get("propagation_seconds")
+                .and_then(Value::as_u64)
+                .unwrap_or(DEFAULT_PROPAGATION_SECONDS);
+            let mut tx = ctx.store.begin().await?;
+            tx.append_audit(&attempt).await?;
+            tx.append_audit(&verification).await?;
+            tx.set_case_item(item, "verified_dead", Some(how)).await?;
+            tx.set_credential_status(credential_id, crate::domain::CredentialStatus::VerifiedDead)
+                .await?;
+            tx.enqueue_job(&crate::store::jobs::NewJob {
+                kind: "verify",
+                dedupe_key: &format!("verify:{item}"),
+                payload,
+                provider: Some(&config.name),
+                max_attempts: crate::offboarding::REVOKE_ATTEMPTS,
+                run_after: now() + chrono::Duration::seconds(window as i64),
+            })
+            .await?;
+            // Lost lease: the proof stands; whoever holds the job now redoes it
+            // (revocation is idempotent).
+            let _ = tx
+                .complete_job(&job.id, job.lease_owner.as_deref().unwrap_or_default())
+                .await?;
+            tx.commit().await?;
+            Ok(Outcome::Completed)
+        }
+        Verdict::Alive => {
+            let mut tx = ctx.store.begin().await?;
+            tx.append_audit(&attempt).await?;
+            tx.append_audit(&verification).await?;
+            crate::alerts::enqueue(
+                &mut tx,
+                &format!("alive:{item}:{}", now().timestamp_micros()),
+                &format!("credential still alive at {} after revocation", config.name),
+                &format!(
+                    "Credential {credential_id} of offboarding case {} was revoked, but {} still calls it active. \
+                     ownerbound revokes it again.",
+                    case_id.unwrap_or("-"),
+                    config.name
+                ),
+            )
+            .await?;
+            tx.set_case_item(
+                item,
+                "still_alive",
+                Some("the provider still calls it active; revoking again"),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Outcome::Retry {
+                error: "still alive after revocation".into(),
+                after: None,
+            })
+        }
+        Verdict::Unknown(why) => {
+            let mut tx = ctx.store.begin().await?;
+            tx.append_audit(&attempt).await?;
+            tx.append_audit(&verification).await?;
+            tx.set_case_item(item, "revoked_unverified", Some(&why))
+                .await?;
+            tx.commit().await?;
+            Ok(Outcome::Retry {
+                error: format!("verification unknown: {why}"),
+                after: None,
+            })
+        }
+    }
+}
+
+/// Records a revocation attempt that went no further, with the item's new status.
+async fn record(
+    ctx: &Context,
+    attempt: AuditEntry,
+    item: &str,
+    status: &str,
+    detail: &str,
+) -> StoreResult<()> {
+    let mut tx = ctx.store.begin().await?;
+    tx.append_audit(&attempt).await?;
+    tx.set_case_item(item, status, Some(detail)).await?;
+    tx.commit().await
+}
+
+/// What a connector needs of the credential, with its secret decrypted in memory
+/// for the provider calls only.
+async fn target(ctx: &Context, credential_id: &str) -> StoreResult<Target> {
+    let credential = ctx.store.get_credential(credential_id).await?;
+    let sealed = ctx.store.sealed_secret(credential_id).await?;
+    let secret = sealed
+        .and_then(|s| ctx.keys.decrypt(&s, credential_id).ok())
+        .map(|bytes| secrecy::SecretString::from(String::from_utf8_lossy(&bytes).into_owned()));
+    Ok(Target {
+        credential_id: credential_id.to_string(),
+        kind: credential.kind.to_string(),
+        external_id: credential.external_id.clone(),
+        secret,
+    })
+}
+
+/// Seconds after which a revocation is verified a second time, unless the provider
+/// sets `propagation_seconds`.
+pub const DEFAULT_PROPAGATION_SECONDS: u64 = 300;
+
+/// The second verification, after the propagation window. Still alive: alert, revoke
+/// again, and verify again later. Dead: the proof is confirmed.
+pub(super) async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcome> {
+    let item = payload
+        .get("item_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let credential_id = payload
+        .get("credential_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let case_id = payload.get("case_id").and_then(Value::as_str);
+    let provider_name = job.provider.clone().unwrap_or_default();
+    let Some((provider, Some(connector))) = ctx
+        .providers
+        .get(&provider_name)
+        .map(|p| (p, p.connector.as_ref()))
+    else {
+        return Ok(Outcome::Permanent(format!(
+            "no provider {provider_name:?} with an API is configured"
+        )));
+    };
+    let Some(slot) = ctx.limits.acquire(&provider.config).await else {
+        return Ok(busy());
+    };
+    let target = target(ctx, credential_id).await?;
+    if let Err(wait) = slot.ready().await {
+        return Ok(paced(wait));
+    }
+    let verdict = connector.verify(&ctx.http, &target).await;
+    audit_step(
+        ctx,
+        case_id,
+        "offboarding.verification_after_propagation",
+        json!({"item_id": item, "verdict": format!("{verdict:?}")}),
+    )
+    .await?;
+    match verdict {
+        Verdict::Dead(how) => {
+            let proof = format!("{how}, confirmed after the propagation window");
+            ctx.store
+                .set_case_item(item, "verified_dead", Some(&proof))
+                .await?;
+            Ok(Outcome::Done)
+        }
+        Verdict::Alive => {
+            ctx.store
+                .set_case_item(
+                    item,
+                    "still_alive",
+                    Some("active again after the propagation window; revoking again"),
+                )
+                .await?;
+            ctx.store
+                .set_credential_status(
+                    credential_id,
+                    crate::domain::CredentialStatus::RevocationPending,
+                )
+                .await?;
+            let mut tx = ctx.store.begin().await?;
+            crate::alerts::enqueue(
+                &mut tx,
+                &format!("alive-later:{item}:{}", now().timestamp_micros()),
+                &format!("credential alive again at {provider_name} after the propagation window"),
+                &format!("Credential {credential_id} of offboarding case {} was proven dead, but {provider_name} calls it active again after the propagation window. ownerbound revokes it again.", case_id.unwrap_or("-")),
+            )
+            .await?;
+            tx.commit().await?;
+            // Revoked again now when the rate limit allows; the retry verifies (and
+            // revokes) again either way.
+            if slot.ready().await.is_ok() {
+                let _ = connector.revoke(&ctx.http, &target).await;
+            }
+            Ok(Outcome::Retry {
+                error: "alive after the propagation window".into(),
+                after: None,
+            })
+        }
+        Verdict::Unknown(why) => Ok(Outcome::Retry {
+            error: format!("verification unknown: {why}"),
+            after: None,
+        }),
+    }
+}
+
+async fn audit_step(
+    ctx: &Context,
+    case_id: Option<&str>,
+    action: &str,
+    details: Value,
+) -> StoreResult<()> {
+    let mut tx = ctx.store.begin().await?;
+    tx.append_audit(
+        &AuditEntry::new("system", action, "offboarding_case", case_id).with_details(details),
+    )
+    .await?;
+    tx.commit().await
+}
