@@ -15,7 +15,65 @@ use crate::startup::AppState;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/reports").route(web::get().to(history)))
         .service(super::resource("/reports/preview").route(web::get().to(preview)))
-        .service(super::resource("/reports/send").route(web::post().to(send)));
+        .service(super::resource("/reports/send").route(web::post().to(send)))
+        .service(super::resource("/reports/{id}").route(web::get().to(one)));
+}
+
+/// Which of our representations the client prefers (`Accept`): HTML, text, or JSON.
+#[derive(PartialEq)]
+enum Representation {
+    Html,
+    Text,
+    Json,
+}
+
+fn representation(req: &HttpRequest) -> Representation {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // The first of the formats we serve that the client names wins.
+    match (accept.find("text/html"), accept.find("text/plain")) {
+        (Some(h), t) if t.is_none_or(|t| h < t) => Representation::Html,
+        (_, Some(_)) => Representation::Text,
+        _ => Representation::Json,
+    }
+}
+
+fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+fn text(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(body)
+}
+
+/// A report as it was sent: its record (JSON), or the email's HTML or text part.
+async fn one(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let report = state.store.get_report(&id).await.map_err(|err| match err {
+        crate::store::StoreError::NotFound => ApiError::not_found("report"),
+        other => other.into(),
+    })?;
+    Ok(match representation(&req) {
+        Representation::Html => html(report.html_body),
+        Representation::Text => text(report.text_body),
+        Representation::Json => {
+            let summary: serde_json::Value =
+                serde_json::from_str(&report.summary).unwrap_or_default();
+            let mut body = serde_json::to_value(&report).expect("a report serialises");
+            body["summary"] = summary;
+            HttpResponse::Ok().json(body)
+        }
+    })
 }
 
 fn config(state: &AppState) -> Result<ReportConfig, ApiError> {
@@ -29,22 +87,10 @@ async fn preview(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     let config = config(&state)?;
     let period = config.current_period(&state.store).await?;
     let report = config.build(&state.store, period).await?;
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    // The first of the formats we serve that the client names wins; JSON otherwise.
-    let html = accept.find("text/html");
-    let text = accept.find("text/plain");
-    Ok(match (html, text) {
-        (Some(h), t) if t.is_none_or(|t| h < t) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(render_html(&report)),
-        (_, Some(_)) => HttpResponse::Ok()
-            .content_type("text/plain; charset=utf-8")
-            .body(render_text(&report)),
-        _ => HttpResponse::Ok().json(&report),
+    Ok(match representation(&req) {
+        Representation::Html => html(render_html(&report)),
+        Representation::Text => text(render_text(&report)),
+        Representation::Json => HttpResponse::Ok().json(&report),
     })
 }
 

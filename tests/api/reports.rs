@@ -309,6 +309,33 @@ async fn a_scheduled_report_waits_out_an_smtp_outage_and_a_restart_then_arrives_
     for raw in smtp.messages() {
         assert_no_secret(&app, &raw, "email");
     }
+    // What was sent can be read back: the record, and each part as sent.
+    let record: Value = app
+        .get(&format!("/api/v1/reports/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(record["status"], "delivered");
+    assert_eq!(record["summary"]["sections"][0]["title"], SECTIONS[0]);
+    for (accept, part) in [("text/plain", &parts[0]), ("text/html", &parts[1])] {
+        let body = app
+            .request(reqwest::Method::GET, &format!("/api/v1/reports/{id}"))
+            .header(ACCEPT, accept)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // Mail has CRLF line ends; the stored part has the service's own.
+        let sent = part["text"].as_str().unwrap().replace("\r\n", "\n");
+        assert_eq!(body.trim_end(), sent.trim_end());
+    }
+    let missing = app
+        .get("/api/v1/reports/01999999-0000-7000-8000-000000000000")
+        .await;
+    crate::helpers::assert_problem(missing, 404, "not_found").await;
     for part in parts {
         assert_no_secret(&app, part["text"].as_str().unwrap(), "decoded email");
     }
