@@ -327,6 +327,41 @@ async fn the_http_connector_sends_a_signed_request_without_the_secret(app: TestA
     }
 }
 
+/// `send_secret = true` hands the secret to the endpoint (for systems that need it to
+/// find the credential); `verify = false` takes the acknowledgement as the proof, and
+/// the proof says so.
+async fn the_http_connector_options_send_the_secret_and_skip_verification(app: TestApp) {
+    let secret = "internal-system-key-000000002";
+    let fake = Fake::start(&[]);
+    let ids = offboard_with(
+        &app,
+        json!([{"provider": "internal", "kind": "api_key", "secret": secret},
+               {"provider": "internal", "kind": "api_key", "external_id": "unknown-to-it"}]),
+    )
+    .await;
+    fake.state.lock().unwrap().live.insert(ids[0].clone());
+    app.run_jobs_with(json!([{"name": "internal", "kind": "http",
+        "url": format!("{}/hook", fake.base), "signing_secret": HOOK_KEY,
+        "send_secret": true, "verify": false}]))
+        .await;
+    let items = items(&app).await;
+    let (status, detail) = &items[&ids[0]];
+    assert_eq!(status, "verified_dead", "{detail}");
+    assert!(detail.contains("not checked independently"), "{detail}");
+    // An ambiguous answer cannot be settled without verification: a human checks.
+    let (status, detail) = &items[&ids[1]];
+    assert_eq!(status, "needs_attention", "{detail}");
+    assert!(detail.contains("verification is off"), "{detail}");
+    let calls: Vec<_> = fake
+        .seen("/hook")
+        .into_iter()
+        .filter(|c| c.body["credential"]["id"] == ids[0].as_str())
+        .collect();
+    assert_eq!(calls.len(), 1, "verification was skipped");
+    assert_eq!(calls[0].body["secret"], secret);
+    assert!(!fake.alive(&ids[0]));
+}
+
 async fn a_forged_http_signature_is_refused_by_the_receiver(app: TestApp) {
     let fake = Fake::start(&[]);
     let ids = offboard_with(
@@ -378,6 +413,7 @@ on_both_engines!(
     slack_ok_false_goes_to_verification_rather_than_being_trusted,
     the_http_connector_sends_a_signed_request_without_the_secret,
     a_forged_http_signature_is_refused_by_the_receiver,
+    the_http_connector_options_send_the_secret_and_skip_verification,
     a_provider_rate_limit_paces_the_calls,
 );
 

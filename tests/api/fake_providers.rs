@@ -243,6 +243,10 @@ fn answer(state: &Mutex<State>, req: &HttpRequest, body: &[u8]) -> HttpResponse 
             }
             let credential = json["credential"]["id"].as_str().unwrap_or("").to_string();
             match field("type").as_str() {
+                // An endpoint that no longer knows the credential, as Google does.
+                "credential.revoke" if json["credential"]["external_id"] == "unknown-to-it" => {
+                    HttpResponse::BadRequest().json(json!({"error": "invalid_token"}))
+                }
                 "credential.revoke" => {
                     state.live.remove(&credential);
                     HttpResponse::Ok().json(json!({"revoked": true}))
