@@ -140,6 +140,7 @@ async fn main() {
         &catalogue,
         Period::last_days(7),
         Some("https://ob.example.com"),
+        chrono_tz::Tz::UTC,
     )
     .await
     .unwrap();

@@ -47,7 +47,14 @@ impl ReportConfig {
 
     /// The report of `period`, computed now.
     pub async fn build(&self, store: &Store, period: Period) -> StoreResult<Report> {
-        Report::build(store, &self.catalogue, period, self.public_url.as_deref()).await
+        Report::build(
+            store,
+            &self.catalogue,
+            period,
+            self.public_url.as_deref(),
+            self.schedule.zone(),
+        )
+        .await
     }
 
     /// The period a report made now covers: since the last scheduled one (or a week).

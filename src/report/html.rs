@@ -45,9 +45,9 @@ pub fn render_html(report: &Report) -> String {
          <h1 style=\"font-size:20px;margin:0 0 4px 0;\">Agents and credentials of people who left</h1>\
          <p style=\"margin:0 0 16px 0;color:#555;font-size:13px;\">Period {} to {} (UTC) · generated {}</p>",
         esc(&report.subject),
-        report.period.from.format("%Y-%m-%d %H:%M"),
-        report.period.to.format("%Y-%m-%d %H:%M"),
-        report.generated_at.format("%Y-%m-%d %H:%M UTC"),
+        report.local(report.period.from),
+        report.local(report.period.to),
+        report.local(report.generated_at),
     );
     // Summary block.
     let _ = write!(

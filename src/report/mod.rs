@@ -115,6 +115,22 @@ pub struct Report {
     /// People deactivated in the period who owned no agent: counted for completeness.
     pub deactivated_without_agents: i64,
     pub public_url: Option<String>,
+    /// The time zone of the schedule, in which the report shows its times.
+    #[serde(serialize_with = "zone_name")]
+    pub time_zone: chrono_tz::Tz,
+}
+
+fn zone_name<S: serde::Serializer>(zone: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(zone.name())
+}
+
+impl Report {
+    /// A time as the report shows it: in its time zone, with the zone's abbreviation.
+    pub fn local(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.time_zone)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    }
 }
 
 impl Report {
@@ -124,6 +140,7 @@ impl Report {
         catalogue: &Catalogue,
         period: Period,
         public_url: Option<&str>,
+        time_zone: chrono_tz::Tz,
     ) -> StoreResult<Self> {
         let findings = Findings::new(store, catalogue, period);
         let counts = findings.counts(&FindingFilter::default()).await?;
@@ -171,8 +188,8 @@ impl Report {
             .unwrap_or(0);
         let subject = format!(
             "[ownerbound] {} → {}: {} need action, {} orphaned agents, {} revoked and verified",
-            period.from.format("%Y-%m-%d"),
-            period.to.format("%Y-%m-%d"),
+            period.from.with_timezone(&time_zone).format("%Y-%m-%d"),
+            period.to.with_timezone(&time_zone).format("%Y-%m-%d"),
             sections[0].total,
             sections[1].total,
             sections[2].total,
@@ -185,6 +202,7 @@ impl Report {
             sections,
             deactivated_without_agents,
             public_url,
+            time_zone,
         })
     }
 }

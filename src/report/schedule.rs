@@ -34,6 +34,11 @@ impl Schedule {
         Ok(schedule)
     }
 
+    /// The time zone the schedule is read in.
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+
     /// The next time after `at`.
     pub fn next_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron

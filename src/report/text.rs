@@ -9,10 +9,10 @@ pub fn render_text(report: &Report) -> String {
     let _ = writeln!(out, "ownerbound: agents and credentials of people who left");
     let _ = writeln!(
         out,
-        "Period {} to {} (UTC), generated {}",
-        report.period.from.format("%Y-%m-%d %H:%M"),
-        report.period.to.format("%Y-%m-%d %H:%M"),
-        report.generated_at.format("%Y-%m-%d %H:%M UTC"),
+        "Period {} to {}, generated {}",
+        report.local(report.period.from),
+        report.local(report.period.to),
+        report.local(report.generated_at),
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "SUMMARY");

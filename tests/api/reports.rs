@@ -128,6 +128,19 @@ async fn the_report_has_every_section_in_html_text_and_json(app: TestApp) {
         assert!(html.contains(needle), "HTML lacks {why}: {needle}");
     }
     assert!(report.subject.contains("need action"), "{}", report.subject);
+    // Times are shown in the schedule's time zone.
+    assert!(text.contains(" UTC,"), "{text}");
+    let mut berlin = config(None);
+    berlin.schedule = Schedule::parse("0 8 * * MON", "Europe/Berlin").unwrap();
+    let local = berlin
+        .build(&app.store, ownerbound::findings::Period::last_days(7))
+        .await
+        .unwrap();
+    let local_text = ownerbound::report::render_text(&local);
+    assert!(
+        local_text.contains(" CET") || local_text.contains(" CEST"),
+        "{local_text}"
+    );
     // Names are escaped in HTML, styles are inline (mail clients drop <style>).
     assert!(html.contains("shadow-&lt;script&gt;") && !html.contains("shadow-<script>"));
     assert!(!html.contains("<style"));
