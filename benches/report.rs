@@ -3,7 +3,9 @@
 //! Seeds 100,000 agents and 300,000 credentials (50,000 people, a tenth of them
 //! departed; 5% of agents with an owner unknown to the directory; a tenth of the
 //! credentials shared with a second agent; a mix of kinds, ages, expiries and broad
-//! scopes), then prints the time to compute the findings and render the report, and
+//! scopes; offboarding cases for the departed, 30,000 items in every state, some
+//! with collateral), then
+//! prints the time to compute the findings and render the report, and
 //! the peak memory (VmHWM, reset after seeding) of doing so. SQLite by default;
 //! OWNERBOUND_BENCH_POSTGRES_URL for PostgreSQL. OWNERBOUND_BENCH_AGENTS scales it.
 
@@ -118,6 +120,36 @@ async fn main() {
              SELECT 'a-' || {agent}, 'c-' || {id}, {now} FROM {series} WHERE i % 10 = 0 AND i / 3 + 1 < {agents}",
             agent = pad("i / 3 + 1"), id = pad("i"), now = ts("0"), agents = agents, series = series(engine, credentials)
         ),
+        // The departed tenth have cases: each credential of their agents is an item,
+        // mostly proven dead, some waiting for a human, failed, alive or in progress;
+        // shared ones name the next agent as collateral.
+        format!(
+            "INSERT INTO offboarding_cases (id, person_id, lifecycle_event_id, triggered_by, policy, status, opened_at) \
+             SELECT 'oc-' || {id}, 'p-' || {id}, 'le-' || {id}, 'scim', 'revoke', 'open', {at} FROM {series} WHERE i % 10 = 0",
+            id = pad("i"), at = ts("i % 30"), series = series(engine, people)
+        ),
+        format!(
+            "INSERT INTO offboarding_items (id, case_id, credential_id, agent_ids, collateral, action, status, detail, created_at, updated_at) \
+             SELECT 'oi-' || {id}, 'oc-' || {person}, 'c-' || {id}, '[\"a-' || {agent} || '\"]', \
+             CASE WHEN i % 6 = 5 THEN '[{{\"agent_id\":\"a-' || {next} || '\"}}]' ELSE '[]' END, 'revoke', \
+             CASE WHEN {mix} < 14 THEN 'verified_dead' WHEN {mix} < 16 THEN 'manual_task_open' \
+                  WHEN {mix} < 18 THEN 'needs_attention' WHEN {mix} = 18 THEN 'still_alive' ELSE 'revoking' END, \
+             'bench', {at}, {at} FROM {series} WHERE (i / 6) % 10 = 0 AND (i / 3) % 20 <> 7",
+            id = pad("i"), person = pad("i / 6"), agent = pad("i / 3"), next = pad("i / 3 + 1"),
+            at = ts("i % 30"), mix = "((i * 7 + i / 60) % 20)", series = series(engine, credentials)
+        ),
+        // The last credential of each departed person is shared with the next
+        // person's first agent: collateral.
+        format!(
+            "INSERT INTO agent_credentials (agent_id, credential_id, linked_at) \
+             SELECT 'a-' || {next}, 'c-' || {id}, {now} FROM {series} \
+             WHERE (i / 6) % 10 = 0 AND i % 6 = 5 AND i % 10 <> 0 AND i / 3 + 1 < {agents}",
+            next = pad("i / 3 + 1"), id = pad("i"), now = ts("0"), agents = agents,
+            series = series(engine, credentials)
+        ),
+        "UPDATE credentials SET status = 'verified_dead' WHERE id IN \
+         (SELECT credential_id FROM offboarding_items WHERE status = 'verified_dead')"
+            .to_string(),
     ];
     for sql in &statements {
         store.execute_unprepared(sql).await.unwrap();
@@ -161,5 +193,8 @@ async fn main() {
     );
     for section in &report.sections {
         println!("  {}: {}", section.title, section.total);
+    }
+    for (kind, n) in &report.counts.by_kind {
+        println!("    {kind}: {n}");
     }
 }
