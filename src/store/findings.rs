@@ -373,6 +373,19 @@ fn credentials(params: &RuleParams, engine: Engine, rule: Rule) -> Sql {
         sql.push("CASE WHEN ");
         overdue(&mut sql, params, base, true);
         sql.push(" THEN 'high' ELSE 'medium' END");
+    } else if rule == Rule::UnusedScope {
+        // An unused scope that is also broad is the worst kind of excess: high.
+        let granted = json_elements(engine, "c.scopes", "s");
+        sql.push(format!(
+            "CASE WHEN EXISTS (SELECT 1 FROM {granted} WHERE {} AND (FALSE",
+            unused_condition(engine)
+        ));
+        for like in &params.broad_like {
+            sql.push(" OR s.value LIKE ")
+                .text(like)
+                .push(" ESCAPE '\\'");
+        }
+        sql.push(")) THEN 'high' ELSE 'medium' END");
     } else {
         sql.push(severity_head);
     }
@@ -402,13 +415,11 @@ fn credentials(params: &RuleParams, engine: Engine, rule: Rule) -> Sql {
             // Only when every live agent of the credential declares what it uses: a
             // scope is unused when none of them declares it.
             let granted = json_elements(engine, "c.scopes", "s");
-            let used = json_elements(engine, "ua.used_scopes", "u");
             sql.push(format!(
                 "NOT EXISTS (SELECT 1 FROM agent_credentials ac JOIN agents la ON la.id = ac.agent_id \
                  WHERE ac.credential_id = c.id AND la.deleted_at IS NULL AND la.used_scopes IS NULL) \
-                 AND EXISTS (SELECT 1 FROM {granted} WHERE NOT EXISTS (\
-                   SELECT 1 FROM agent_credentials uc JOIN agents ua ON ua.id = uc.agent_id, {used} \
-                   WHERE uc.credential_id = c.id AND ua.deleted_at IS NULL AND u.value = s.value))"
+                 AND EXISTS (SELECT 1 FROM {granted} WHERE {})",
+                unused_condition(engine)
             ));
         }
         Rule::Rotation => {
@@ -419,6 +430,15 @@ fn credentials(params: &RuleParams, engine: Engine, rule: Rule) -> Sql {
         }
     }
     sql
+}
+
+/// Granted scope `s.value` of credential `c` is declared by none of its live agents.
+fn unused_condition(engine: Engine) -> String {
+    let used = json_elements(engine, "ua.used_scopes", "u");
+    format!(
+        "NOT EXISTS (SELECT 1 FROM agent_credentials uc JOIN agents ua ON ua.id = uc.agent_id, {used} \
+         WHERE uc.credential_id = c.id AND ua.deleted_at IS NULL AND u.value = s.value)"
+    )
 }
 
 /// `(c.kind = k1 AND base < cutoff1) OR …`, FALSE when no kind has a cadence.

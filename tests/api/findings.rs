@@ -347,9 +347,21 @@ async fn broad_and_unused_scopes_are_found(app: TestApp) {
     assert!(about_credential(&found, &credential_id(&narrow, "g2")).is_none());
     assert!(about_credential(&found, &credential_id(&exact, "g3")).is_none());
 
+    let idle_broad = app
+        .create_agent(
+            &json!({"name": "files", "owner_id": ada["id"], "used_scopes": ["User.Read"],
+            "credentials": [{"provider": "graph", "kind": "api_key", "external_id": "g4",
+                             "scopes": ["User.Read", "Files.ReadWrite.All"]}]}),
+        )
+        .await;
+
     let unused = of_kind(&app, "unused_scope").await;
     let hit = about_credential(&unused, &credential_id(&narrow, "g2")).expect("unused");
     assert_eq!(hit["facts"]["unused_scopes"], json!(["Calendars.Read"]));
+    assert_eq!(hit["severity"], "medium");
+    // Granted, unused and broad: high.
+    let hit = about_credential(&unused, &credential_id(&idle_broad, "g4")).expect("unused");
+    assert_eq!(hit["severity"], "high");
     assert!(
         about_credential(&unused, &credential_id(&broad, "g1")).is_none(),
         "undeclared use is not unused"
