@@ -288,7 +288,13 @@ pub async fn confirm_by_hand(
     let note = note.unwrap_or("revoked by hand");
     let record = async {
         let mut tx = store.begin().await?;
-        tx.set_case_item(&item.id, "revoked_manually", Some(note))
+        if !tx
+            .settle_item_by_hand(&item.id, note, AWAITING_A_HUMAN)
+            .await?
+        {
+            return Ok(None);
+        }
+        tx.retire_job(&format!("revoke:{}:{}", item.credential_id, item.case_id))
             .await?;
         tx.set_credential_status(
             &item.credential_id,
@@ -308,7 +314,11 @@ pub async fn confirm_by_hand(
         )
         .await?;
         tx.commit().await?;
-        store.get_case_item(&item.id).await
+        store.get_case_item(&item.id).await.map(Some)
     };
-    record.await.map_err(ConfirmError::Store)
+    match record.await.map_err(ConfirmError::Store)? {
+        Some(settled) => Ok(settled),
+        // Settled by someone else between the check and the write.
+        None => Err(ConfirmError::NotAwaiting("settled meanwhile".into())),
+    }
 }

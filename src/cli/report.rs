@@ -68,6 +68,10 @@ pub async fn run(settings: &Settings, command: ReportCommand) -> anyhow::Result<
                     );
                     Ok(ExitCode::SUCCESS)
                 }
+                crate::jobs::Outcome::Defer { .. } => {
+                    eprintln!("report {id} was not sent now; the service sends it from its queue");
+                    Ok(ExitCode::FAILURE)
+                }
                 crate::jobs::Outcome::Retry { error, .. }
                 | crate::jobs::Outcome::Permanent(error) => {
                     eprintln!(

@@ -33,19 +33,21 @@ const MAX_PACE_WAIT: Duration = Duration::from_secs(30);
 
 impl Slot {
     /// Waits until the provider's rate limit allows one more request; Err with the
-    /// wait when that is longer than [`MAX_PACE_WAIT`].
+    /// wait when that would take longer than [`MAX_PACE_WAIT`] in all (other slots
+    /// may take the allowance it waited for).
     pub async fn ready(&self) -> Result<(), Duration> {
         use governor::clock::Clock;
         let Some(pace) = &self.gate.pace else {
             return Ok(());
         };
         let clock = governor::clock::DefaultClock::default();
+        let deadline = tokio::time::Instant::now() + MAX_PACE_WAIT;
         loop {
             match pace.check() {
                 Ok(()) => return Ok(()),
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(clock.now());
-                    if wait > MAX_PACE_WAIT {
+                    if tokio::time::Instant::now() + wait > deadline {
                         return Err(wait);
                     }
                     tokio::time::sleep(wait).await;

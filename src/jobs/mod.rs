@@ -44,6 +44,11 @@ pub enum Outcome {
     /// Done, and already completed by the handler in the transaction that recorded
     /// its result.
     Completed,
+    /// Not run: its provider had no free slot or no rate allowance. Back after
+    /// `after`, without spending an attempt.
+    Defer {
+        after: Duration,
+    },
 }
 
 /// Full-jitter exponential backoff (a random delay up to the capped exponential).
@@ -125,6 +130,12 @@ impl Worker {
         let store = &self.ctx.store;
         let (error, retry_at) = match outcome {
             Outcome::Completed => return Ok(()),
+            Outcome::Defer { after } => {
+                let run_after =
+                    at + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::minutes(1));
+                store.defer_job(&job.id, &self.name, run_after).await?;
+                return Ok(());
+            }
             Outcome::Done => {
                 if !store.complete_job(&job.id, &self.name).await? {
                     tracing::warn!(job = %job.id, "lost the lease before completing; the job will run again");

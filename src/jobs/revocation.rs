@@ -14,18 +14,14 @@ use crate::store::{now, StoreResult};
 
 /// The outcome of a job whose provider has no free slot: soon again, elsewhere maybe.
 fn busy() -> Outcome {
-    Outcome::Retry {
-        error: "every slot at the provider is busy".into(),
-        after: Some(Duration::from_secs(5)),
+    Outcome::Defer {
+        after: Duration::from_secs(5),
     }
 }
 
 /// The outcome of a job that must wait for its provider's rate limit.
 fn paced(wait: Duration) -> Outcome {
-    Outcome::Retry {
-        error: "waiting for the provider's rate limit".into(),
-        after: Some(wait),
-    }
+    Outcome::Defer { after: wait }
 }
 
 /// Revocation through the credential's provider. A `manual` provider opens a task
@@ -38,6 +34,9 @@ pub(super) async fn revoke(ctx: &Context, job: &Job, payload: &Value) -> StoreRe
         .get("item_id")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if settled_by_hand(ctx, item).await? {
+        return Ok(Outcome::Done);
+    }
     let Some(provider) = ctx.providers.get(&provider_name) else {
         let reason =
             format!("no provider {provider_name:?} is configured; revoke this credential by hand");
@@ -230,6 +229,16 @@ async fn revoke_and_verify(
     }
 }
 
+/// Whether a human already recorded this item as revoked by hand: then a retried or
+/// re-driven job has nothing left to do and must not overwrite the record.
+async fn settled_by_hand(ctx: &Context, item: &str) -> StoreResult<bool> {
+    match ctx.store.get_case_item(item).await {
+        Ok(item) => Ok(item.status == "revoked_manually"),
+        Err(crate::store::StoreError::NotFound) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 /// Records a revocation attempt that went no further, with the item's new status.
 async fn record(
     ctx: &Context,
@@ -276,6 +285,9 @@ pub(super) async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> Store
         .and_then(Value::as_str)
         .unwrap_or_default();
     let case_id = payload.get("case_id").and_then(Value::as_str);
+    if settled_by_hand(ctx, item).await? {
+        return Ok(Outcome::Done);
+    }
     let provider_name = job.provider.clone().unwrap_or_default();
     let Some((provider, Some(connector))) = ctx
         .providers

@@ -43,7 +43,7 @@ pub fn render_html(report: &Report) -> String {
          <table role=\"presentation\" width=\"100%\" style=\"max-width:880px;margin:0 auto;background:#ffffff;border-collapse:collapse;\">\
          <tr><td style=\"padding:16px;\">\
          <h1 style=\"font-size:20px;margin:0 0 4px 0;\">Agents and credentials of people who left</h1>\
-         <p style=\"margin:0 0 16px 0;color:#555;font-size:13px;\">Period {} to {} (UTC) · generated {}</p>",
+         <p style=\"margin:0 0 16px 0;color:#555;font-size:13px;\">Period {} to {} · generated {}</p>",
         esc(&report.subject),
         report.local(report.period.from),
         report.local(report.period.to),

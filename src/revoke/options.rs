@@ -38,9 +38,12 @@ impl<'a> Options<'a> {
         if let Some(value) = get("rate_limit_per_second") {
             if !value
                 .as_f64()
-                .is_some_and(|r| (0.001..=100_000.0).contains(&r))
+                // A revocation and its verification must fit one job's 30 s wait.
+                .is_some_and(|r| (0.1..=100_000.0).contains(&r))
             {
-                return Err(format!("provider {name:?}: rate_limit_per_second must be a number from 0.001 to 100000"));
+                return Err(format!(
+                    "provider {name:?}: rate_limit_per_second must be a number from 0.1 to 100000"
+                ));
             }
         }
         if let Some(value) = get("propagation_seconds") {

@@ -67,6 +67,21 @@ impl Tx {
         Ok(done == 1)
     }
 
+    /// Retires a job whose work a human did: a waiting or dead job is marked done,
+    /// so no retry or re-drive undoes the human's record.
+    pub async fn retire_job(&mut self, dedupe_key: &str) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query(
+                "UPDATE jobs SET status = 'done', updated_at = $2 WHERE dedupe_key = $1 AND status IN ('ready', 'dead')",
+            )
+            .bind(dedupe_key)
+            .bind(now())
+            .execute(&mut *c)
+            .await?;
+        });
+        Ok(())
+    }
+
     /// Enqueues a job; returns false when a job with the same key exists.
     pub async fn enqueue_job(&mut self, job: &NewJob<'_>) -> StoreResult<bool> {
         let at = now();
@@ -158,6 +173,30 @@ impl Store {
             .bind(status)
             .bind(run_after)
             .bind(truncate(error, 1000))
+            .bind(now())
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Puts a job back without spending an attempt: it never reached its provider
+    /// (no free slot, the rate limit), so waiting is not failing.
+    pub async fn defer_job(
+        &self,
+        id: &str,
+        worker: &str,
+        run_after: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = with_pool!(self, p => {
+            sqlx::query(
+                "UPDATE jobs SET status = 'ready', run_after = $3, attempts = attempts - 1, lease_owner = NULL, \
+                 lease_until = NULL, updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(worker)
+            .bind(run_after)
             .bind(now())
             .execute(p)
             .await?

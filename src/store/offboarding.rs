@@ -82,6 +82,32 @@ pub struct NewItem<'a> {
 }
 
 impl Tx {
+    /// Settles an item revoked by hand, if it is still in one of `awaiting`; false
+    /// when it is not (settled meanwhile).
+    pub async fn settle_item_by_hand(
+        &mut self,
+        id: &str,
+        note: &str,
+        awaiting: &[&str],
+    ) -> StoreResult<bool> {
+        let done = with_tx!(self, c => {
+            let mut q = QueryBuilder::<Db>::new("UPDATE offboarding_items SET status = 'revoked_manually', detail = ");
+            q.push_bind(note.to_string())
+                .push(", updated_at = ")
+                .push_bind(now())
+                .push(" WHERE id = ")
+                .push_bind(id.to_string())
+                .push(" AND status IN (");
+            let mut list = q.separated(", ");
+            for status in awaiting {
+                list.push_bind(status.to_string());
+            }
+            q.push(")");
+            q.build().execute(&mut *c).await?.rows_affected()
+        });
+        Ok(done == 1)
+    }
+
     /// As [`Store::set_case_item`], inside the caller's transaction.
     pub async fn set_case_item(
         &mut self,

@@ -492,7 +492,93 @@ async fn the_cli_lists_and_confirms_manual_tasks(app: TestApp) {
     assert!(String::from_utf8_lossy(&again.stderr).contains("revoked_manually"));
 }
 
+/// A job put back because its provider was busy or rate limited keeps its attempts.
+async fn a_deferred_job_keeps_its_attempts(app: TestApp) {
+    let mut tx = app.store.begin().await.unwrap();
+    tx.enqueue_job(&NewJob {
+        kind: "noop",
+        dedupe_key: "defer-test",
+        payload: &json!({}),
+        provider: Some("p"),
+        max_attempts: 1,
+        run_after: ownerbound::store::now(),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let t0 = ownerbound::store::now();
+    let lease = t0 + chrono::Duration::minutes(1);
+    let job = app.store.claim_job("w", lease, t0).await.unwrap().unwrap();
+    assert_eq!(job.attempts, 1);
+    let later = t0 + chrono::Duration::seconds(20);
+    assert!(app.store.defer_job(&job.id, "w", later).await.unwrap());
+    assert!(app.store.claim_job("w", lease, t0).await.unwrap().is_none());
+    let again = app
+        .store
+        .claim_job("w", later + chrono::Duration::minutes(1), later)
+        .await
+        .unwrap()
+        .unwrap();
+    // Still its first real attempt: waiting was not failing.
+    assert_eq!((again.id, again.attempts), (job.id, 1));
+}
+
+/// Confirming by hand an item whose revocation job died retires that job: its daily
+/// re-drive cannot undo the human's record.
+async fn a_confirmation_by_hand_is_not_undone_by_a_redrive(app: TestApp) {
+    let fay = app
+        .create_person(&json!({"emails": ["fay@example.com"]}))
+        .await;
+    app.create_agent(
+        &json!({"name": "fay-bot", "owner_id": fay["id"], "credentials": [
+        {"provider": "unconfigured", "kind": "api_key", "external_id": "fay-key"}]}),
+    )
+    .await;
+    let id = fay["id"].as_str().unwrap();
+    app.post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
+        .await;
+    app.run_jobs().await;
+    let items = app
+        .store
+        .case_items_with_status(
+            &["needs_attention"],
+            &ownerbound::store::PageRequest {
+                limit: 10,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    let item = &items.items[0];
+    let confirmed = app
+        .post(
+            &format!("/api/v1/offboardings/items/{}/confirm", item.id),
+            &json!({"note": "key deleted by hand"}),
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    let redriven = app
+        .store
+        .redrive_dead(ownerbound::store::now() + chrono::Duration::days(2))
+        .await
+        .unwrap();
+    let jobs: Value = app.get("/api/v1/jobs").await.json().await.unwrap();
+    let revoke = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "revoke")
+        .unwrap();
+    assert_eq!(revoke["status"], "done", "{revoke} (re-driven {redriven})");
+    app.run_jobs().await;
+    let settled = app.store.get_case_item(&item.id).await.unwrap();
+    assert_eq!(settled.status, "revoked_manually");
+    assert_eq!(settled.detail.as_deref(), Some("key deleted by hand"));
+}
+
 on_both_engines!(
+    a_deferred_job_keeps_its_attempts,
+    a_confirmation_by_hand_is_not_undone_by_a_redrive,
     the_cli_lists_and_confirms_manual_tasks,
     a_manual_provider_opens_a_task_until_someone_confirms_it,
     a_deactivation_opens_one_case_naming_the_collateral,
