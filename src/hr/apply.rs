@@ -163,7 +163,7 @@ async fn apply_entry(
                 "scheduled" => outcome.scheduled += 1,
                 _ => {
                     let person = person.as_deref().expect("applied means matched");
-                    deactivate(tx, person, cause(actor)).await?;
+                    terminate(tx, person, actor).await?;
                     outcome.applied += 1;
                 }
             }
@@ -191,11 +191,23 @@ async fn apply_entry(
             }
             // A rehire never reactivates anyone nor restores a credential: the identity
             // provider reactivates the account, and new credentials are registered anew.
+            // It lifts this source's hold, so the identity provider can.
+            if let Some(person) = person.as_deref() {
+                tx.lift_hr_hold(person, actor).await?;
+            }
             tx.insert_termination(&record(entry.kind, "noted")).await?;
             outcome.noted += 1;
         }
     }
     Ok(())
+}
+
+/// An HR termination takes effect: the person is deactivated (if still active) and,
+/// even if an identity provider deactivated them first, held inactive against
+/// identity providers until this HR system cancels or rehires.
+async fn terminate(tx: &mut Tx, person_id: &str, actor: &str) -> StoreResult<()> {
+    deactivate(tx, person_id, cause(actor)).await?;
+    tx.set_hr_hold(person_id, actor).await
 }
 
 /// Lifecycle source and actor are both `hr:<source>`.
@@ -220,7 +232,7 @@ pub async fn fire_due(store: &Store, now: DateTime<Utc>) -> StoreResult<usize> {
         for termination in &due {
             let actor = actor(&termination.source);
             if let Some(person) = &termination.person_id {
-                deactivate(&mut tx, person, cause(&actor)).await?;
+                terminate(&mut tx, person, &actor).await?;
             }
             tx.set_termination(&termination.id, "applied", termination.person_id.as_deref())
                 .await?;
@@ -246,7 +258,7 @@ pub async fn apply_unmatched_for_person(
     for termination in &pending {
         let actor = actor(&termination.source);
         if termination.effective_at <= now {
-            deactivate(tx, person_id, cause(&actor)).await?;
+            terminate(tx, person_id, &actor).await?;
             tx.set_termination(&termination.id, "applied", Some(person_id))
                 .await?;
         } else {

@@ -135,10 +135,10 @@ async fn create(
     };
     let (mut fields, not_indexed) = projection.fields(&mut tx, adopted.as_deref()).await?;
     fields.active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+    let mut held = false;
     if let Some(was_active) = was_active {
-        if refuse_idp_reactivation(&mut tx, &id, was_active, fields.active, &actor).await? {
-            fields.active = false;
-        }
+        held = refuse_idp_reactivation(&mut tx, &id, was_active, fields.active, &actor).await?;
+        fields.active &= !held;
     }
     let id = match was_active {
         Some(_) => {
@@ -152,7 +152,7 @@ async fn create(
     } else {
         "scim.user.created"
     };
-    let mut skipped = persist(&mut tx, &id, &doc, &projection, &actor).await?;
+    let mut skipped = persist(&mut tx, &id, &as_held(&doc, held), &projection, &actor).await?;
     skipped.extend(not_indexed.iter().map(|c| c.to_string()));
     audit(&mut tx, &actor, action, &id, &skipped, &[]).await?;
     if let Some(was_active) = was_active {
@@ -400,11 +400,11 @@ async fn write_update(
     let projection = Projection::of(doc);
     projection.check_lengths()?;
     let (mut fields, not_indexed) = projection.fields(tx, Some(&current.id)).await?;
-    if refuse_idp_reactivation(tx, &current.id, current.active, fields.active, actor).await? {
-        fields.active = false;
-    }
+    let held =
+        refuse_idp_reactivation(tx, &current.id, current.active, fields.active, actor).await?;
+    fields.active &= !held;
     tx.update_person(&current.id, &fields).await?;
-    let mut skipped = persist(tx, &current.id, doc, &projection, actor).await?;
+    let mut skipped = persist(tx, &current.id, &as_held(doc, held), &projection, actor).await?;
     skipped.extend(not_indexed.iter().map(|c| c.to_string()));
     audit(tx, actor, action, &current.id, &skipped, ignored).await?;
     record_transition(
@@ -428,6 +428,18 @@ fn cause<'a>(actor: &'a str, reason: Option<&'a str>) -> Cause<'a> {
 
 /// Stores the document and emails, and resolves agents registered with those emails.
 /// Returns the emails that were not indexed because another person has them.
+/// The document to store: as sent, but `active: false` when an HR hold refused the
+/// identity provider's `active: true`, so the stored document says what is true.
+fn as_held(doc: &Map<String, Value>, held: bool) -> std::borrow::Cow<'_, Map<String, Value>> {
+    if held {
+        let mut doc = doc.clone();
+        doc.insert("active".into(), Value::Bool(false));
+        std::borrow::Cow::Owned(doc)
+    } else {
+        std::borrow::Cow::Borrowed(doc)
+    }
+}
+
 async fn persist(
     tx: &mut Tx,
     id: &str,

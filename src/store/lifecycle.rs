@@ -58,18 +58,40 @@ impl Tx {
 }
 
 impl Tx {
-    /// The HR source (`hr:<name>`) whose termination keeps this person inactive: the
-    /// person's latest lifecycle event is a deactivation by an HR source, and no HR
-    /// cancellation or rehire for them has arrived since.
+    /// The HR source (`hr:<name>`) whose termination holds this person inactive
+    /// against identity providers, if any.
     pub async fn hr_hold(&mut self, person_id: &str) -> StoreResult<Option<String>> {
-        let sql = "SELECT le.source FROM lifecycle_events le \
-             WHERE le.person_id = $1 AND le.kind = 'person-deactivated' AND le.source LIKE 'hr:%' \
-               AND le.occurred_at = (SELECT MAX(l2.occurred_at) FROM lifecycle_events l2 WHERE l2.person_id = $1) \
-               AND NOT EXISTS (SELECT 1 FROM hr_terminations t WHERE t.person_id = $1 \
-                   AND t.kind IN ('cancellation', 'rehire') AND t.created_at > le.occurred_at)";
-        Ok(
-            with_tx!(self, c => sqlx::query_scalar(sql).bind(person_id).fetch_optional(&mut *c).await?),
-        )
+        let hold: Option<Option<String>> = with_tx!(self, c => sqlx::query_scalar("SELECT hr_hold FROM people WHERE id = $1")
+            .bind(person_id)
+            .fetch_optional(&mut *c)
+            .await?);
+        Ok(hold.flatten())
+    }
+
+    /// An HR termination took effect: hold the person inactive until `source`
+    /// cancels or rehires.
+    pub async fn set_hr_hold(&mut self, person_id: &str, source: &str) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query("UPDATE people SET hr_hold = $2 WHERE id = $1")
+                .bind(person_id)
+                .bind(source)
+                .execute(&mut *c)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// `source` cancelled its termination or rehired the person: lift its hold (a
+    /// hold by another HR system stays).
+    pub async fn lift_hr_hold(&mut self, person_id: &str, source: &str) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query("UPDATE people SET hr_hold = NULL WHERE id = $1 AND hr_hold = $2")
+                .bind(person_id)
+                .bind(source)
+                .execute(&mut *c)
+                .await?;
+        });
+        Ok(())
     }
 
     pub async fn lifecycle_event(&mut self, id: &str) -> StoreResult<LifecycleEvent> {

@@ -357,6 +357,48 @@ async fn an_hr_termination_holds_against_idp_reactivation_until_hr_rehires(app: 
         .map(|(kind, _)| kind)
         .collect();
     assert_eq!(events, ["person-deactivated", "person-reactivated"]);
+
+    // The identity provider deactivated Iris first; HR's termination arrives after:
+    // the hold applies all the same.
+    let (status, _, iris) = app
+        .scim(
+            &token,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": "iris@example.com", "active": true,
+                "emails": [{"value": "iris@example.com", "primary": true}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{iris}");
+    let iris_id = iris["id"].as_str().unwrap().to_string();
+    let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    app.scim(
+        &token,
+        Method::PATCH,
+        &format!("/Users/{iris_id}"),
+        Some(&deactivate),
+    )
+    .await;
+    let terminate = json!({"type": "employee.terminated", "employee": {"id": "i-1", "email": "iris@example.com"}});
+    let (status, _) =
+        crate::hr::post_signed(&app, "standard", terminate.to_string().as_bytes()).await;
+    assert_eq!(status, 200);
+    let (status, _, body) = app
+        .scim(
+            &token,
+            Method::PATCH,
+            &format!("/Users/{iris_id}"),
+            Some(&patch),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["active"], false, "{body}");
+    // The stored document says what is true too.
+    let (_, _, fetched) = app
+        .scim(&token, Method::GET, &format!("/Users/{iris_id}"), None)
+        .await;
+    assert_eq!(fetched["active"], false, "{fetched}");
 }
 
 on_both_engines!(
