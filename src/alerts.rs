@@ -3,6 +3,7 @@
 
 use lettre::message::header::ContentType;
 use lettre::message::MessageBuilder;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -19,6 +20,9 @@ pub struct AlertConfig {
     pub smtp_url: SecretString,
     pub from: String,
     pub to: Vec<String>,
+    /// PEM of the certificate authorities to trust for the SMTP server's TLS, when
+    /// it is not the public web's (`OWNERBOUND_SMTP_CA_FILE`).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl AlertConfig {
@@ -41,6 +45,11 @@ impl AlertConfig {
                 .clone()
                 .unwrap_or_else(|| "ownerbound@localhost".into()),
             to,
+            // Checked at start-up (validate); unreadable now means no custom roots.
+            ca_pem: settings
+                .smtp_ca_file
+                .as_ref()
+                .and_then(|path| std::fs::read(path).ok()),
         })
     }
 }
@@ -97,13 +106,49 @@ pub fn envelope(config: &AlertConfig, subject: &str) -> Result<MessageBuilder, S
 /// Sends through `OWNERBOUND_SMTP_URL` (errors never include the URL: it may hold a
 /// password).
 pub async fn transmit(config: &AlertConfig, message: Message) -> Result<(), String> {
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(config.smtp_url.expose_secret())
+    let url = config.smtp_url.expose_secret();
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
         .map_err(|_| "OWNERBOUND_SMTP_URL is not a usable SMTP URL".to_string())?
-        .timeout(Some(std::time::Duration::from_secs(30)))
-        .build();
+        .timeout(Some(std::time::Duration::from_secs(30)));
+    if let Some(pem) = &config.ca_pem {
+        if let Some(tls) = tls_with_roots(url, pem)? {
+            builder = builder.tls(tls);
+        }
+    }
+    let transport = builder.build();
     transport
         .send(message)
         .await
         .map(|_| ())
         .map_err(|e| format!("SMTP: {e}"))
+}
+
+/// The URL's TLS mode (`smtps://` wraps, `?tls=required|opportunistic` upgrades with
+/// STARTTLS) with `pem`'s certificate authorities as the only roots; None when the
+/// URL uses no TLS.
+fn tls_with_roots(url: &str, pem: &[u8]) -> Result<Option<Tls>, String> {
+    let parsed =
+        url::Url::parse(url).map_err(|_| "OWNERBOUND_SMTP_URL is not a URL".to_string())?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| "OWNERBOUND_SMTP_URL has no host".to_string())?;
+    let mode = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    let params = || {
+        Certificate::from_pem(pem)
+            .and_then(|ca| {
+                TlsParameters::builder(host.to_string())
+                    .add_root_certificate(ca)
+                    .build()
+            })
+            .map_err(|e| format!("OWNERBOUND_SMTP_CA_FILE: {e}"))
+    };
+    Ok(match (parsed.scheme(), mode.as_deref()) {
+        ("smtps", _) => Some(Tls::Wrapper(params()?)),
+        (_, Some("required")) => Some(Tls::Required(params()?)),
+        (_, Some("opportunistic")) => Some(Tls::Opportunistic(params()?)),
+        _ => None,
+    })
 }

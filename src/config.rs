@@ -71,6 +71,9 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     /// File holding the SMTP URL.
     pub smtp_url_file: Option<PathBuf>,
+    /// PEM file of the certificate authorities to trust for the SMTP server's TLS
+    /// (an internal relay with a private CA); the public web roots otherwise.
+    pub smtp_ca_file: Option<PathBuf>,
     /// Sender address of alerts and reports.
     pub report_from: Option<String>,
     /// Recipients of alerts and reports, comma-separated.
@@ -112,6 +115,7 @@ impl Default for Settings {
             public_url: None,
             smtp_url: None,
             smtp_url_file: None,
+            smtp_ca_file: None,
             report_from: None,
             report_to: None,
             report_schedule: "0 8 * * MON".into(),
@@ -280,6 +284,12 @@ impl Settings {
         })?;
         crate::report::schedule::Schedule::parse(&self.report_schedule, &self.report_timezone)
             .map_err(|e| bad("report_schedule", &e))?;
+        if let Some(path) = &self.smtp_ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| bad("smtp_ca_file", &format!("cannot be read: {e}")))?;
+            lettre::transport::smtp::client::Certificate::from_pem(&pem)
+                .map_err(|_| bad("smtp_ca_file", "must hold PEM certificates"))?;
+        }
         if let Some(from) = &self.report_from {
             from.parse::<lettre::message::Mailbox>()
                 .map_err(|_| bad("report_from", "must be an email address"))?;

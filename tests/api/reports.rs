@@ -442,7 +442,57 @@ async fn one_report_per_period_across_instances_and_a_missed_one_is_caught_up(ap
     assert_eq!(smtp.parsed().len(), 2);
 }
 
+/// A relay that requires STARTTLS (a private CA's certificate) and SMTP AUTH: trusted
+/// through `OWNERBOUND_SMTP_CA_FILE`, refused without it; the password never shows.
+async fn a_report_reaches_a_relay_that_requires_starttls_and_auth(app: TestApp) {
+    let password = "relay-password-0001";
+    let Some(relay) = SmtpServer::start_secure("ownerbound", password) else {
+        return;
+    };
+    seed(&app).await;
+    let mut mail = relay.server.alerts();
+    mail.smtp_url = secrecy::SecretString::from(format!(
+        "smtp://ownerbound:{password}@localhost:{}?tls=required",
+        relay.server.port
+    ));
+    let report = config(None)
+        .build(&app.store, ownerbound::findings::Period::last_days(7))
+        .await
+        .unwrap();
+    let id = ownerbound::report::delivery::store_and_enqueue(
+        &app.store,
+        &report,
+        "manual",
+        None,
+        &mail.to,
+        ownerbound::store::now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    use ownerbound::jobs::Outcome;
+    use ownerbound::report::delivery::deliver;
+    // The relay's certificate is not from a public CA: refused, retried later.
+    let outcome = deliver(&app.store, Some(&mail), &id).await.unwrap();
+    assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
+    assert!(relay.server.parsed().is_empty());
+    let failed = app.store.get_report(&id).await.unwrap();
+    assert!(!failed.last_error.unwrap().contains(password));
+    // Trusting the relay's CA: STARTTLS, then AUTH, then the message.
+    mail.ca_pem = Some(relay.ca_pem.clone().into_bytes());
+    let outcome = deliver(&app.store, Some(&mail), &id).await.unwrap();
+    assert_eq!(outcome, Outcome::Done);
+    let messages = relay.server.parsed();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0]["headers"]["x-authenticated-as"][0],
+        "ownerbound"
+    );
+    assert!(!crate::helpers::captured_logs().contains(password));
+}
+
 on_both_engines!(
+    a_report_reaches_a_relay_that_requires_starttls_and_auth,
     one_report_per_period_across_instances_and_a_missed_one_is_caught_up,
     the_cli_previews_every_format_without_secrets,
     the_report_has_every_section_in_html_text_and_json,

@@ -12,6 +12,16 @@ pub struct SmtpServer {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Extra arguments: `--tls CERT KEY`, `--auth USER:PASSWORD`.
+    options: Vec<String>,
+}
+
+/// A server that requires STARTTLS (with a certificate for `localhost` from a private
+/// CA) and SMTP AUTH: what a corporate relay looks like.
+pub struct SecureSmtp {
+    pub server: SmtpServer,
+    /// PEM of the certificate clients must trust.
+    pub ca_pem: String,
 }
 
 impl Drop for SmtpServer {
@@ -31,6 +41,32 @@ impl SmtpServer {
     /// A server on a free port; None (a skip) when aiosmtpd is not installed, unless
     /// OWNERBOUND_TEST_REQUIRE_ALL=1 makes that a failure.
     pub fn start() -> Option<Self> {
+        Self::start_with(Vec::new())
+    }
+
+    /// A server requiring STARTTLS and AUTH as `user`/`password`.
+    pub fn start_secure(user: &str, password: &str) -> Option<SecureSmtp> {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let files = tempfile::tempdir().unwrap();
+        let (cert, key) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        let server = Self::start_with(vec![
+            "--tls".into(),
+            cert.display().to_string(),
+            key.display().to_string(),
+            "--auth".into(),
+            format!("{user}:{password}"),
+        ])?;
+        // The server has loaded them; the directory may go.
+        drop(files);
+        Some(SecureSmtp {
+            server,
+            ca_pem: certified.cert.pem(),
+        })
+    }
+
+    fn start_with(options: Vec<String>) -> Option<Self> {
         if !installed() {
             assert!(
                 std::env::var("OWNERBOUND_TEST_REQUIRE_ALL").as_deref() != Ok("1"),
@@ -48,6 +84,7 @@ impl SmtpServer {
             child: None,
             port,
             dir: tempfile::tempdir().unwrap(),
+            options,
         };
         server.restart();
         Some(server)
@@ -60,6 +97,7 @@ impl SmtpServer {
             .arg(script)
             .arg(self.port.to_string())
             .arg(self.dir.path())
+            .args(&self.options)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -138,6 +176,7 @@ print(json.dumps({"content_type": message.get_content_type(), "headers": headers
             smtp_url: SecretString::from(format!("smtp://127.0.0.1:{}", self.port)),
             from: "ownerbound@example.com".into(),
             to: vec!["security@example.com".into()],
+            ca_pem: None,
         }
     }
 }
