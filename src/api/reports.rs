@@ -94,8 +94,18 @@ async fn preview(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     })
 }
 
+/// `POST /reports/send` takes no options: an empty body or `{}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendRequest {}
+
 /// Generates the report for now and queues its delivery.
-async fn send(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+async fn send(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let SendRequest {} = super::json::optional_body(&body)?;
     let config = config(&state)?;
     let Some(mail) = &config.mail else {
         return Err(ApiError::new(

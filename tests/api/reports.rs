@@ -373,6 +373,19 @@ async fn the_cli_previews_every_format_without_secrets(app: TestApp) {
         assert_no_secret(&app, &stdout, &format!("{format} preview"));
         assert_no_secret(&app, &String::from_utf8_lossy(&output.stderr), "CLI log");
     }
+    // Malformed or oversized bodies are refused before anything happens.
+    let response = app
+        .post("/api/v1/reports/send", &json!({"period": "all"}))
+        .await;
+    crate::helpers::assert_problem(response, 400, "invalid_body").await;
+    let response = app
+        .request(reqwest::Method::POST, "/api/v1/reports/send")
+        .header("content-type", "application/json")
+        .body(vec![b' '; crate::helpers::TEST_MAX_BODY + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
     // Without SMTP, sending is refused (API and CLI) and stores nothing.
     let response = app.post("/api/v1/reports/send", &json!({})).await;
     crate::helpers::assert_problem(response, 409, "reports_not_configured").await;
