@@ -11,30 +11,6 @@ use crate::fake_providers::{Fake, GITHUB_APP, HOOK_KEY, VAULT_ADMIN};
 use crate::helpers::TestApp;
 use crate::on_both_engines;
 
-/// Creates one person owning one agent with `credentials`, offboards them, and
-/// returns the agent's credential ids in order.
-async fn offboard_with(app: &TestApp, credentials: Value) -> Vec<String> {
-    let person = app
-        .create_person(&json!({"emails": ["leaver@example.com"]}))
-        .await;
-    let agent = app
-        .create_agent(
-            &json!({"name": "leaver-bot", "owner_id": person["id"], "credentials": credentials}),
-        )
-        .await;
-    let id = person["id"].as_str().unwrap();
-    let response = app
-        .post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
-        .await;
-    assert!(response.status().is_success());
-    agent["credentials"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// Case items by credential id: (status, detail).
 async fn items(app: &TestApp) -> BTreeMap<String, (String, String)> {
     let cases: Value = app.get("/api/v1/offboardings").await.json().await.unwrap();
@@ -96,17 +72,15 @@ async fn vault_tokens_accessors_and_leases_are_revoked_and_proven_dead(app: Test
         .unwrap()
         .restricted
         .insert(restricted.into());
-    let ids = offboard_with(
-        &app,
-        json!([
+    let ids = app
+        .offboard_owner_of(json!([
             {"provider": "vault", "kind": "api_key", "secret": token},
             {"provider": "vault", "kind": "api_key", "external_id": "acc-7f3b"},
             {"provider": "vault", "kind": "other", "external_id": lease},
             {"provider": "vault-self", "kind": "api_key", "secret": own_token},
             {"provider": "vault-self", "kind": "api_key", "secret": restricted},
-        ]),
-    )
-    .await;
+        ]))
+        .await;
     app.run_jobs_with(json!([
         {"name": "vault", "kind": "vault", "address": fake.base, "token": VAULT_ADMIN},
         // Without a token of its own, ownerbound presents the credential to revoke itself.
@@ -156,11 +130,11 @@ async fn vault_tokens_accessors_and_leases_are_revoked_and_proven_dead(app: Test
 async fn a_sealed_vault_is_retried_after_its_retry_after(app: TestApp) {
     let fake = Fake::start(&["acc-sealed"]);
     fake.state.lock().unwrap().unavailable = 1;
-    let ids = offboard_with(
-        &app,
-        json!([{"provider": "vault", "kind": "api_key", "external_id": "acc-sealed"}]),
-    )
-    .await;
+    let ids = app
+        .offboard_owner_of(
+            json!([{"provider": "vault", "kind": "api_key", "external_id": "acc-sealed"}]),
+        )
+        .await;
     let providers =
         json!([{"name": "vault", "kind": "vault", "address": fake.base, "token": VAULT_ADMIN}]);
     let before = ownerbound::store::now();
@@ -191,11 +165,11 @@ async fn a_sealed_vault_is_retried_after_its_retry_after(app: TestApp) {
 async fn github_tokens_are_deleted_and_check_token_answers_404(app: TestApp) {
     let token = "gho_agenttoken000000000000001";
     let fake = Fake::start(&[token, "gho_unrelated0000000000000002"]);
-    let ids = offboard_with(
-        &app,
-        json!([{"provider": "github", "kind": "oauth_access_token", "secret": token}]),
-    )
-    .await;
+    let ids = app
+        .offboard_owner_of(
+            json!([{"provider": "github", "kind": "oauth_access_token", "secret": token}]),
+        )
+        .await;
     app.run_jobs_with(
         json!([{"name": "github", "kind": "github", "api_url": fake.base,
         "client_id": GITHUB_APP.0, "client_secret": GITHUB_APP.1}]),
@@ -218,11 +192,9 @@ async fn a_github_token_of_another_app_is_not_called_dead(app: TestApp) {
     let personal = "ghp_personalaccesstoken00000005";
     let fake = Fake::start(&[personal]);
     fake.state.lock().unwrap().foreign.insert(personal.into());
-    let ids = offboard_with(
-        &app,
-        json!([{"provider": "github", "kind": "api_key", "secret": personal}]),
-    )
-    .await;
+    let ids = app
+        .offboard_owner_of(json!([{"provider": "github", "kind": "api_key", "secret": personal}]))
+        .await;
     app.run_jobs_with(
         json!([{"name": "github", "kind": "github", "api_url": fake.base,
         "client_id": GITHUB_APP.0, "client_secret": GITHUB_APP.1}]),
@@ -236,11 +208,11 @@ async fn a_github_token_of_another_app_is_not_called_dead(app: TestApp) {
 async fn a_wrong_github_app_secret_is_a_configuration_error_not_retried(app: TestApp) {
     let token = "gho_agenttoken000000000000003";
     let fake = Fake::start(&[token]);
-    let ids = offboard_with(
-        &app,
-        json!([{"provider": "github", "kind": "oauth_access_token", "secret": token}]),
-    )
-    .await;
+    let ids = app
+        .offboard_owner_of(
+            json!([{"provider": "github", "kind": "oauth_access_token", "secret": token}]),
+        )
+        .await;
     app.run_jobs_with(
         json!([{"name": "github", "kind": "github", "api_url": fake.base,
         "client_id": GITHUB_APP.0, "client_secret": "not-the-app-secret-000000"}]),
@@ -264,14 +236,12 @@ async fn slack_ok_false_goes_to_verification_rather_than_being_trusted(app: Test
     // Revoked already by someone else: auth.revoke answers 200 ok:false.
     let gone = "xoxb-already-revoked-00002";
     let fake = Fake::start(&[live]);
-    let ids = offboard_with(
-        &app,
-        json!([
+    let ids = app
+        .offboard_owner_of(json!([
             {"provider": "slack", "kind": "oauth_access_token", "secret": live},
             {"provider": "slack", "kind": "api_key", "secret": gone},
-        ]),
-    )
-    .await;
+        ]))
+        .await;
     app.run_jobs_with(
         json!([{"name": "slack", "kind": "slack", "api_url": format!("{}/api", fake.base)}]),
     )
@@ -297,8 +267,7 @@ async fn slack_ok_false_goes_to_verification_rather_than_being_trusted(app: Test
 async fn the_http_connector_sends_a_signed_request_without_the_secret(app: TestApp) {
     let secret = "internal-system-key-000000001";
     let fake = Fake::start(&[]);
-    let ids = offboard_with(
-        &app,
+    let ids = app.offboard_owner_of(
         json!([{"provider": "internal", "kind": "api_key", "external_id": "key-42", "secret": secret}]),
     )
     .await;
@@ -333,12 +302,12 @@ async fn the_http_connector_sends_a_signed_request_without_the_secret(app: TestA
 async fn the_http_connector_options_send_the_secret_and_skip_verification(app: TestApp) {
     let secret = "internal-system-key-000000002";
     let fake = Fake::start(&[]);
-    let ids = offboard_with(
-        &app,
-        json!([{"provider": "internal", "kind": "api_key", "secret": secret},
+    let ids = app
+        .offboard_owner_of(
+            json!([{"provider": "internal", "kind": "api_key", "secret": secret},
                {"provider": "internal", "kind": "api_key", "external_id": "unknown-to-it"}]),
-    )
-    .await;
+        )
+        .await;
     fake.state.lock().unwrap().live.insert(ids[0].clone());
     app.run_jobs_with(json!([{"name": "internal", "kind": "http",
         "url": format!("{}/hook", fake.base), "signing_secret": HOOK_KEY,
@@ -364,11 +333,11 @@ async fn the_http_connector_options_send_the_secret_and_skip_verification(app: T
 
 async fn a_forged_http_signature_is_refused_by_the_receiver(app: TestApp) {
     let fake = Fake::start(&[]);
-    let ids = offboard_with(
-        &app,
-        json!([{"provider": "internal", "kind": "api_key", "external_id": "key-43"}]),
-    )
-    .await;
+    let ids = app
+        .offboard_owner_of(
+            json!([{"provider": "internal", "kind": "api_key", "external_id": "key-43"}]),
+        )
+        .await;
     fake.state.lock().unwrap().live.insert(ids[0].clone());
     app.run_jobs_with(json!([{"name": "internal", "kind": "http",
         "url": format!("{}/hook", fake.base), "signing_secret": "some-other-key-0000000000"}]))
@@ -382,15 +351,12 @@ async fn a_forged_http_signature_is_refused_by_the_receiver(app: TestApp) {
 async fn a_provider_rate_limit_paces_the_calls(app: TestApp) {
     let tokens: Vec<String> = (0..5).map(|i| format!("xoxp-paced-token-{i:05}")).collect();
     let fake = Fake::start(&tokens.iter().map(String::as_str).collect::<Vec<_>>());
-    offboard_with(
-        &app,
-        Value::Array(
-            tokens
-                .iter()
-                .map(|t| json!({"provider": "slack", "kind": "api_key", "secret": t}))
-                .collect(),
-        ),
-    )
+    app.offboard_owner_of(Value::Array(
+        tokens
+            .iter()
+            .map(|t| json!({"provider": "slack", "kind": "api_key", "secret": t}))
+            .collect(),
+    ))
     .await;
     app.run_jobs_with(json!([{"name": "slack", "kind": "slack",
         "api_url": format!("{}/api", fake.base), "rate_limit_per_second": 5}]))

@@ -316,20 +316,59 @@ impl TestApp {
     ) -> usize {
         let mut all = vec![serde_json::json!({"name": "it-desk", "kind": "manual"})];
         all.extend(extra_providers.as_array().cloned().unwrap_or_default());
+        let ctx = self.job_context(Value::Array(all), alerts, ownerbound::jobs::http_client());
+        ownerbound::jobs::Worker::new(ctx)
+            .run_until_idle()
+            .await
+            .unwrap()
+    }
+
+    /// Creates one person owning one agent with `credentials`, offboards them, and
+    /// returns the agent's credential ids in order.
+    pub async fn offboard_owner_of(&self, credentials: Value) -> Vec<String> {
+        let person = self
+            .create_person(&serde_json::json!({"emails": ["leaver@example.com"]}))
+            .await;
+        let agent = self
+            .create_agent(&serde_json::json!(
+                {"name": "leaver-bot", "owner_id": person["id"], "credentials": credentials}))
+            .await;
+        let id = person["id"].as_str().unwrap();
+        let response = self
+            .post(
+                &format!("/api/v1/people/{id}/offboard"),
+                &serde_json::json!({}),
+            )
+            .await;
+        assert!(response.status().is_success());
+        agent["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// What job workers of this app need, with exactly these `[[providers]]`.
+    pub fn job_context(
+        &self,
+        providers: Value,
+        alerts: Option<ownerbound::alerts::AlertConfig>,
+        http: reqwest::Client,
+    ) -> ownerbound::jobs::Context {
         let providers: Vec<ownerbound::providers::ProviderConfig> =
-            serde_json::from_value(Value::Array(all)).unwrap();
-        let worker = ownerbound::jobs::Worker::new(ownerbound::jobs::Context {
+            serde_json::from_value(providers).unwrap();
+        ownerbound::jobs::Context {
             store: self.store.clone(),
             policy: ownerbound::offboarding::SharedPolicy::Revoke,
             providers: std::sync::Arc::new(
                 ownerbound::providers::index(&providers, &mut |_| {}).unwrap(),
             ),
             keys: self.keys.clone(),
-            http: ownerbound::jobs::http_client(),
+            http,
             alerts,
             limits: Default::default(),
-        });
-        worker.run_until_idle().await.unwrap()
+        }
     }
 
     /// Starts another instance of the service on this database (a restart), with

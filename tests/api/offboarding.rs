@@ -450,17 +450,10 @@ async fn a_manual_provider_opens_a_task_until_someone_confirms_it(app: TestApp) 
 /// The same from the command line: `tasks list` shows the open task, `tasks confirm`
 /// settles it once.
 async fn the_cli_lists_and_confirms_manual_tasks(app: TestApp) {
-    let erin = app
-        .create_person(&json!({"emails": ["erin@example.com"]}))
-        .await;
-    app.create_agent(
-        &json!({"name": "erin-bot", "owner_id": erin["id"], "credentials": [
-        {"provider": "it-desk", "kind": "api_key", "external_id": "desk-erin"}]}),
+    app.offboard_owner_of(
+        json!([{"provider": "it-desk", "kind": "api_key", "external_id": "desk-erin"}]),
     )
     .await;
-    let id = erin["id"].as_str().unwrap();
-    app.post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
-        .await;
     app.run_jobs().await;
     let output = app.cli(&["tasks", "list"]);
     assert!(output.status.success());
@@ -526,17 +519,10 @@ async fn a_deferred_job_keeps_its_attempts(app: TestApp) {
 /// Confirming by hand an item whose revocation job died retires that job: its daily
 /// re-drive cannot undo the human's record.
 async fn a_confirmation_by_hand_is_not_undone_by_a_redrive(app: TestApp) {
-    let fay = app
-        .create_person(&json!({"emails": ["fay@example.com"]}))
-        .await;
-    app.create_agent(
-        &json!({"name": "fay-bot", "owner_id": fay["id"], "credentials": [
-        {"provider": "unconfigured", "kind": "api_key", "external_id": "fay-key"}]}),
+    app.offboard_owner_of(
+        json!([{"provider": "unconfigured", "kind": "api_key", "external_id": "fay-key"}]),
     )
     .await;
-    let id = fay["id"].as_str().unwrap();
-    app.post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
-        .await;
     app.run_jobs().await;
     let items = app
         .store

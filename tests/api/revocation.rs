@@ -232,15 +232,11 @@ async fn an_smtp_outage_delays_an_alert_and_never_drops_or_doubles_it(app: TestA
     assert!(alert.last_error.as_deref().unwrap().contains("SMTP"));
     // SMTP is back; the alert goes out when its retry is due, once.
     smtp.restart();
-    let worker = ownerbound::jobs::Worker::new(ownerbound::jobs::Context {
-        store: app.store.clone(),
-        policy: ownerbound::offboarding::SharedPolicy::Revoke,
-        providers: std::sync::Arc::new(Default::default()),
-        keys: app.keys.clone(),
-        http: ownerbound::jobs::http_client(),
-        alerts: Some(smtp.alerts()),
-        limits: Default::default(),
-    });
+    let worker = ownerbound::jobs::Worker::new(app.job_context(
+        json!([]),
+        Some(smtp.alerts()),
+        ownerbound::jobs::http_client(),
+    ));
     worker.run_once_at(alert.run_after).await.unwrap().unwrap();
     assert!(worker.run_once_at(alert.run_after).await.unwrap().is_none());
     let messages = smtp.messages();

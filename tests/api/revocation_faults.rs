@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use ownerbound::jobs::{Context, Worker};
+use ownerbound::jobs::Worker;
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
@@ -99,23 +99,15 @@ async fn offboard_one(app: &TestApp, base: &str) -> (Worker, String) {
     let id = person["id"].as_str().unwrap();
     app.post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
         .await;
-    let providers: Vec<ownerbound::providers::ProviderConfig> = serde_json::from_value(json!([{
+    let providers = json!([{
         "name": "scripted", "kind": "oauth2", "client_id": "c", "client_secret": "s-0123456789abcdef",
         "revocation_endpoint": format!("{base}/revoke"), "introspection_endpoint": format!("{base}/introspect")
-    }]))
-    .unwrap();
-    let worker = Worker::new(Context {
-        store: app.store.clone(),
-        policy: ownerbound::offboarding::SharedPolicy::Revoke,
-        providers: Arc::new(ownerbound::providers::index(&providers, &mut |_| {}).unwrap()),
-        keys: app.keys.clone(),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(1))
-            .build()
-            .unwrap(),
-        alerts: None,
-        limits: Default::default(),
-    });
+    }]);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let worker = Worker::new(app.job_context(providers, None, http));
     // Open the case.
     worker
         .run_once_at(ownerbound::store::now())
@@ -364,20 +356,11 @@ async fn a_provider_concurrency_limit_holds_across_workers(app: TestApp) {
         &json!({}),
     )
     .await;
-    let providers: Vec<ownerbound::providers::ProviderConfig> = serde_json::from_value(json!([{
+    let providers = json!([{
         "name": "scripted", "kind": "oauth2", "max_concurrency": 1,
         "revocation_endpoint": format!("{base}/revoke"), "introspection_endpoint": format!("{base}/introspect")
-    }]))
-    .unwrap();
-    let ctx = Context {
-        store: app.store.clone(),
-        policy: ownerbound::offboarding::SharedPolicy::Revoke,
-        providers: Arc::new(ownerbound::providers::index(&providers, &mut |_| {}).unwrap()),
-        keys: app.keys.clone(),
-        http: ownerbound::jobs::http_client(),
-        alerts: None,
-        limits: Default::default(),
-    };
+    }]);
+    let ctx = app.job_context(providers, None, ownerbound::jobs::http_client());
     Worker::new(ctx.clone())
         .run_once_at(ownerbound::store::now())
         .await
