@@ -10,8 +10,6 @@
 //! SQLite by default; OWNERBOUND_BENCH_POSTGRES_URL for PostgreSQL.
 //! OWNERBOUND_BENCH_PEOPLE and OWNERBOUND_BENCH_WORKERS change the size and workers.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
@@ -21,8 +19,16 @@ use ownerbound::store::Store;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
-const AGENTS_CLIENT: (&str, &str) = ("agents", "agents-secret-0123456789abcdef");
-const REVOKER_CLIENT: (&str, &str) = ("revoker", "revoker-secret-0123456789abcdef");
+// The tests' harness for the real authorization server, shared rather than copied.
+#[path = "../tests/api/oauth_peer.rs"]
+#[allow(
+    dead_code,
+    reason = "the benchmark uses only part of the tests' harness"
+)]
+mod oauth_peer;
+
+use oauth_peer::{OAuthServer, AGENTS_CLIENT, REVOKER_CLIENT};
+
 const ADMIN: &str = "ob_bench_admin_token_0123456789";
 const CREDENTIALS_PER_PERSON: usize = 10;
 
@@ -70,26 +76,8 @@ async fn mint(http: &reqwest::Client, issuer: &str, count: usize) -> Vec<String>
 async fn main() {
     let people = env_usize("OWNERBOUND_BENCH_PEOPLE", 1_000);
     let workers = env_usize("OWNERBOUND_BENCH_WORKERS", 8);
-    let peers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
-    assert!(
-        peers.join("node_modules/oidc-provider").exists(),
-        "run `npm ci` in tests/peers first"
-    );
-    let mut server = Command::new("node")
-        .arg("oauth-server.mjs")
-        .current_dir(&peers)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node runs");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let issuer = serde_json::from_str::<Value>(&line).unwrap()["issuer"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let oauth = OAuthServer::start().expect("run `npm ci` in tests/peers first");
+    let issuer = oauth.issuer.clone();
 
     let dir = tempfile::tempdir().unwrap();
     let (database_url, engine) = match std::env::var("OWNERBOUND_BENCH_POSTGRES_URL") {
@@ -292,6 +280,4 @@ async fn main() {
         sample as f64 / raw.as_secs_f64(),
         sample as f64 / pairs.as_secs_f64()
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }
