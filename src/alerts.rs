@@ -6,13 +6,8 @@ use lettre::message::MessageBuilder;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Value};
 
-use crate::store::jobs::NewJob;
 use crate::store::{StoreResult, Tx};
-
-/// Attempts before an alert job is dead (it is re-driven after a day anyway).
-const ALERT_ATTEMPTS: i64 = 30;
 
 /// Where alerts go.
 #[derive(Clone)]
@@ -57,30 +52,23 @@ impl AlertConfig {
 /// Enqueues an alert in the caller's transaction. `key` makes it once-only. Subjects
 /// and bodies name agents, people and providers, never a secret.
 pub async fn enqueue(tx: &mut Tx, key: &str, subject: &str, body: &str) -> StoreResult<()> {
-    tx.enqueue_job(&NewJob {
-        kind: "alert",
-        dedupe_key: &format!("alert:{key}"),
-        payload: &json!({"subject": subject, "body": body}),
-        provider: None,
-        max_attempts: ALERT_ATTEMPTS,
-        run_after: crate::store::now(),
-    })
+    crate::tasks::enqueue(
+        tx,
+        &crate::tasks::Task::Alert {
+            subject: subject.to_string(),
+            body: body.to_string(),
+        },
+        &crate::tasks::Schedule::now(&format!("alert:{key}")),
+    )
     .await?;
     Ok(())
 }
 
 /// Sends an alert job's email. Err is a reason to retry.
-pub async fn send(config: &AlertConfig, payload: &Value) -> Result<(), String> {
-    let text = |key: &str| {
-        payload
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let message = envelope(config, &format!("[ownerbound] {}", text("subject")))?
+pub async fn send(config: &AlertConfig, subject: &str, body: &str) -> Result<(), String> {
+    let message = envelope(config, &format!("[ownerbound] {subject}"))?
         .header(ContentType::TEXT_PLAIN)
-        .body(text("body"))
+        .body(body.to_string())
         .map_err(|e| e.to_string())?;
     transmit(config, message).await
 }

@@ -92,8 +92,15 @@ pub struct Settings {
     /// Credentials shared with agents of people still active: `revoke` (default; the
     /// collateral is named) or `hold` (left for a human).
     pub shared_credentials: crate::offboarding::SharedPolicy,
-    /// Job workers in this instance (0: none; another instance or the tests run them).
+    /// Job workers in this instance for jobs that call no provider (opening cases,
+    /// alerts, reports); provider calls run beside them, up to each provider's
+    /// `max_concurrency`. 0: this instance runs no jobs (another instance or the
+    /// tests do).
     pub job_workers: usize,
+    /// How long a failing job (a revocation, an alert, …) keeps being retried before
+    /// it is dead and escalated, in seconds (default a day). A revocation dead of its
+    /// deadline is re-driven as soon as its provider answers again.
+    pub retry_deadline_seconds: u64,
     /// Where credentials are revoked (`[[providers]]`, TOML only).
     pub providers: Vec<crate::providers::ProviderConfig>,
     /// Findings of the weekly report: extra broad scopes, rotation cadences (`[findings]`).
@@ -125,6 +132,7 @@ impl Default for Settings {
             hr_scheduler_interval_seconds: 15,
             shared_credentials: crate::offboarding::SharedPolicy::Revoke,
             job_workers: 2,
+            retry_deadline_seconds: 24 * 60 * 60,
             providers: Vec::new(),
             findings: crate::findings::FindingsConfig::default(),
         }
@@ -301,6 +309,12 @@ impl Settings {
                     .map_err(|_| bad("report_to", "must be comma-separated email addresses"))?;
             }
         }
+        if !(60..=30 * 24 * 3600).contains(&self.retry_deadline_seconds) {
+            return Err(bad(
+                "retry_deadline_seconds",
+                "must be from 60 seconds to 30 days",
+            ));
+        }
         if self.report_check_interval_seconds == 0 {
             return Err(bad(
                 "report_check_interval_seconds",
@@ -395,6 +409,7 @@ fn typed_env_value(key: &str, value: &str) -> figment::value::Value {
         "max_body_bytes"
             | "hr_scheduler_interval_seconds"
             | "job_workers"
+            | "retry_deadline_seconds"
             | "report_check_interval_seconds"
     ) {
         if let Ok(n) = value.trim().parse::<u64>() {

@@ -24,4 +24,5 @@ pub mod revoke;
 pub mod scim;
 pub mod startup;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::audit::AuditEntry;
-use crate::store::jobs::NewJob;
 use crate::store::lifecycle::LifecycleEvent;
 use crate::store::offboarding::{AffectedCredential, LinkedAgent, NewCase, NewItem};
 use crate::store::{Store, StoreResult, Tx};
+use crate::tasks::{ItemRef, Schedule, Task};
 
 /// What to do with a credential other people's agents also use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,23 +33,23 @@ impl SharedPolicy {
     }
 }
 
-/// Attempts of an `open_case` job before it is dead.
-const OPEN_CASE_ATTEMPTS: i64 = 10;
-/// Attempts of a `revoke` job before it is dead.
-pub const REVOKE_ATTEMPTS: i64 = 8;
-
 /// Enqueues the opening of a case for a deactivation, in the caller's transaction.
 pub async fn enqueue_open_case(tx: &mut Tx, event: &LifecycleEvent) -> StoreResult<()> {
-    tx.enqueue_job(&NewJob {
-        kind: "open_case",
-        dedupe_key: &format!("open_case:{}", event.id),
-        payload: &json!({"lifecycle_event_id": event.id, "person_id": event.person_id}),
-        provider: None,
-        max_attempts: OPEN_CASE_ATTEMPTS,
-        run_after: crate::store::now(),
-    })
+    crate::tasks::enqueue(
+        tx,
+        &Task::OpenCase {
+            lifecycle_event_id: event.id.clone(),
+            person_id: event.person_id.clone(),
+        },
+        &Schedule::now(&format!("open_case:{}", event.id)),
+    )
     .await?;
     Ok(())
+}
+
+/// The dedupe key of a case item's revocation job.
+pub fn revoke_key(credential_id: &str, case_id: &str) -> String {
+    format!("revoke:{credential_id}:{case_id}")
 }
 
 /// One credential in a case (or a preview).
@@ -175,14 +175,19 @@ pub async fn open_case(
             })
             .await?;
         if item.action == "revoke" {
-            tx.enqueue_job(&NewJob {
-                kind: "revoke",
-                dedupe_key: &format!("revoke:{}:{}", item.credential.id, case_id),
-                payload: &json!({"case_id": case_id, "item_id": item_id, "credential_id": item.credential.id}),
-                provider: Some(&item.credential.provider),
-                max_attempts: REVOKE_ATTEMPTS,
-                run_after: crate::store::now(),
-            })
+            crate::tasks::enqueue(
+                &mut tx,
+                &Task::Revoke(ItemRef {
+                    case_id: case_id.clone(),
+                    item_id,
+                    credential_id: item.credential.id.clone(),
+                }),
+                &Schedule {
+                    dedupe_key: &revoke_key(&item.credential.id, &case_id),
+                    provider: Some(&item.credential.provider),
+                    run_after: crate::store::now(),
+                },
+            )
             .await?;
         }
     }
@@ -206,6 +211,8 @@ pub async fn open_case(
         })),
     )
     .await?;
+    // Nothing to revoke, or only held credentials: settled as soon as it opens.
+    tx.settle_case(&case_id).await?;
     let shared: Vec<String> = impact
         .credentials
         .iter()
@@ -294,7 +301,7 @@ pub async fn confirm_by_hand(
         {
             return Ok(None);
         }
-        tx.retire_job(&format!("revoke:{}:{}", item.credential_id, item.case_id))
+        tx.retire_job(&revoke_key(&item.credential_id, &item.case_id))
             .await?;
         tx.set_credential_status(
             &item.credential_id,

@@ -32,6 +32,7 @@ pub struct Application {
     port: u16,
     policy: crate::offboarding::SharedPolicy,
     job_workers: usize,
+    retry_deadline: std::time::Duration,
     keys: SecretKeys,
     alerts: Option<crate::alerts::AlertConfig>,
     providers: Arc<std::collections::BTreeMap<String, crate::providers::Provider>>,
@@ -142,6 +143,7 @@ impl Application {
         let max_body = settings.max_body_bytes;
         let policy = settings.shared_credentials;
         let job_workers = settings.job_workers;
+        let retry_deadline = std::time::Duration::from_secs(settings.retry_deadline_seconds);
         let alerts = crate::alerts::AlertConfig::from_settings(&settings);
         let providers = Arc::new(
             crate::providers::index(&settings.providers, &mut |warning| {
@@ -183,6 +185,7 @@ impl Application {
             port,
             policy,
             job_workers,
+            retry_deadline,
             alerts,
             keys,
             providers,
@@ -231,25 +234,30 @@ impl Application {
             self.store.clone(),
             self.shutdown.clone(),
         ));
-        let workers = tokio::spawn(crate::jobs::run_workers(
-            crate::jobs::Context {
-                store: self.store.clone(),
-                policy: self.policy,
-                providers: self.providers.clone(),
-                keys: self.keys.clone(),
-                http: crate::jobs::http_client(),
-                alerts: self.alerts.clone(),
-                limits: Default::default(),
-            },
-            self.job_workers,
-            JOB_IDLE_POLL,
-            self.shutdown.clone(),
-        ));
+        let mut jobs = crate::jobs::Context::new(
+            self.store.clone(),
+            self.providers.clone(),
+            self.keys.clone(),
+            crate::jobs::http_client(),
+        );
+        jobs.policy = self.policy;
+        jobs.alerts = self.alerts.clone();
+        jobs.retry_deadline = self.retry_deadline;
+        // With no workers this instance runs no jobs (and registers no instance).
+        let workers = (self.job_workers > 0).then(|| {
+            tokio::spawn(crate::jobs::run_workers(
+                jobs,
+                self.job_workers,
+                self.shutdown.clone(),
+            ))
+        });
         tracing::info!(port = self.port, "ownerbound is serving");
         self.server.await?;
         // In-flight jobs finish before the store closes.
         self.shutdown.cancel();
-        let _ = workers.await;
+        if let Some(workers) = workers {
+            let _ = workers.await;
+        }
         if let Err(err) = self.hr_refusals.flush(&self.store).await {
             tracing::warn!(error = %err, "could not store the last refused-webhook counts");
         }
@@ -258,9 +266,6 @@ impl Application {
         Ok(())
     }
 }
-
-/// How long an idle worker waits before looking for due jobs again.
-const JOB_IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Stores refused-webhook counts that were only counted in memory.
 async fn flush_refusals_periodically(

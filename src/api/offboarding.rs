@@ -182,15 +182,17 @@ async fn jobs(
     ))
 }
 
-/// Gives a dead job a fresh set of attempts.
+/// Runs a dead job again now, retried until a fresh deadline.
 async fn retry(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let deadline = crate::store::now()
+        + chrono::Duration::seconds(state.settings.retry_deadline_seconds as i64);
     let job = state
         .store
-        .retry_job(&id)
+        .retry_job(&id, deadline)
         .await?
         .ok_or_else(|| ApiError::not_found("dead job"))?;
     let mut tx = state.store.begin().await?;

@@ -200,16 +200,22 @@ async fn offboard(
     // Open the case now rather than waiting for the service's workers.
     let providers = crate::providers::index(&settings.providers, &mut |w| tracing::warn!("{w}"))
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let worker = crate::jobs::Worker::new(crate::jobs::Context {
-        store: store.clone(),
-        policy: settings.shared_credentials,
-        providers: std::sync::Arc::new(providers),
-        keys: crate::startup::open_keys(settings, &store).await?,
-        http: crate::jobs::http_client(),
-        alerts: crate::alerts::AlertConfig::from_settings(settings),
-        limits: Default::default(),
-    });
-    worker.run_until_idle().await?;
+    let mut ctx = crate::jobs::Context::new(
+        store.clone(),
+        std::sync::Arc::new(providers),
+        crate::startup::open_keys(settings, &store).await?,
+        crate::jobs::http_client(),
+    );
+    ctx.policy = settings.shared_credentials;
+    ctx.alerts = crate::alerts::AlertConfig::from_settings(settings);
+    ctx.retry_deadline = std::time::Duration::from_secs(settings.retry_deadline_seconds);
+    // Registered, so that the service takes over at once if this process dies
+    // holding a job.
+    let me = crate::jobs::instance::register(&store).await?;
+    ctx.instance = Some(me.clone());
+    let ran = crate::jobs::Worker::new(ctx).run_until_idle().await;
+    crate::jobs::instance::deregister(&store, &me).await;
+    ran?;
     let page = crate::store::PageRequest {
         limit: 10,
         after: None,
@@ -251,7 +257,14 @@ async fn jobs(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<ExitCode>
                 }
             }
         }
-        JobsCommand::Retry { id } => match store.retry_job(&id).await? {
+        JobsCommand::Retry { id } => match store
+            .retry_job(
+                &id,
+                crate::store::now()
+                    + chrono::Duration::seconds(settings.retry_deadline_seconds as i64),
+            )
+            .await?
+        {
             Some(job) => println!("job {} is ready again", job.id),
             None => anyhow::bail!("no dead job {id}"),
         },

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 
 use crate::config::Settings;
-use crate::report::delivery::{deliver, store_and_enqueue, ReportConfig};
+use crate::report::delivery::{deliver, store_and_enqueue, DeliveryError, ReportConfig};
 use crate::report::{render_html, render_text};
 
 #[derive(Debug, Subcommand)]
@@ -60,7 +60,7 @@ pub async fn run(settings: &Settings, command: ReportCommand) -> anyhow::Result<
             .await?
             .expect("manual reports have no period key");
             match deliver(&store, Some(mail), &id).await? {
-                crate::jobs::Outcome::Done | crate::jobs::Outcome::Completed => {
+                Ok(()) => {
                     println!(
                         "report {id} sent to {}: {}",
                         mail.to.join(", "),
@@ -68,12 +68,7 @@ pub async fn run(settings: &Settings, command: ReportCommand) -> anyhow::Result<
                     );
                     Ok(ExitCode::SUCCESS)
                 }
-                crate::jobs::Outcome::Defer { .. } => {
-                    eprintln!("report {id} was not sent now; the service sends it from its queue");
-                    Ok(ExitCode::FAILURE)
-                }
-                crate::jobs::Outcome::Retry { error, .. }
-                | crate::jobs::Outcome::Permanent(error) => {
+                Err(DeliveryError::Transient(error) | DeliveryError::Permanent(error)) => {
                     eprintln!(
                         "report {id} could not be sent now ({error}); the service retries it from its queue"
                     );

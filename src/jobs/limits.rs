@@ -1,4 +1,9 @@
 //! Per-provider limits of one instance: calls in flight and calls per second.
+//!
+//! A worker takes a provider's slot before it claims one of its jobs, and a claim
+//! skips the providers that have no free slot or are pausing for their rate limit
+//! ([`ProviderLimits::saturated`]), so a hung or strict provider occupies only its
+//! own slots, never the workers every other provider needs.
 
 use std::time::Duration;
 
@@ -19,6 +24,8 @@ pub const DEFAULT_PROVIDER_CONCURRENCY: usize = 4;
 struct Gate {
     slots: std::sync::Arc<tokio::sync::Semaphore>,
     pace: Option<governor::DefaultDirectRateLimiter>,
+    /// Until when the rate limit allows no call (set by a job that had to give way).
+    paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 /// A held slot at a provider; call [`Slot::ready`] before each request.
@@ -48,6 +55,9 @@ impl Slot {
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(clock.now());
                     if tokio::time::Instant::now() + wait > deadline {
+                        // Claims skip this provider until then.
+                        *self.gate.paused_until.lock().expect("not poisoned") =
+                            Some(tokio::time::Instant::now() + wait);
                         return Err(wait);
                     }
                     tokio::time::sleep(wait).await;
@@ -57,28 +67,52 @@ impl Slot {
     }
 }
 
-/// The longest a claimed job waits for a free slot at its provider; beyond that it is
-/// retried shortly rather than sit on its lease while others' calls finish.
-const MAX_SLOT_WAIT: Duration = Duration::from_secs(30);
-
 impl ProviderLimits {
-    /// Waits for a slot at `provider` (at most [`MAX_SLOT_WAIT`], else None); the
+    /// A free slot at `provider`, waiting at most `wait` for one (else None); the
     /// slot is freed when dropped.
-    pub async fn acquire(&self, config: &crate::providers::ProviderConfig) -> Option<Slot> {
-        let gate = {
-            let mut map = self.gates.lock().expect("not poisoned");
-            map.entry(config.name.clone())
-                .or_insert_with(|| std::sync::Arc::new(Gate::for_provider(config)))
-                .clone()
+    pub async fn acquire(
+        &self,
+        config: &crate::providers::ProviderConfig,
+        wait: Duration,
+    ) -> Option<Slot> {
+        let gate = self.gate(config);
+        let permit = match gate.slots.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) if wait.is_zero() => return None,
+            Err(_) => tokio::time::timeout(wait, gate.slots.clone().acquire_owned())
+                .await
+                .ok()?
+                .expect("never closed"),
         };
-        let permit = tokio::time::timeout(MAX_SLOT_WAIT, gate.slots.clone().acquire_owned())
-            .await
-            .ok()?
-            .expect("never closed");
         Some(Slot {
             gate,
             _permit: permit,
         })
+    }
+
+    fn gate(&self, config: &crate::providers::ProviderConfig) -> std::sync::Arc<Gate> {
+        let mut map = self.gates.lock().expect("not poisoned");
+        map.entry(config.name.clone())
+            .or_insert_with(|| std::sync::Arc::new(Gate::for_provider(config)))
+            .clone()
+    }
+
+    /// Providers that cannot take a call from this instance now: every slot is
+    /// busy, or the rate limit asked for a pause.
+    pub fn saturated(&self) -> Vec<String> {
+        let now = tokio::time::Instant::now();
+        let map = self.gates.lock().expect("not poisoned");
+        map.iter()
+            .filter(|(_, gate)| {
+                gate.slots.available_permits() == 0
+                    || gate
+                        .paused_until
+                        .lock()
+                        .expect("not poisoned")
+                        .is_some_and(|until| until > now)
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 }
 
@@ -107,6 +141,7 @@ impl Gate {
         Self {
             slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
             pace,
+            paused_until: std::sync::Mutex::new(None),
         }
     }
 }

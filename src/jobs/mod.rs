@@ -1,33 +1,53 @@
-//! Workers of the durable job queue: claim, run with no transaction open, complete or
-//! fail with capped exponential backoff and full jitter; dead after the last attempt.
+//! Workers of the durable job queue: claim, run with no transaction open, then
+//! complete or fail, fenced by the claim's lease.
+//!
+//! Retry policy: a failing job is retried with capped exponential backoff and
+//! jitter (the provider's `Retry-After` honoured) until it succeeds, fails in a way
+//! retrying cannot help (dead at once), or its deadline passes (dead, escalated). A
+//! provider's first failure of an outage alerts at once; when it answers again its
+//! waiting revocations resume at once (see [`health`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
+use serde_json::json;
 
+mod dispatch;
+pub mod health;
+pub mod instance;
 mod limits;
 mod revocation;
 
+pub use dispatch::run_workers;
 pub use limits::{ProviderLimits, Slot, DEFAULT_PROVIDER_CONCURRENCY};
 pub use revocation::DEFAULT_PROPAGATION_SECONDS;
 
 use crate::audit::AuditEntry;
 use crate::offboarding::{open_case, SharedPolicy};
-use crate::store::jobs::Job;
+use crate::report::delivery::DeliveryError;
+use crate::store::jobs::{Claim, Failure, Job};
 use crate::store::{now, Store, StoreResult};
+use crate::tasks::Task;
 
-/// How long a claim lasts; a worker that dies loses its jobs after this. Twice a
-/// job's worst case (30 s for a provider slot, then twice 30 s for the rate limit and
-/// a 30 s call), so a live worker is never overtaken.
+/// How long a claim lasts without its instance being seen dead. Instances that stop
+/// heart-beating lose their leases within seconds (see [`instance`]); this bound is
+/// only for a live instance whose job is stuck, and is twice a job's worst case (a
+/// 30 s wait for the rate limit and two calls of at most [`MAX_CALL_TIMEOUT`]).
 pub const LEASE: Duration = Duration::from_secs(300);
 /// First retry delay, doubled each attempt up to [`MAX_BACKOFF`].
-pub const BASE_BACKOFF: Duration = Duration::from_secs(10);
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
-/// Dead jobs are re-driven after this long.
+pub const BASE_BACKOFF: Duration = Duration::from_secs(2);
+/// The longest pause between two attempts. Short, because a provider that answers
+/// again resumes its jobs at once anyway; this bounds the load of a long outage.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
+/// Dead jobs are re-driven after this long (a provider that answers again re-drives
+/// its revocations at once).
 pub const REDRIVE_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default per-call deadline at a provider (`call_timeout_seconds`).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest `call_timeout_seconds` a provider may set.
+pub const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What running a job came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,13 +71,15 @@ pub enum Outcome {
     },
 }
 
-/// Full-jitter exponential backoff (a random delay up to the capped exponential).
+/// Capped exponential backoff with equal jitter: half the capped exponential, plus
+/// a random part up to the other half (never an immediate retry storm).
 pub fn backoff(attempt: i64, rng: &mut impl Rng) -> Duration {
     let exponent = attempt.clamp(1, 20) as u32 - 1;
     let cap = BASE_BACKOFF
         .saturating_mul(2u32.saturating_pow(exponent))
-        .min(MAX_BACKOFF);
-    Duration::from_millis(rng.gen_range(0..=cap.as_millis() as u64))
+        .min(MAX_BACKOFF)
+        .as_millis() as u64;
+    Duration::from_millis(cap / 2 + rng.gen_range(0..=cap / 2))
 }
 
 /// What the job handlers need.
@@ -65,55 +87,161 @@ pub fn backoff(attempt: i64, rng: &mut impl Rng) -> Duration {
 pub struct Context {
     pub store: Store,
     pub policy: SharedPolicy,
-    pub providers: std::sync::Arc<std::collections::BTreeMap<String, crate::providers::Provider>>,
+    pub providers: Arc<std::collections::BTreeMap<String, crate::providers::Provider>>,
     /// Decrypts the secret to revoke, in memory, for the call only.
     pub keys: crate::crypto::SecretKeys,
     pub http: reqwest::Client,
     /// Where alerts are emailed; None when SMTP is not configured.
     pub alerts: Option<crate::alerts::AlertConfig>,
     /// Calls in flight per provider, so one slow provider cannot take every worker.
-    pub limits: std::sync::Arc<ProviderLimits>,
+    pub limits: Arc<ProviderLimits>,
+    /// How long a failing job is retried before it is dead and escalated.
+    pub retry_deadline: Duration,
+    /// The registered instance whose workers hold the leases; None for an
+    /// unregistered runner (tests driving jobs step by step).
+    pub instance: Option<String>,
 }
 
-/// The HTTP client of connectors: bounded, so a hung provider is a timeout (retried),
-/// never a stuck worker.
+impl Context {
+    /// A context with the default policy, limits and deadline, no alerts and no
+    /// registered instance.
+    pub fn new(
+        store: Store,
+        providers: Arc<std::collections::BTreeMap<String, crate::providers::Provider>>,
+        keys: crate::crypto::SecretKeys,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            store,
+            policy: SharedPolicy::default(),
+            providers,
+            keys,
+            http,
+            alerts: None,
+            limits: Arc::default(),
+            retry_deadline: Duration::from_secs(24 * 60 * 60),
+            instance: None,
+        }
+    }
+
+    /// When a job stops being retried.
+    fn deadline_of(&self, job: &Job) -> DateTime<Utc> {
+        job.deadline_at.unwrap_or_else(|| {
+            job.created_at + chrono::Duration::from_std(self.retry_deadline).expect("bounded")
+        })
+    }
+
+    /// The deadline of a job re-driven now.
+    pub fn fresh_deadline(&self) -> DateTime<Utc> {
+        now() + chrono::Duration::from_std(self.retry_deadline).expect("bounded")
+    }
+}
+
+/// The HTTP client of connectors: a short connect timeout (a provider that does not
+/// accept connections is down), and an overall bound as a backstop; each call also
+/// runs under its provider's `call_timeout_seconds`.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         // A redirect would resend the token (and client credentials) elsewhere.
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(10))
+        .timeout(MAX_CALL_TIMEOUT)
+        .connect_timeout(Duration::from_secs(3))
         .build()
         .expect("TLS backend available")
 }
 
-/// A worker with a stable name (the lease owner).
+/// A job claimed by a worker, with the provider slot it runs in.
+pub(crate) struct Claimed {
+    pub job: Job,
+    pub slot: Option<Slot>,
+    /// Put back at once (no slot after all): nothing to run.
+    pub deferred: bool,
+}
+
+/// Claims the next job this instance can run now: none of a provider without a free
+/// slot here, and none that calls no provider unless `general` allows. A provider
+/// job comes with its slot, waited for at most `slot_wait` when another runner of
+/// this instance took the last one since the claim was built.
+pub(crate) async fn claim_next(
+    ctx: &Context,
+    at: DateTime<Utc>,
+    general: bool,
+    slot_wait: Duration,
+) -> StoreResult<Option<Claimed>> {
+    let lease_owner = format!(
+        "{}/{}",
+        ctx.instance.as_deref().unwrap_or("unregistered"),
+        uuid::Uuid::new_v4().simple()
+    );
+    let skip = ctx.limits.saturated();
+    let lease_until = at + chrono::Duration::from_std(LEASE).expect("small duration");
+    let claim = Claim {
+        lease_owner: &lease_owner,
+        instance: ctx.instance.as_deref(),
+        lease_until,
+        at,
+        skip_providers: &skip,
+        general,
+    };
+    let Some(job) = ctx.store.claim(&claim).await? else {
+        return Ok(None);
+    };
+    let connector_config = job
+        .provider
+        .as_deref()
+        .and_then(|name| ctx.providers.get(name))
+        .filter(|provider| provider.connector.is_some())
+        .map(|provider| &provider.config);
+    let slot = match connector_config {
+        None => None,
+        Some(config) => match ctx.limits.acquire(config, slot_wait).await {
+            Some(slot) => Some(slot),
+            None => {
+                // Another runner of this instance holds the last slot: back in a
+                // moment, without spending an attempt.
+                ctx.store
+                    .defer_job(&job.id, &lease_owner, at + chrono::Duration::seconds(1))
+                    .await?;
+                return Ok(Some(Claimed {
+                    job,
+                    slot: None,
+                    deferred: true,
+                }));
+            }
+        },
+    };
+    Ok(Some(Claimed {
+        job,
+        slot,
+        deferred: false,
+    }))
+}
+
+/// How long a step-by-step runner's claimed job waits for its provider's slot.
+const STEP_SLOT_WAIT: Duration = Duration::from_secs(30);
+
+/// A worker that runs jobs one at a time in the caller's task: the CLI and the
+/// tests drive the queue with it step by step. The service runs [`run_workers`].
 pub struct Worker {
     pub ctx: Context,
-    pub name: String,
 }
 
 impl Worker {
     pub fn new(ctx: Context) -> Self {
-        Self {
-            ctx,
-            name: format!("worker-{}", uuid::Uuid::new_v4().simple()),
-        }
+        Self { ctx }
     }
 
     /// Claims and runs one job at `at`; returns it, or None when nothing was due.
     pub async fn run_once_at(&self, at: DateTime<Utc>) -> StoreResult<Option<Job>> {
-        let lease_until = at + chrono::Duration::from_std(LEASE).expect("small duration");
-        let Some(job) = self
-            .ctx
-            .store
-            .claim_job(&self.name, lease_until, at)
-            .await?
-        else {
+        // Step-by-step runners may race each other for a provider's slots (the
+        // service's single dispatcher never does), so a claimed job waits its turn.
+        let Some(claimed) = claim_next(&self.ctx, at, true, STEP_SLOT_WAIT).await? else {
             return Ok(None);
         };
-        let outcome = run(&self.ctx, &job).await;
-        self.settle(&job, outcome, at).await?;
+        let job = claimed.job.clone();
+        if !claimed.deferred {
+            execute(&self.ctx, claimed, at).await?;
+        }
         Ok(Some(job))
     }
 
@@ -125,93 +253,40 @@ impl Worker {
         }
         Ok(count)
     }
+}
 
-    async fn settle(&self, job: &Job, outcome: Outcome, at: DateTime<Utc>) -> StoreResult<()> {
-        let store = &self.ctx.store;
-        let (error, retry_at) = match outcome {
-            Outcome::Completed => return Ok(()),
-            Outcome::Defer { after } => {
-                let run_after =
-                    at + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::minutes(1));
-                store.defer_job(&job.id, &self.name, run_after).await?;
-                return Ok(());
-            }
-            Outcome::Done => {
-                if !store.complete_job(&job.id, &self.name).await? {
-                    tracing::warn!(job = %job.id, "lost the lease before completing; the job will run again");
-                }
-                return Ok(());
-            }
-            Outcome::Retry { error, after } if job.attempts < job.max_attempts => {
-                let delay = after.unwrap_or_else(|| backoff(job.attempts, &mut rand::thread_rng()));
-                (
-                    error,
-                    Some(
-                        at + chrono::Duration::from_std(delay)
-                            .unwrap_or(chrono::Duration::hours(1)),
-                    ),
-                )
-            }
-            Outcome::Retry { error, .. } | Outcome::Permanent(error) => (error, None),
-        };
-        store
-            .fail_job(&job.id, &self.name, &error, retry_at)
-            .await?;
-        if retry_at.is_none() {
-            tracing::error!(job = %job.id, kind = %job.kind, error = %error, "job is dead");
-            let mut tx = store.begin().await?;
-            tx.append_audit(
-                &AuditEntry::new("system", "job.dead", "job", Some(&job.id))
-                    .with_details(json!({"kind": job.kind, "provider": job.provider, "attempts": job.attempts, "error": error})),
-            )
-            .await?;
-            // A dead alert is not alerted about (it would only fail the same way).
-            if job.kind != "alert" {
-                let subject = format!(
-                    "{} failed for good at provider {}",
-                    job.kind,
-                    job.provider.as_deref().unwrap_or("-")
-                );
-                let body = format!(
-                    "Job {} ({}) is dead after {} attempt(s).\n\nReason: {}\n\nIt is re-driven in 24 hours; retry it now with \
-                     `ownerbound jobs retry {}` once the cause is fixed.",
-                    job.id, job.kind, job.attempts, error, job.id
-                );
-                crate::alerts::enqueue(
-                    &mut tx,
-                    &format!("dead:{}:{}", job.id, at.timestamp_micros()),
-                    &subject,
-                    &body,
-                )
-                .await?;
-            }
-            tx.commit().await?;
-        }
-        Ok(())
-    }
+/// Runs a claimed job and records what it came to.
+pub(crate) async fn execute(ctx: &Context, claimed: Claimed, at: DateTime<Utc>) -> StoreResult<()> {
+    let outcome = run(ctx, &claimed.job, claimed.slot).await;
+    settle(ctx, &claimed.job, outcome, at).await
 }
 
 /// Runs one job's work. Errors of the store are retried like any transient failure.
-async fn run(ctx: &Context, job: &Job) -> Outcome {
-    let payload: Value = serde_json::from_str(&job.payload).unwrap_or(Value::Null);
-    let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_string);
-    let result = match job.kind.as_str() {
-        "open_case" => match (text("lifecycle_event_id"), text("person_id")) {
-            (Some(event), Some(person)) => open_case(&ctx.store, &event, &person, ctx.policy)
+async fn run(ctx: &Context, job: &Job, slot: Option<Slot>) -> Outcome {
+    let task = match Task::from_stored(&job.kind, &job.payload) {
+        Ok(task) => task,
+        Err(err) => return Outcome::Permanent(err.to_string()),
+    };
+    let result = match task {
+        Task::OpenCase {
+            lifecycle_event_id,
+            person_id,
+        } => open_case(&ctx.store, &lifecycle_event_id, &person_id, ctx.policy)
+            .await
+            .map(|_| Outcome::Done),
+        Task::Revoke(item) => revocation::revoke(ctx, job, &item, slot).await,
+        Task::Verify(item) => revocation::reverify(ctx, job, &item, slot).await,
+        Task::Report { report_id } => {
+            crate::report::delivery::deliver(&ctx.store, ctx.alerts.as_ref(), &report_id)
                 .await
-                .map(|_| Outcome::Done),
-            _ => Ok(Outcome::Permanent("malformed open_case payload".into())),
-        },
-        "revoke" => revocation::revoke(ctx, job, &payload).await,
-        "verify" => revocation::reverify(ctx, job, &payload).await,
-        "report" => match text("report_id") {
-            Some(id) => {
-                crate::report::delivery::deliver(&ctx.store, ctx.alerts.as_ref(), &id).await
-            }
-            None => Ok(Outcome::Permanent("malformed report payload".into())),
-        },
-        "alert" => Ok(match &ctx.alerts {
-            Some(config) => match crate::alerts::send(config, &payload).await {
+                .map(|delivery| match delivery {
+                    Ok(()) => Outcome::Done,
+                    Err(DeliveryError::Transient(error)) => Outcome::Retry { error, after: None },
+                    Err(DeliveryError::Permanent(reason)) => Outcome::Permanent(reason),
+                })
+        }
+        Task::Alert { subject, body } => Ok(match &ctx.alerts {
+            Some(config) => match crate::alerts::send(config, &subject, &body).await {
                 Ok(()) => Outcome::Done,
                 Err(error) => Outcome::Retry { error, after: None },
             },
@@ -219,7 +294,6 @@ async fn run(ctx: &Context, job: &Job) -> Outcome {
                 "alerts need OWNERBOUND_SMTP_URL and OWNERBOUND_REPORT_TO".into(),
             ),
         }),
-        other => Ok(Outcome::Permanent(format!("unknown job kind {other:?}"))),
     };
     result.unwrap_or_else(|err| Outcome::Retry {
         error: format!("storage: {err}"),
@@ -227,57 +301,100 @@ async fn run(ctx: &Context, job: &Job) -> Outcome {
     })
 }
 
-/// Runs `workers` workers until `shutdown`; in-flight jobs finish first. Also
-/// re-drives dead jobs every [`REDRIVE_AFTER`].
-pub async fn run_workers(
-    ctx: Context,
-    workers: usize,
-    idle: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut handles = Vec::new();
-    for _ in 0..workers {
-        let worker = Worker::new(ctx.clone());
-        let shutdown = shutdown.clone();
-        handles.push(tokio::spawn(async move {
-            loop {
-                if shutdown.is_cancelled() {
-                    return;
-                }
-                match worker.run_once_at(now()).await {
-                    Ok(Some(_)) => continue,
-                    Ok(None) => {}
-                    Err(err) => {
-                        tracing::warn!(error = %err, "job worker could not reach the database")
-                    }
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(idle) => {}
-                }
-            }
-        }));
-    }
-    let store = ctx.store.clone();
-    let redrive = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(REDRIVE_AFTER) => {
-                    let before = now() - chrono::Duration::from_std(REDRIVE_AFTER).expect("a day");
-                    match store.redrive_dead(before).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(jobs = n, "re-driving dead jobs"),
-                        Err(err) => tracing::warn!(error = %err, "could not re-drive dead jobs"),
-                    }
-                }
-            }
+/// Records an outcome, fenced by the claim's lease.
+async fn settle(ctx: &Context, job: &Job, outcome: Outcome, at: DateTime<Utc>) -> StoreResult<()> {
+    let store = &ctx.store;
+    let lease = job.lease_owner.as_deref().unwrap_or_default();
+    let (error, after, permanent) = match outcome {
+        Outcome::Completed => return Ok(()),
+        Outcome::Defer { after } => {
+            let run_after =
+                at + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::minutes(1));
+            store.defer_job(&job.id, lease, run_after).await?;
+            return Ok(());
         }
+        Outcome::Done => {
+            if !store.complete_job(&job.id, lease).await? {
+                tracing::warn!(job = %job.id, "lost the lease before completing; the job will run again");
+            }
+            return Ok(());
+        }
+        Outcome::Retry { error, after } => (error, after, false),
+        Outcome::Permanent(error) => (error, None, true),
+    };
+    let deadline = ctx.deadline_of(job);
+    let retry_at = (!permanent && at < deadline).then(|| {
+        let delay = after.unwrap_or_else(|| backoff(job.attempts, &mut rand::thread_rng()));
+        // One last attempt at the deadline rather than none after it.
+        (at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))).min(deadline)
     });
-    for handle in handles {
-        let _ = handle.await;
+    let dead_reason = match (retry_at, permanent) {
+        (Some(_), _) => None,
+        (None, true) => Some("permanent"),
+        (None, false) => Some("deadline"),
+    };
+    let failure = Failure {
+        error: &error,
+        retry_at,
+        hold_until: after
+            .and_then(|after| chrono::Duration::from_std(after).ok())
+            .map(|after| at + after),
+        dead_reason,
+        at,
+    };
+    let mut tx = store.begin().await?;
+    if !tx.fail_job(&job.id, lease, &failure).await? {
+        tracing::warn!(job = %job.id, "lost the lease before recording a failure; the job will run again");
+        return Ok(());
     }
-    let _ = redrive.await;
+    let provider_call = job.provider.is_some() && matches!(job.kind.as_str(), "revoke" | "verify");
+    if provider_call && !permanent {
+        let provider = job.provider.as_deref().unwrap_or_default();
+        health::note_failure(&mut tx, provider, &error, deadline, at).await?;
+    }
+    if let Some(reason) = dead_reason {
+        tracing::error!(job = %job.id, kind = %job.kind, error = %error, reason, "job is dead");
+        tx.append_audit(
+            &AuditEntry::new("system", "job.dead", "job", Some(&job.id)).with_details(json!({
+                "kind": job.kind, "provider": job.provider, "attempts": job.attempts,
+                "error": error, "reason": reason,
+            })),
+        )
+        .await?;
+        if provider_call {
+            revocation::mark_failed(&mut tx, job, &error, reason).await?;
+        }
+        // A dead alert is not alerted about (it would only fail the same way).
+        if job.kind != "alert" {
+            let subject = format!(
+                "{} failed for good at provider {}",
+                job.kind,
+                job.provider.as_deref().unwrap_or("-")
+            );
+            let why = if reason == "deadline" {
+                format!(
+                    "It kept failing until its retry deadline ({}).",
+                    deadline.to_rfc3339()
+                )
+            } else {
+                "Retrying cannot help until the cause is fixed.".to_string()
+            };
+            let body = format!(
+                "Job {} ({}) is dead after {} attempt(s). {why}\n\nReason: {}\n\nA revocation is re-driven as soon \
+                 as its provider answers again, and every dead job once a day; retry it now with \
+                 `ownerbound jobs retry {}` once the cause is fixed.",
+                job.id, job.kind, job.attempts, error, job.id
+            );
+            crate::alerts::enqueue(
+                &mut tx,
+                &format!("dead:{}:{}", job.id, at.timestamp_micros()),
+                &subject,
+                &body,
+            )
+            .await?;
+        }
+    }
+    tx.commit().await
 }
 
 #[cfg(test)]
@@ -293,6 +410,10 @@ mod tests {
                 .saturating_mul(2u32.saturating_pow((attempt.min(20) - 1) as u32))
                 .min(MAX_BACKOFF);
             assert!(delay <= cap, "attempt {attempt}: {delay:?} > {cap:?}");
+            assert!(
+                delay >= cap / 2,
+                "attempt {attempt}: {delay:?} < half of {cap:?}"
+            );
         }
         let delays: std::collections::BTreeSet<_> = (0..20).map(|_| backoff(5, &mut rng)).collect();
         assert!(delays.len() > 1, "no jitter");

@@ -6,16 +6,67 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{Context, Outcome};
+use super::{Context, Outcome, Slot};
 use crate::audit::AuditEntry;
 use crate::revoke::{Connector, Revocation, Target, Verdict};
 use crate::store::jobs::Job;
-use crate::store::{now, StoreResult};
+use crate::store::{now, StoreResult, Tx};
+use crate::tasks::{ItemRef, Schedule, Task};
 
-/// The outcome of a job whose provider has no free slot: soon again, elsewhere maybe.
+/// The outcome of a job that reached a provider job without a slot (a runner that
+/// did not take one): soon again.
 fn busy() -> Outcome {
     Outcome::Defer {
-        after: Duration::from_secs(5),
+        after: Duration::from_secs(1),
+    }
+}
+
+/// The per-call deadline at a provider: `call_timeout_seconds`, else the default.
+fn call_timeout(config: &crate::providers::ProviderConfig) -> Duration {
+    config
+        .options
+        .get("call_timeout_seconds")
+        .and_then(Value::as_f64)
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(super::DEFAULT_CALL_TIMEOUT)
+}
+
+/// Revokes within the provider's call deadline; a provider that does not answer in
+/// time is a transient failure like any other (retried, and alerted as an outage).
+async fn revoke_within(
+    connector: &Connector,
+    ctx: &Context,
+    config: &crate::providers::ProviderConfig,
+    target: &Target,
+) -> Revocation {
+    let limit = call_timeout(config);
+    match tokio::time::timeout(limit, connector.revoke(&ctx.http, target)).await {
+        Ok(revocation) => revocation,
+        Err(_) => Revocation::Retry {
+            error: format!(
+                "no answer within {} s (call_timeout_seconds)",
+                limit.as_secs_f64()
+            ),
+            after: None,
+        },
+    }
+}
+
+/// Verifies within the provider's call deadline; no answer in time is unknown.
+async fn verify_within(
+    connector: &Connector,
+    ctx: &Context,
+    config: &crate::providers::ProviderConfig,
+    target: &Target,
+) -> Verdict {
+    let limit = call_timeout(config);
+    match tokio::time::timeout(limit, connector.verify(&ctx.http, target)).await {
+        Ok(verdict) => verdict,
+        Err(_) => Verdict::Unknown(format!(
+            "no answer within {} s (call_timeout_seconds)",
+            limit.as_secs_f64()
+        )),
     }
 }
 
@@ -28,12 +79,14 @@ fn paced(wait: Duration) -> Outcome {
 /// that stays open until someone confirms it. A provider that is not configured is a
 /// configuration error: the item needs a human and the job ends dead with the reason
 /// (it is not retried).
-pub(super) async fn revoke(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcome> {
+pub(super) async fn revoke(
+    ctx: &Context,
+    job: &Job,
+    item_ref: &ItemRef,
+    slot: Option<Slot>,
+) -> StoreResult<Outcome> {
     let provider_name = job.provider.clone().unwrap_or_default();
-    let item = payload
-        .get("item_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let item = item_ref.item_id.as_str();
     if settled_by_hand(ctx, item).await? {
         return Ok(Outcome::Done);
     }
@@ -45,25 +98,28 @@ pub(super) async fn revoke(ctx: &Context, job: &Job, payload: &Value) -> StoreRe
             .await?;
         return Ok(Outcome::Permanent(reason));
     };
-    match &provider.connector {
-        None => open_manual_task(ctx, &provider_name, payload, item).await,
-        Some(connector) => revoke_and_verify(ctx, job, provider, connector, payload, item).await,
+    match (&provider.connector, slot) {
+        (None, _) => open_manual_task(ctx, &provider_name, item_ref).await,
+        (Some(connector), Some(slot)) => {
+            revoke_and_verify(ctx, job, provider, connector, item_ref, slot).await
+        }
+        (Some(_), None) => Ok(busy()),
     }
 }
 
 async fn open_manual_task(
     ctx: &Context,
     provider: &str,
-    payload: &Value,
-    item: &str,
+    item_ref: &ItemRef,
 ) -> StoreResult<Outcome> {
+    let item = item_ref.item_id.as_str();
     let detail = format!(
         "revoke this credential at {provider:?} by hand, then confirm: POST /api/v1/offboardings/items/{item}/confirm"
     );
     ctx.store
         .set_case_item(item, "manual_task_open", Some(&detail))
         .await?;
-    let case_id = payload.get("case_id").and_then(Value::as_str);
+    let case_id = Some(item_ref.case_id.as_str());
     let mut tx = ctx.store.begin().await?;
     tx.append_audit(
         &AuditEntry::new(
@@ -96,23 +152,18 @@ async fn revoke_and_verify(
     job: &Job,
     provider: &crate::providers::Provider,
     connector: &Connector,
-    payload: &Value,
-    item: &str,
+    item_ref: &ItemRef,
+    slot: Slot,
 ) -> StoreResult<Outcome> {
     let config = &provider.config;
-    let Some(slot) = ctx.limits.acquire(config).await else {
-        return Ok(busy());
-    };
-    let credential_id = payload
-        .get("credential_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let item = item_ref.item_id.as_str();
+    let credential_id = item_ref.credential_id.as_str();
     let target = target(ctx, credential_id).await?;
-    let case_id = payload.get("case_id").and_then(Value::as_str);
+    let case_id = Some(item_ref.case_id.as_str());
     if let Err(wait) = slot.ready().await {
         return Ok(paced(wait));
     }
-    let revocation = connector.revoke(&ctx.http, &target).await;
+    let revocation = revoke_within(connector, ctx, config, &target).await;
     let attempt = AuditEntry::new(
         "system",
         "offboarding.revocation_attempt",
@@ -145,7 +196,7 @@ async fn revoke_and_verify(
         .await?;
         return Ok(paced(wait));
     }
-    let verdict = connector.verify(&ctx.http, &target).await;
+    let verdict = verify_within(connector, ctx, config, &target).await;
     let verification = AuditEntry::new(
         "system",
         "offboarding.verification",
@@ -169,15 +220,17 @@ async fn revoke_and_verify(
             tx.set_case_item(item, "verified_dead", Some(how)).await?;
             tx.set_credential_status(credential_id, crate::domain::CredentialStatus::VerifiedDead)
                 .await?;
-            tx.enqueue_job(&crate::store::jobs::NewJob {
-                kind: "verify",
-                dedupe_key: &format!("verify:{item}"),
-                payload,
-                provider: Some(&config.name),
-                max_attempts: crate::offboarding::REVOKE_ATTEMPTS,
-                run_after: now() + chrono::Duration::seconds(window as i64),
-            })
+            crate::tasks::enqueue(
+                &mut tx,
+                &Task::Verify(item_ref.clone()),
+                &Schedule {
+                    dedupe_key: &format!("verify:{item}"),
+                    provider: Some(&config.name),
+                    run_after: now() + chrono::Duration::seconds(window as i64),
+                },
+            )
             .await?;
+            answered(&mut tx, ctx, &config.name).await?;
             // Lost lease: the proof stands; whoever holds the job now redoes it
             // (revocation is idempotent).
             let _ = tx
@@ -190,6 +243,7 @@ async fn revoke_and_verify(
             let mut tx = ctx.store.begin().await?;
             tx.append_audit(&attempt).await?;
             tx.append_audit(&verification).await?;
+            answered(&mut tx, ctx, &config.name).await?;
             crate::alerts::enqueue(
                 &mut tx,
                 &format!("alive:{item}:{}", now().timestamp_micros()),
@@ -197,7 +251,7 @@ async fn revoke_and_verify(
                 &format!(
                     "Credential {credential_id} of offboarding case {} was revoked, but {} still calls it active. \
                      ownerbound revokes it again.",
-                    case_id.unwrap_or("-"),
+                    item_ref.case_id,
                     config.name
                 ),
             )
@@ -218,6 +272,8 @@ async fn revoke_and_verify(
             let mut tx = ctx.store.begin().await?;
             tx.append_audit(&attempt).await?;
             tx.append_audit(&verification).await?;
+            // The revocation itself was answered.
+            answered(&mut tx, ctx, &config.name).await?;
             tx.set_case_item(item, "revoked_unverified", Some(&why))
                 .await?;
             tx.commit().await?;
@@ -275,16 +331,15 @@ pub const DEFAULT_PROPAGATION_SECONDS: u64 = 300;
 
 /// The second verification, after the propagation window. Still alive: alert, revoke
 /// again, and verify again later. Dead: the proof is confirmed.
-pub(super) async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> StoreResult<Outcome> {
-    let item = payload
-        .get("item_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let credential_id = payload
-        .get("credential_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let case_id = payload.get("case_id").and_then(Value::as_str);
+pub(super) async fn reverify(
+    ctx: &Context,
+    job: &Job,
+    item_ref: &ItemRef,
+    slot: Option<Slot>,
+) -> StoreResult<Outcome> {
+    let item = item_ref.item_id.as_str();
+    let credential_id = item_ref.credential_id.as_str();
+    let case_id = Some(item_ref.case_id.as_str());
     if settled_by_hand(ctx, item).await? {
         return Ok(Outcome::Done);
     }
@@ -298,21 +353,29 @@ pub(super) async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> Store
             "no provider {provider_name:?} with an API is configured"
         )));
     };
-    let Some(slot) = ctx.limits.acquire(&provider.config).await else {
+    let Some(slot) = slot else {
         return Ok(busy());
     };
     let target = target(ctx, credential_id).await?;
     if let Err(wait) = slot.ready().await {
         return Ok(paced(wait));
     }
-    let verdict = connector.verify(&ctx.http, &target).await;
-    audit_step(
-        ctx,
-        case_id,
-        "offboarding.verification_after_propagation",
-        json!({"item_id": item, "verdict": format!("{verdict:?}")}),
+    let verdict = verify_within(connector, ctx, &provider.config, &target).await;
+    let mut tx = ctx.store.begin().await?;
+    tx.append_audit(
+        &AuditEntry::new(
+            "system",
+            "offboarding.verification_after_propagation",
+            "offboarding_case",
+            case_id,
+        )
+        .with_details(json!({"item_id": item, "verdict": format!("{verdict:?}")})),
     )
     .await?;
+    if !matches!(verdict, Verdict::Unknown(_)) {
+        answered(&mut tx, ctx, &provider_name).await?;
+    }
+    tx.commit().await?;
     match verdict {
         Verdict::Dead(how) => {
             let proof = format!("{how}, confirmed after the propagation window");
@@ -340,14 +403,14 @@ pub(super) async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> Store
                 &mut tx,
                 &format!("alive-later:{item}:{}", now().timestamp_micros()),
                 &format!("credential alive again at {provider_name} after the propagation window"),
-                &format!("Credential {credential_id} of offboarding case {} was proven dead, but {provider_name} calls it active again after the propagation window. ownerbound revokes it again.", case_id.unwrap_or("-")),
+                &format!("Credential {credential_id} of offboarding case {} was proven dead, but {provider_name} calls it active again after the propagation window. ownerbound revokes it again.", item_ref.case_id),
             )
             .await?;
             tx.commit().await?;
             // Revoked again now when the rate limit allows; the retry verifies (and
             // revokes) again either way.
             if slot.ready().await.is_ok() {
-                let _ = connector.revoke(&ctx.http, &target).await;
+                let _ = revoke_within(connector, ctx, &provider.config, &target).await;
             }
             Ok(Outcome::Retry {
                 error: "alive after the propagation window".into(),
@@ -361,16 +424,27 @@ pub(super) async fn reverify(ctx: &Context, job: &Job, payload: &Value) -> Store
     }
 }
 
-async fn audit_step(
-    ctx: &Context,
-    case_id: Option<&str>,
-    action: &str,
-    details: Value,
+/// The provider answered: an outage it was in ends, resuming its waiting jobs.
+async fn answered(tx: &mut Tx, ctx: &Context, provider: &str) -> StoreResult<()> {
+    super::health::note_answer(tx, provider, ctx.fresh_deadline(), now()).await?;
+    Ok(())
+}
+
+/// A revocation job died: its item failed for good (a human was told by the dead
+/// job's alert), unless it already needs attention for a reason of its own.
+pub(super) async fn mark_failed(
+    tx: &mut Tx,
+    job: &Job,
+    error: &str,
+    reason: &str,
 ) -> StoreResult<()> {
-    let mut tx = ctx.store.begin().await?;
-    tx.append_audit(
-        &AuditEntry::new("system", action, "offboarding_case", case_id).with_details(details),
-    )
-    .await?;
-    tx.commit().await
+    let Ok(Task::Revoke(item) | Task::Verify(item)) = Task::from_stored(&job.kind, &job.payload)
+    else {
+        return Ok(());
+    };
+    if reason == "deadline" {
+        let detail = format!("gave up at the retry deadline; last error: {error}");
+        tx.fail_case_item(&item.item_id, &detail).await?;
+    }
+    Ok(())
 }

@@ -15,14 +15,17 @@ use super::{render_html, render_text, Report};
 use crate::alerts::AlertConfig;
 use crate::audit::AuditEntry;
 use crate::findings::{Catalogue, Period};
-use crate::jobs::Outcome;
-use crate::store::jobs::NewJob;
 use crate::store::reports::NewReport;
 use crate::store::{now, Store, StoreResult};
 
-/// Attempts before a delivery is dead (backoff is capped at an hour, so about two
-/// days of outage; then re-driven daily).
-const DELIVERY_ATTEMPTS: i64 = 60;
+/// Why a delivery did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// The mail server could not take it now; try again later.
+    Transient(String),
+    /// Trying again cannot help (no such report, no SMTP configured).
+    Permanent(String),
+}
 
 /// What report generation and delivery need from the settings.
 #[derive(Clone)]
@@ -102,14 +105,17 @@ pub async fn store_and_enqueue(
     else {
         return Ok(None);
     };
-    tx.enqueue_job(&NewJob {
-        kind: "report",
-        dedupe_key: &format!("report:{id}"),
-        payload: &json!({"report_id": id}),
-        provider: None,
-        max_attempts: DELIVERY_ATTEMPTS,
-        run_after: deliver_after,
-    })
+    crate::tasks::enqueue(
+        &mut tx,
+        &crate::tasks::Task::Report {
+            report_id: id.clone(),
+        },
+        &crate::tasks::Schedule {
+            dedupe_key: &format!("report:{id}"),
+            provider: None,
+            run_after: deliver_after,
+        },
+    )
     .await?;
     tx.append_audit(
         &AuditEntry::new("system", "report.generated", "report", Some(&id)).with_details(
@@ -159,23 +165,23 @@ pub async fn deliver(
     store: &Store,
     mail: Option<&AlertConfig>,
     report_id: &str,
-) -> StoreResult<Outcome> {
+) -> StoreResult<Result<(), DeliveryError>> {
     let report = match store.get_report(report_id).await {
         Ok(report) => report,
         Err(crate::store::StoreError::NotFound) => {
-            return Ok(Outcome::Permanent(format!(
+            return Ok(Err(DeliveryError::Permanent(format!(
                 "report {report_id} does not exist"
-            )))
+            ))))
         }
         Err(err) => return Err(err),
     };
     if report.status == "delivered" {
-        return Ok(Outcome::Done);
+        return Ok(Ok(()));
     }
     let Some(mail) = mail else {
-        return Ok(Outcome::Permanent(
+        return Ok(Err(DeliveryError::Permanent(
             "reports need OWNERBOUND_SMTP_URL and OWNERBOUND_REPORT_TO".into(),
-        ));
+        )));
     };
     let recipients: Vec<String> = serde_json::from_str(&report.recipients).unwrap_or_default();
     let mail = AlertConfig {
@@ -211,9 +217,9 @@ pub async fn deliver(
             )
             .await?;
             tx.commit().await?;
-            Ok(Outcome::Done)
+            Ok(Ok(()))
         }
-        Err(error) => Ok(Outcome::Retry { error, after: None }),
+        Err(error) => Ok(Err(DeliveryError::Transient(error))),
     }
 }
 

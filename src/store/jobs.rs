@@ -3,8 +3,10 @@
 //! Jobs are rows, enqueued in the transaction that causes them. A worker claims one
 //! with a lease in a single statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on
 //! SQLite the statement runs under the database's one write lock), works on it with
-//! no transaction open, then completes or fails it, fenced by its lease. A worker that
-//! dies leaves a lease that expires, and the job is claimed again.
+//! no transaction open, then completes or fails it, fenced by its lease (a token
+//! unique to the claim). The lease names the instance holding it: when that instance
+//! stops heart-beating its leases are released at once (see `instances.rs`); a lease
+//! that simply expires is claimed again too.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -30,11 +32,49 @@ pub struct Job {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Retried until then; None: its creation plus its kind's deadline.
+    pub deadline_at: Option<DateTime<Utc>>,
+    /// First failed attempt of the current run of failures.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The provider asked not to be called before then (Retry-After).
+    pub hold_until: Option<DateTime<Utc>>,
+    /// `permanent` or `deadline`, for a dead job.
+    pub dead_reason: Option<String>,
+    /// The instance holding the lease, and when its attempt started.
+    pub lease_instance: Option<String>,
+    pub claimed_at: Option<DateTime<Utc>>,
 }
 
 const JOB_COLUMNS: &str =
     "id, kind, dedupe_key, payload, provider, status, attempts, max_attempts, run_after, \
-    lease_owner, lease_until, last_error, created_at, updated_at";
+    lease_owner, lease_until, last_error, created_at, updated_at, deadline_at, failing_since, \
+    hold_until, dead_reason, lease_instance, claimed_at";
+
+/// A claim of the next runnable job.
+pub struct Claim<'a> {
+    /// Unique to this claim: only its holder can complete or fail the job.
+    pub lease_owner: &'a str,
+    pub instance: Option<&'a str>,
+    pub lease_until: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+    /// Providers with no capacity in this instance now: their jobs are left for later
+    /// (or for another instance), so they cannot occupy every worker.
+    pub skip_providers: &'a [String],
+    /// Whether jobs that call no provider may be claimed (a worker for them is free).
+    pub general: bool,
+}
+
+/// A failed attempt to record.
+pub struct Failure<'a> {
+    pub error: &'a str,
+    /// Ready again then; None: dead.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// The provider's Retry-After, which no early re-drive may override.
+    pub hold_until: Option<DateTime<Utc>>,
+    /// Why it is dead, when it is.
+    pub dead_reason: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
 
 /// A job to enqueue.
 pub struct NewJob<'a> {
@@ -102,36 +142,150 @@ impl Tx {
             .await?
             .rows_affected()
         });
+        if inserted == 1 && job.run_after <= at {
+            self.wake_workers_on_commit();
+        }
         Ok(inserted == 1)
+    }
+
+    /// Records a failed attempt, fenced by the lease: ready again at `retry_at` or
+    /// dead. False when the lease was lost.
+    pub async fn fail_job(
+        &mut self,
+        id: &str,
+        lease_owner: &str,
+        failure: &Failure<'_>,
+    ) -> StoreResult<bool> {
+        let (status, run_after) = match failure.retry_at {
+            Some(at) => ("ready", at),
+            None => ("dead", failure.at),
+        };
+        let done = with_tx!(self, c => {
+            sqlx::query(
+                "UPDATE jobs SET status = $3, run_after = $4, last_error = $5, lease_owner = NULL, lease_until = NULL, \
+                 lease_instance = NULL, failing_since = COALESCE(failing_since, $6), hold_until = $7, dead_reason = $8, \
+                 updated_at = $6 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            )
+            .bind(id)
+            .bind(lease_owner)
+            .bind(status)
+            .bind(run_after)
+            .bind(truncate(failure.error, 1000))
+            .bind(failure.at)
+            .bind(failure.hold_until)
+            .bind(failure.dead_reason)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// A provider answers again: its jobs waiting out a backoff are due now (except
+    /// where the provider itself asked for a pause), and those that died of their
+    /// deadline are re-driven with a new one. Returns how many.
+    pub async fn resume_provider_jobs(
+        &mut self,
+        provider: &str,
+        at: DateTime<Utc>,
+        new_deadline: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let resumed = with_tx!(self, c => {
+            let waiting = sqlx::query(
+                "UPDATE jobs SET run_after = $2, updated_at = $2 WHERE provider = $1 AND status = 'ready' \
+                 AND failing_since IS NOT NULL AND run_after > $2 AND (hold_until IS NULL OR hold_until <= $2)",
+            )
+            .bind(provider)
+            .bind(at)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            let dead = sqlx::query(
+                "UPDATE jobs SET status = 'ready', run_after = $2, deadline_at = $3, dead_reason = NULL, updated_at = $2 \
+                 WHERE provider = $1 AND status = 'dead' AND dead_reason = 'deadline'",
+            )
+            .bind(provider)
+            .bind(at)
+            .bind(new_deadline)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            waiting + dead
+        });
+        if resumed > 0 {
+            self.wake_workers_on_commit();
+        }
+        Ok(resumed)
     }
 }
 
 impl Store {
     /// Claims the next runnable job (ready and due, or running with an expired
-    /// lease) for `worker` until `lease_until`.
+    /// lease) for `worker` until `lease_until`, whatever its provider.
     pub async fn claim_job(
         &self,
         worker: &str,
         lease_until: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<Job>> {
+        self.claim(&Claim {
+            lease_owner: worker,
+            instance: None,
+            lease_until,
+            at,
+            skip_providers: &[],
+            general: true,
+        })
+        .await
+    }
+
+    /// Claims the next runnable job that `claim` allows, oldest due first.
+    pub async fn claim(&self, claim: &Claim<'_>) -> StoreResult<Option<Job>> {
         let skip_locked = if self.engine() == Engine::Postgres {
             " FOR UPDATE SKIP LOCKED"
         } else {
             ""
         };
-        let sql = format!(
-            "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
-             updated_at = $3 WHERE id = (SELECT id FROM jobs WHERE (status = 'ready' AND run_after <= $3) \
-             OR (status = 'running' AND lease_until < $3) ORDER BY run_after, id LIMIT 1{skip_locked}) \
-             RETURNING {JOB_COLUMNS}"
-        );
         Ok(with_pool!(self, p => {
-            sqlx::query_as(&sql)
-                .bind(worker)
-                .bind(lease_until)
-                .bind(at)
-                .fetch_optional(p)
+            let mut q = QueryBuilder::<Db>::new("UPDATE jobs SET status = 'running', lease_owner = ");
+            q.push_bind(claim.lease_owner.to_string())
+                .push(", lease_instance = ")
+                .push_bind(claim.instance.map(str::to_string))
+                .push(", lease_until = ")
+                .push_bind(claim.lease_until)
+                .push(", attempts = attempts + 1, claimed_at = ")
+                .push_bind(claim.at)
+                .push(", updated_at = ")
+                .push_bind(claim.at)
+                .push(" WHERE id = (SELECT id FROM jobs WHERE ((status = 'ready' AND run_after <= ")
+                .push_bind(claim.at)
+                .push(") OR (status = 'running' AND lease_until < ")
+                .push_bind(claim.at)
+                .push("))");
+            if !claim.general {
+                q.push(" AND provider IS NOT NULL");
+            }
+            if !claim.skip_providers.is_empty() {
+                q.push(" AND (provider IS NULL OR provider NOT IN (");
+                let mut list = q.separated(", ");
+                for provider in claim.skip_providers {
+                    list.push_bind(provider.clone());
+                }
+                q.push("))");
+            }
+            q.push(" ORDER BY run_after, id LIMIT 1");
+            q.push(skip_locked);
+            q.push(") RETURNING ");
+            q.push(JOB_COLUMNS);
+            q.build_query_as().fetch_optional(p).await?
+        }))
+    }
+
+    /// When the next ready job falls due, if any is waiting.
+    pub async fn next_job_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(with_pool!(self, p => {
+            sqlx::query_scalar("SELECT MIN(run_after) FROM jobs WHERE status = 'ready'")
+                .fetch_one(p)
                 .await?
         }))
     }
@@ -151,7 +305,7 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Records a failed attempt: ready again at `retry_at`, or dead when None.
+    /// As [`Tx::fail_job`], in a transaction of its own.
     pub async fn fail_job(
         &self,
         id: &str,
@@ -159,26 +313,17 @@ impl Store {
         error: &str,
         retry_at: Option<DateTime<Utc>>,
     ) -> StoreResult<bool> {
-        let (status, run_after) = match retry_at {
-            Some(at) => ("ready", at),
-            None => ("dead", now()),
+        let mut tx = self.begin().await?;
+        let failure = Failure {
+            error,
+            retry_at,
+            hold_until: None,
+            dead_reason: retry_at.is_none().then_some("permanent"),
+            at: now(),
         };
-        let done = with_pool!(self, p => {
-            sqlx::query(
-                "UPDATE jobs SET status = $3, run_after = $4, last_error = $5, lease_owner = NULL, lease_until = NULL, \
-                 updated_at = $6 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-            )
-            .bind(id)
-            .bind(worker)
-            .bind(status)
-            .bind(run_after)
-            .bind(truncate(error, 1000))
-            .bind(now())
-            .execute(p)
-            .await?
-            .rows_affected()
-        });
-        Ok(done == 1)
+        let done = tx.fail_job(id, worker, &failure).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Puts a job back without spending an attempt: it never reached its provider
@@ -192,7 +337,8 @@ impl Store {
         let done = with_pool!(self, p => {
             sqlx::query(
                 "UPDATE jobs SET status = 'ready', run_after = $3, attempts = attempts - 1, lease_owner = NULL, \
-                 lease_until = NULL, updated_at = $4 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+                 lease_until = NULL, lease_instance = NULL, updated_at = $4 \
+                 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
             )
             .bind(id)
             .bind(worker)
@@ -205,30 +351,50 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Makes a dead (or finished) job ready again with a fresh set of attempts.
-    pub async fn retry_job(&self, id: &str) -> StoreResult<Option<Job>> {
+    /// Makes a dead job ready again now, retried until `deadline`.
+    pub async fn retry_job(&self, id: &str, deadline: DateTime<Utc>) -> StoreResult<Option<Job>> {
         let sql = format!(
-            "UPDATE jobs SET status = 'ready', attempts = 0, run_after = $2, updated_at = $2 \
-             WHERE id = $1 AND status = 'dead' RETURNING {JOB_COLUMNS}"
+            "UPDATE jobs SET status = 'ready', attempts = 0, run_after = $2, deadline_at = $3, dead_reason = NULL, \
+             updated_at = $2 WHERE id = $1 AND status = 'dead' RETURNING {JOB_COLUMNS}"
         );
-        Ok(
-            with_pool!(self, p => sqlx::query_as(&sql).bind(id).bind(now()).fetch_optional(p).await?),
-        )
+        let job: Option<Job> = with_pool!(self, p => {
+            sqlx::query_as(&sql).bind(id).bind(now()).bind(deadline).fetch_optional(p).await?
+        });
+        if job.is_some() {
+            self.wake_workers();
+        }
+        Ok(job)
     }
 
-    /// Re-drives jobs dead since before `before`; returns how many.
-    pub async fn redrive_dead(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(with_pool!(self, p => {
+    /// Re-drives jobs dead since before `before`, each retried until `deadline`;
+    /// returns how many.
+    pub async fn redrive_dead(
+        &self,
+        before: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let redriven = with_pool!(self, p => {
             sqlx::query(
-                "UPDATE jobs SET status = 'ready', attempts = 0, run_after = $2, updated_at = $2 \
-                 WHERE status = 'dead' AND updated_at < $1",
+                "UPDATE jobs SET status = 'ready', attempts = 0, run_after = $2, deadline_at = $3, dead_reason = NULL, \
+                 updated_at = $2 WHERE status = 'dead' AND updated_at < $1",
             )
             .bind(before)
             .bind(now())
+            .bind(deadline)
             .execute(p)
             .await?
             .rows_affected()
-        }))
+        });
+        if redriven > 0 {
+            self.wake_workers();
+        }
+        Ok(redriven)
+    }
+
+    /// The job with this dedupe key, if any.
+    pub async fn job_by_key(&self, dedupe_key: &str) -> StoreResult<Option<Job>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE dedupe_key = $1");
+        Ok(with_pool!(self, p => sqlx::query_as(&sql).bind(dedupe_key).fetch_optional(p).await?))
     }
 
     pub async fn get_job(&self, id: &str) -> StoreResult<Option<Job>> {

@@ -27,10 +27,12 @@ pub mod credentials;
 pub mod findings;
 pub mod groups;
 pub mod hr;
+pub mod instances;
 pub mod jobs;
 pub mod lifecycle;
 pub mod offboarding;
 pub mod people;
+pub mod provider_health;
 pub mod reports;
 pub mod tokens;
 
@@ -97,7 +99,14 @@ pub struct Store {
     /// order, replaces SQLite's busy-wait (sleep and retry), which made write latency
     /// spiky under load. Other processes (the CLI) still meet the busy timeout.
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// Signalled when a committed write made a job runnable, so idle workers of this
+    /// process start at once (other PostgreSQL instances hear [`JOBS_CHANNEL`]).
+    job_signal: Arc<tokio::sync::Notify>,
 }
+
+/// The PostgreSQL `NOTIFY` channel on which a commit that made a job runnable wakes
+/// the workers of every instance.
+pub const JOBS_CHANNEL: &str = "ownerbound_jobs";
 
 /// Runs `$body` with `$p` bound to the engine's pool, once per engine. Inside the
 /// body, `Db` names the engine's `sqlx::Database` (for `QueryBuilder::<Db>`).
@@ -152,6 +161,9 @@ pub struct Tx {
     pub(crate) inner: TxInner,
     /// Held until the transaction ends (SQLite only, see [`Store`]).
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Set when this transaction made a job runnable: workers are woken on commit.
+    wakes_workers: bool,
+    job_signal: Arc<tokio::sync::Notify>,
 }
 
 impl Tx {
@@ -165,9 +177,26 @@ impl Tx {
     pub async fn commit(self) -> StoreResult<()> {
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,
-            TxInner::Postgres(t) => t.commit().await?,
+            TxInner::Postgres(mut t) => {
+                if self.wakes_workers {
+                    // Delivered to every listening instance when (and only if) this commits.
+                    sqlx::query("SELECT pg_notify($1, '')")
+                        .bind(JOBS_CHANNEL)
+                        .execute(&mut *t)
+                        .await?;
+                }
+                t.commit().await?
+            }
+        }
+        if self.wakes_workers {
+            self.job_signal.notify_one();
         }
         Ok(())
+    }
+
+    /// Marks that this transaction makes a job runnable now.
+    pub(crate) fn wake_workers_on_commit(&mut self) {
+        self.wakes_workers = true;
     }
 }
 
@@ -207,6 +236,7 @@ impl Store {
         Ok(Self {
             pool,
             sqlite_writer: Arc::default(),
+            job_signal: Arc::default(),
         })
     }
 
@@ -270,7 +300,20 @@ impl Store {
         Ok(Tx {
             inner,
             _writer: writer,
+            wakes_workers: false,
+            job_signal: self.job_signal.clone(),
         })
+    }
+
+    /// Signalled when jobs became runnable in this process (an enqueue, a release, a
+    /// provider that answers again), or a worker slot was freed.
+    pub fn job_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.job_signal.clone()
+    }
+
+    /// Wakes idle workers of this process.
+    pub fn wake_workers(&self) {
+        self.job_signal.notify_one();
     }
 
     /// Closes the pool, waiting for connections to be returned.

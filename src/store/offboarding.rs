@@ -39,7 +39,21 @@ pub struct Case {
     pub status: String,
     pub opened_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// Once closed: `revoked` (every credential proven dead or revoked by hand) or
+    /// `needs_human` (some held, failed or refused for good; a human was told).
+    pub outcome: Option<String>,
 }
+
+/// Item statuses that settle an item: nothing more happens to it without a human.
+pub const SETTLED_STATUSES: &[&str] = &[
+    "verified_dead",
+    "revoked_manually",
+    "held",
+    "needs_attention",
+    "failed",
+];
+/// Settled statuses in which the credential is dead.
+const REVOKED_STATUSES: &[&str] = &["verified_dead", "revoked_manually"];
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct CaseItem {
@@ -58,7 +72,7 @@ pub struct CaseItem {
 }
 
 const CASE_COLUMNS: &str =
-    "id, person_id, lifecycle_event_id, triggered_by, reason, policy, status, opened_at, closed_at";
+    "id, person_id, lifecycle_event_id, triggered_by, reason, policy, status, opened_at, closed_at, outcome";
 const ITEM_COLUMNS: &str =
     "id, case_id, credential_id, agent_ids, collateral, action, status, detail, created_at, updated_at";
 
@@ -102,28 +116,116 @@ impl Tx {
             for status in awaiting {
                 list.push_bind(status.to_string());
             }
-            q.push(")");
-            q.build().execute(&mut *c).await?.rows_affected()
+            q.push(") RETURNING case_id");
+            q.build_query_scalar::<String>().fetch_optional(&mut *c).await?
         });
-        Ok(done == 1)
+        match done {
+            Some(case_id) => {
+                self.settle_case(&case_id).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
-    /// As [`Store::set_case_item`], inside the caller's transaction.
+    /// As [`Store::set_case_item`], inside the caller's transaction. The case closes
+    /// when this settles its last item, and opens again when this unsettles one.
     pub async fn set_case_item(
         &mut self,
         id: &str,
         status: &str,
         detail: Option<&str>,
     ) -> StoreResult<()> {
-        with_tx!(self, c => {
-            sqlx::query("UPDATE offboarding_items SET status = $2, detail = $3, updated_at = $4 WHERE id = $1")
-                .bind(id)
-                .bind(status)
-                .bind(detail)
-                .bind(now())
-                .execute(c)
-                .await?;
+        let case_id: Option<String> = with_tx!(self, c => {
+            sqlx::query_scalar(
+                "UPDATE offboarding_items SET status = $2, detail = $3, updated_at = $4 WHERE id = $1 RETURNING case_id",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(detail)
+            .bind(now())
+            .fetch_optional(&mut *c)
+            .await?
         });
+        if let Some(case_id) = case_id {
+            self.settle_case(&case_id).await?;
+        }
+        Ok(())
+    }
+
+    /// An item whose revocation gave up: `failed`, unless it is settled already
+    /// (a human confirmed it, or it needs attention for a reason of its own).
+    pub async fn fail_case_item(&mut self, id: &str, detail: &str) -> StoreResult<()> {
+        let current: Option<String> = with_tx!(self, c => {
+            sqlx::query_scalar("SELECT status FROM offboarding_items WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await?
+        });
+        match current {
+            Some(status) if !SETTLED_STATUSES.contains(&status.as_str()) => {
+                self.set_case_item(id, "failed", Some(detail)).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Closes the case when every item is settled (with its outcome), or opens it
+    /// again when one is not; each change is audited.
+    pub async fn settle_case(&mut self, case_id: &str) -> StoreResult<()> {
+        let statuses: Vec<String> = with_tx!(self, c => {
+            sqlx::query_scalar("SELECT DISTINCT status FROM offboarding_items WHERE case_id = $1")
+                .bind(case_id)
+                .fetch_all(&mut *c)
+                .await?
+        });
+        let settled = statuses
+            .iter()
+            .all(|s| SETTLED_STATUSES.contains(&s.as_str()));
+        let at = now();
+        let (action, changed) = if settled {
+            let outcome = if statuses
+                .iter()
+                .all(|s| REVOKED_STATUSES.contains(&s.as_str()))
+            {
+                "revoked"
+            } else {
+                "needs_human"
+            };
+            let changed = with_tx!(self, c => {
+                sqlx::query(
+                    "UPDATE offboarding_cases SET status = 'closed', closed_at = $2, outcome = $3 \
+                     WHERE id = $1 AND status = 'open'",
+                )
+                .bind(case_id)
+                .bind(at)
+                .bind(outcome)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+            });
+            ((outcome, "offboarding.case_closed"), changed)
+        } else {
+            let changed = with_tx!(self, c => {
+                sqlx::query(
+                    "UPDATE offboarding_cases SET status = 'open', closed_at = NULL, outcome = NULL \
+                     WHERE id = $1 AND status = 'closed'",
+                )
+                .bind(case_id)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+            });
+            (("open", "offboarding.case_reopened"), changed)
+        };
+        if changed == 1 {
+            let (outcome, action) = action;
+            self.append_audit(
+                &crate::audit::AuditEntry::new("system", action, "offboarding_case", Some(case_id))
+                    .with_details(serde_json::json!({"outcome": outcome})),
+            )
+            .await?;
+        }
         Ok(())
     }
 

@@ -358,17 +358,14 @@ impl TestApp {
     ) -> ownerbound::jobs::Context {
         let providers: Vec<ownerbound::providers::ProviderConfig> =
             serde_json::from_value(providers).unwrap();
-        ownerbound::jobs::Context {
-            store: self.store.clone(),
-            policy: ownerbound::offboarding::SharedPolicy::Revoke,
-            providers: std::sync::Arc::new(
-                ownerbound::providers::index(&providers, &mut |_| {}).unwrap(),
-            ),
-            keys: self.keys.clone(),
+        let mut ctx = ownerbound::jobs::Context::new(
+            self.store.clone(),
+            std::sync::Arc::new(ownerbound::providers::index(&providers, &mut |_| {}).unwrap()),
+            self.keys.clone(),
             http,
-            alerts,
-            limits: Default::default(),
-        }
+        );
+        ctx.alerts = alerts;
+        ctx
     }
 
     /// Starts another instance of the service on this database (a restart), with

@@ -545,7 +545,10 @@ async fn a_confirmation_by_hand_is_not_undone_by_a_redrive(app: TestApp) {
     assert_eq!(confirmed.status(), 200);
     let redriven = app
         .store
-        .redrive_dead(ownerbound::store::now() + chrono::Duration::days(2))
+        .redrive_dead(
+            ownerbound::store::now() + chrono::Duration::days(2),
+            ownerbound::store::now() + chrono::Duration::days(3),
+        )
         .await
         .unwrap();
     let jobs: Value = app.get("/api/v1/jobs").await.json().await.unwrap();

@@ -483,18 +483,20 @@ async fn a_report_reaches_a_relay_that_requires_starttls_and_auth(app: TestApp) 
     .await
     .unwrap()
     .unwrap();
-    use ownerbound::jobs::Outcome;
-    use ownerbound::report::delivery::deliver;
+    use ownerbound::report::delivery::{deliver, DeliveryError};
     // The relay's certificate is not from a public CA: refused, retried later.
     let outcome = deliver(&app.store, Some(&mail), &id).await.unwrap();
-    assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(DeliveryError::Transient(_))),
+        "{outcome:?}"
+    );
     assert!(relay.server.parsed().is_empty());
     let failed = app.store.get_report(&id).await.unwrap();
     assert!(!failed.last_error.unwrap().contains(password));
     // Trusting the relay's CA: STARTTLS, then AUTH, then the message.
     mail.ca_pem = Some(relay.ca_pem.clone().into_bytes());
     let outcome = deliver(&app.store, Some(&mail), &id).await.unwrap();
-    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(outcome, Ok(()));
     let messages = relay.server.parsed();
     assert_eq!(messages.len(), 1);
     assert_eq!(
