@@ -6,8 +6,8 @@
 //! kind = "manual"      # oauth2 | vault | github | slack | http | manual
 //! ```
 //! Connector-specific keys (endpoints, client credentials, …) sit beside `name` and
-//! `kind`; every kind may also set `max_concurrency`, `rate_limit_per_second` and
-//! `propagation_seconds`. Connectors are built (and their secret references resolved)
+//! `kind`; every kind may also set `max_concurrency`, `rate_limit_per_second`,
+//! `propagation_seconds` and `call_timeout_seconds`. Connectors are built (and their secret references resolved)
 //! at start-up, so a broken entry stops start-up naming the provider and key.
 
 use std::collections::BTreeMap;

@@ -21,7 +21,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(super::resource("/offboardings/{id}").route(web::get().to(get)))
         .service(super::resource("/offboardings/items/{id}/confirm").route(web::post().to(confirm)))
         .service(super::resource("/jobs").route(web::get().to(jobs)))
-        .service(super::resource("/jobs/{id}/retry").route(web::post().to(retry)));
+        .service(super::resource("/jobs/{id}/retry").route(web::post().to(retry)))
+        .service(super::resource("/providers/health").route(web::get().to(provider_health)))
+        .service(super::resource("/instances").route(web::get().to(instances)));
 }
 
 /// What offboarding the person would do, without doing it.
@@ -123,12 +125,28 @@ async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpRe
         StoreError::NotFound => ApiError::not_found("offboarding"),
         other => other.into(),
     })?;
+    let keys: Vec<String> = items
+        .iter()
+        .map(|item| crate::offboarding::revoke_key(&item.credential_id, &item.case_id))
+        .collect();
+    let jobs = state.store.jobs_by_keys(&keys).await?;
+    let live: std::collections::BTreeSet<String> = state
+        .store
+        .live_instances()
+        .await?
+        .into_iter()
+        .map(|instance| instance.id)
+        .collect();
     let items: Vec<serde_json::Value> = items
         .into_iter()
         .map(|item| {
             let mut value = serde_json::to_value(&item).expect("item serialises");
             value["agent_ids"] = serde_json::from_str(&item.agent_ids).unwrap_or_default();
             value["collateral"] = serde_json::from_str(&item.collateral).unwrap_or_default();
+            let key = crate::offboarding::revoke_key(&item.credential_id, &item.case_id);
+            if let Some(job) = jobs.iter().find(|job| job.dedupe_key == key) {
+                value["revocation"] = revocation_view(job, &live);
+            }
             value
         })
         .collect();
@@ -137,6 +155,56 @@ async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpRe
         .audit_for_subject("offboarding_case", &id)
         .await?;
     Ok(HttpResponse::Ok().json(json!({"case": case, "items": items, "timeline": timeline})))
+}
+
+/// Each provider seen by the job queue: `up` or `down` since when, with the last
+/// transient error (an outage in progress is here within one failed call).
+async fn provider_health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(json!({"items": state.store.provider_health().await?})))
+}
+
+/// The live instances running jobs, with their last heartbeat.
+async fn instances(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(json!({"items": state.store.live_instances().await?})))
+}
+
+/// Where an item's revocation job stands: a call in flight (since when, on which
+/// instance, whether that instance is alive), waiting for its next attempt after
+/// failures (until its deadline), dead, or done.
+fn revocation_view(
+    job: &crate::store::jobs::Job,
+    live: &std::collections::BTreeSet<String>,
+) -> serde_json::Value {
+    let state = match job.status.as_str() {
+        "running" => "in_flight",
+        "ready" if job.failing_since.is_some() => "retrying",
+        "ready" => "queued",
+        other => other,
+    };
+    let mut view = json!({
+        "job_id": job.id,
+        "state": state,
+        "attempts": job.attempts,
+        "last_error": job.last_error,
+    });
+    if job.status == "running" {
+        view["in_flight"] = json!({
+            "since": job.claimed_at,
+            "instance": job.lease_instance,
+            "instance_alive": job.lease_instance.as_ref().is_some_and(|i| live.contains(i)),
+        });
+    }
+    if job.failing_since.is_some() {
+        view["failing_since"] = json!(job.failing_since);
+        view["deadline_at"] = json!(job.deadline_at);
+    }
+    if job.status == "ready" {
+        view["next_attempt_at"] = json!(job.run_after);
+    }
+    if job.status == "dead" {
+        view["dead_reason"] = json!(job.dead_reason);
+    }
+    view
 }
 
 #[derive(Debug, Default, Deserialize)]

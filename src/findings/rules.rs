@@ -142,6 +142,18 @@ pub fn revocation(row: RevocationRow, now: DateTime<Utc>) -> Finding {
             "attempts": row.job_attempts,
             "last_error": row.job_error,
         });
+        if status == "running" {
+            // A call in flight now: a hung provider shows here within seconds.
+            facts["job"]["in_flight_since"] = json!(row.job_claimed_at);
+            facts["job"]["instance"] = json!(row.job_instance);
+        }
+        if row.job_failing_since.is_some() {
+            facts["job"]["failing_since"] = json!(row.job_failing_since);
+            facts["job"]["deadline_at"] = json!(row.job_deadline_at);
+            if status == "ready" {
+                facts["job"]["next_attempt_at"] = json!(row.job_run_after);
+            }
+        }
     }
     let action = match row.subject.kind.as_str() {
         "revocation_still_alive" => format!(

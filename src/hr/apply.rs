@@ -286,17 +286,30 @@ pub async fn run_scheduler(
     interval: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let scheduled = store.schedule_signal();
     loop {
-        match fire_due(&store, crate::store::now()).await {
+        let fired = fire_due(&store, crate::store::now()).await;
+        match &fired {
             Ok(0) => {}
             Ok(n) => tracing::info!(fired = n, "scheduled HR terminations took effect"),
             Err(err) => {
                 tracing::warn!(error = %err, "scheduled HR terminations could not run; retrying")
             }
         }
+        // Until the earliest termination is due (at most `interval`, which also
+        // catches those scheduled by other instances), or one is scheduled here.
+        let wait = match store.next_termination_due().await {
+            _ if fired.is_err() => interval,
+            Ok(Some(due)) => (due - crate::store::now())
+                .to_std()
+                .unwrap_or_default()
+                .clamp(std::time::Duration::from_millis(1), interval),
+            _ => interval,
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
+            _ = scheduled.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

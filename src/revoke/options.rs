@@ -11,6 +11,7 @@ const COMMON_KEYS: &[&str] = &[
     "max_concurrency",
     "rate_limit_per_second",
     "propagation_seconds",
+    "call_timeout_seconds",
 ];
 
 pub struct Options<'a> {
@@ -43,6 +44,14 @@ impl<'a> Options<'a> {
             {
                 return Err(format!(
                     "provider {name:?}: rate_limit_per_second must be a number from 0.1 to 100000"
+                ));
+            }
+        }
+        if let Some(value) = get("call_timeout_seconds") {
+            let most = crate::jobs::MAX_CALL_TIMEOUT.as_secs_f64();
+            if !value.as_f64().is_some_and(|s| (0.1..=most).contains(&s)) {
+                return Err(format!(
+                    "provider {name:?}: call_timeout_seconds must be a number of seconds from 0.1 to {most}"
                 ));
             }
         }

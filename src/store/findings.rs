@@ -116,6 +116,13 @@ pub struct RevocationRow {
     pub job_status: Option<String>,
     pub job_attempts: Option<i64>,
     pub job_error: Option<String>,
+    /// While a call is in flight: since when, and on which instance.
+    pub job_claimed_at: Option<DateTime<Utc>>,
+    pub job_instance: Option<String>,
+    /// While failing: since when, the next attempt, and the retry deadline.
+    pub job_failing_since: Option<DateTime<Utc>>,
+    pub job_run_after: Option<DateTime<Utc>>,
+    pub job_deadline_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -257,14 +264,14 @@ fn item_statuses(kind: &str) -> Option<&'static str> {
         "manual_task_open" => "('manual_task_open')",
         "revocation_held" => "('held')",
         "revocation_failed" | "revocation_unverified" => {
-            "('pending', 'revoking', 'revoked_unverified', 'needs_attention')"
+            "('pending', 'revoking', 'revoked_unverified', 'needs_attention', 'failed')"
         }
         _ => return None,
     })
 }
 
 fn revocations(params: &RuleParams, kind: Option<&str>) -> Sql {
-    let failed = "(i.status = 'needs_attention' OR j.status = 'dead')";
+    let failed = "(i.status IN ('needs_attention', 'failed') OR j.status = 'dead')";
     let mut sql = Sql::new(format!(
         "SELECT i.id AS sort_key, \
          CASE WHEN i.status = 'still_alive' THEN 'revocation_still_alive' \
@@ -289,7 +296,8 @@ fn revocations(params: &RuleParams, kind: Option<&str>) -> Sql {
          i.status AS item_status, i.action AS item_action, i.detail AS item_detail, \
          i.agent_ids AS item_agent_ids, oc.id AS case_id, oc.opened_at AS case_opened_at, \
          i.updated_at AS item_updated_at, j.status AS job_status, j.attempts AS job_attempts, \
-         j.last_error AS job_error \
+         j.last_error AS job_error, j.claimed_at AS job_claimed_at, j.lease_instance AS job_instance, \
+         j.failing_since AS job_failing_since, j.run_after AS job_run_after, j.deadline_at AS job_deadline_at \
          FROM offboarding_items i JOIN offboarding_cases oc ON oc.id = i.case_id \
          JOIN credentials c ON c.id = i.credential_id \
          LEFT JOIN jobs j ON j.dedupe_key = ('revoke:' || i.credential_id || ':' || i.case_id) \
@@ -308,7 +316,7 @@ fn revocations(params: &RuleParams, kind: Option<&str>) -> Sql {
     sql.time(params.to)
         .push(format!(
             " AND NOT (c.status IN {DEAD} AND i.status IN \
-             ('pending', 'revoking', 'revoked_unverified', 'needs_attention', 'manual_task_open', 'held'))"
+             ('pending', 'revoking', 'revoked_unverified', 'needs_attention', 'failed', 'manual_task_open', 'held'))"
         ))
         .push(" AND (i.status NOT IN ('verified_dead', 'revoked_manually') OR (i.updated_at >= ")
         .time(params.from)

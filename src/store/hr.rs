@@ -104,6 +104,9 @@ impl Tx {
 
     pub async fn insert_termination(&mut self, t: &NewTermination<'_>) -> StoreResult<String> {
         let id = new_id();
+        if t.status == "scheduled" {
+            self.wake_scheduler_on_commit();
+        }
         with_tx!(self, c => {
             sqlx::query(
                 "INSERT INTO hr_terminations (id, inbox_id, source, kind, employee_id, email, effective_at, person_id, \
@@ -131,6 +134,9 @@ impl Tx {
         status: &str,
         person_id: Option<&str>,
     ) -> StoreResult<()> {
+        if status == "scheduled" {
+            self.wake_scheduler_on_commit();
+        }
         with_tx!(self, c => {
             sqlx::query("UPDATE hr_terminations SET status = $2, person_id = $3, updated_at = $4 WHERE id = $1")
                 .bind(id)
@@ -275,6 +281,15 @@ impl Tx {
 }
 
 impl Store {
+    /// When the earliest scheduled termination takes effect, if any is scheduled.
+    pub async fn next_termination_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(with_pool!(self, p => {
+            sqlx::query_scalar("SELECT MIN(effective_at) FROM hr_terminations WHERE status = 'scheduled'")
+                .fetch_one(p)
+                .await?
+        }))
+    }
+
     pub async fn list_inbox(
         &self,
         source: Option<&str>,

@@ -391,6 +391,22 @@ impl Store {
         Ok(redriven)
     }
 
+    /// The jobs with these dedupe keys.
+    pub async fn jobs_by_keys(&self, keys: &[String]) -> StoreResult<Vec<Job>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_pool!(self, p => {
+            let mut q = QueryBuilder::<Db>::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE dedupe_key IN ("));
+            let mut list = q.separated(", ");
+            for key in keys {
+                list.push_bind(key.clone());
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(p).await?
+        }))
+    }
+
     /// The job with this dedupe key, if any.
     pub async fn job_by_key(&self, dedupe_key: &str) -> StoreResult<Option<Job>> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE dedupe_key = $1");

@@ -102,6 +102,9 @@ pub struct Store {
     /// Signalled when a committed write made a job runnable, so idle workers of this
     /// process start at once (other PostgreSQL instances hear [`JOBS_CHANNEL`]).
     job_signal: Arc<tokio::sync::Notify>,
+    /// Signalled when a committed write scheduled an HR termination, so the
+    /// scheduler sleeps until the earliest one due rather than polling.
+    schedule_signal: Arc<tokio::sync::Notify>,
 }
 
 /// The PostgreSQL `NOTIFY` channel on which a commit that made a job runnable wakes
@@ -164,6 +167,9 @@ pub struct Tx {
     /// Set when this transaction made a job runnable: workers are woken on commit.
     wakes_workers: bool,
     job_signal: Arc<tokio::sync::Notify>,
+    /// Set when this transaction scheduled an HR termination.
+    wakes_scheduler: bool,
+    schedule_signal: Arc<tokio::sync::Notify>,
 }
 
 impl Tx {
@@ -191,7 +197,15 @@ impl Tx {
         if self.wakes_workers {
             self.job_signal.notify_one();
         }
+        if self.wakes_scheduler {
+            self.schedule_signal.notify_one();
+        }
         Ok(())
+    }
+
+    /// Marks that this transaction schedules an HR termination.
+    pub(crate) fn wake_scheduler_on_commit(&mut self) {
+        self.wakes_scheduler = true;
     }
 
     /// Marks that this transaction makes a job runnable now.
@@ -237,6 +251,7 @@ impl Store {
             pool,
             sqlite_writer: Arc::default(),
             job_signal: Arc::default(),
+            schedule_signal: Arc::default(),
         })
     }
 
@@ -302,6 +317,8 @@ impl Store {
             _writer: writer,
             wakes_workers: false,
             job_signal: self.job_signal.clone(),
+            wakes_scheduler: false,
+            schedule_signal: self.schedule_signal.clone(),
         })
     }
 
@@ -309,6 +326,11 @@ impl Store {
     /// provider that answers again), or a worker slot was freed.
     pub fn job_signal(&self) -> Arc<tokio::sync::Notify> {
         self.job_signal.clone()
+    }
+
+    /// Signalled when an HR termination was scheduled in this process.
+    pub fn schedule_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.schedule_signal.clone()
     }
 
     /// Wakes idle workers of this process.

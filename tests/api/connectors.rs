@@ -430,6 +430,14 @@ fn broken_provider_entries_are_refused_naming_the_provider_and_key() {
             "propagation_seconds",
         ),
         (
+            json!({"name": "m", "kind": "manual", "call_timeout_seconds": 0}),
+            "call_timeout_seconds",
+        ),
+        (
+            json!({"name": "m", "kind": "manual", "call_timeout_seconds": 3600}),
+            "call_timeout_seconds",
+        ),
+        (
             json!({"name": "s", "kind": "slack", "api_url": "http://x", "token": "env:OWNERBOUND_TEST_UNSET_VAR"}),
             "token",
         ),
@@ -447,4 +455,5 @@ fn broken_provider_entries_are_refused_naming_the_provider_and_key() {
         );
     }
     assert!(index(json!({"name": "s", "kind": "slack"})).is_ok());
+    assert!(index(json!({"name": "s", "kind": "slack", "call_timeout_seconds": 2.5})).is_ok());
 }
