@@ -35,7 +35,7 @@ impl Store {
         super::with_tx!(tx, c => {
             sqlx::query(
                 "INSERT INTO instances (id, hostname, process_ns, pid, version, started_at, heartbeat_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&instance.id)
             .bind(&instance.hostname)
@@ -43,6 +43,7 @@ impl Store {
             .bind(instance.pid)
             .bind(&instance.version)
             .bind(instance.started_at)
+            .bind(instance.heartbeat_at)
             .execute(&mut *c)
             .await?;
         });

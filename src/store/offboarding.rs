@@ -193,9 +193,11 @@ impl Tx {
                 "needs_human"
             };
             let changed = with_tx!(self, c => {
+                // Closed now, or closed already with another outcome (a failed item
+                // proven dead after all).
                 sqlx::query(
                     "UPDATE offboarding_cases SET status = 'closed', closed_at = $2, outcome = $3 \
-                     WHERE id = $1 AND status = 'open'",
+                     WHERE id = $1 AND (status = 'open' OR outcome IS NULL OR outcome <> $3)",
                 )
                 .bind(case_id)
                 .bind(at)

@@ -12,6 +12,7 @@ mod findings;
 mod health;
 mod hr;
 mod instances;
+mod job_engine;
 mod oauth_peer;
 mod offboarding;
 mod people;

@@ -419,3 +419,346 @@ on_both_engines!(
     still_alive_after_revocation_is_revoked_again,
     a_timeout_is_retried
 );
+
+/// One person with `n` tokens at the scripted provider, offboarded and the case
+/// opened; returns the worker and the item ids.
+async fn offboard_many(app: &TestApp, base: &str, n: usize) -> (Worker, Vec<String>) {
+    let person = app
+        .create_person(&json!({"emails": ["many@example.com"]}))
+        .await;
+    let credentials: Vec<Value> = (0..n)
+        .map(|i| json!({"provider": "scripted", "kind": "oauth_access_token", "secret": format!("many-token-{i:04}")}))
+        .collect();
+    app.create_agent(
+        &json!({"name": "many-bot", "owner_id": person["id"], "credentials": credentials}),
+    )
+    .await;
+    let id = person["id"].as_str().unwrap();
+    app.post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
+        .await;
+    let providers = json!([{
+        "name": "scripted", "kind": "oauth2", "client_id": "c", "client_secret": "s-0123456789abcdef",
+        "revocation_endpoint": format!("{base}/revoke"), "introspection_endpoint": format!("{base}/introspect")
+    }]);
+    let worker = Worker::new(app.job_context(providers, None, ownerbound::jobs::http_client()));
+    worker
+        .run_once_at(ownerbound::store::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let items = app
+        .store
+        .case_items_with_status(
+            &["pending"],
+            &ownerbound::store::PageRequest {
+                limit: 50,
+                after: None,
+            },
+        )
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    (worker, items)
+}
+
+async fn case_of(app: &TestApp, item: &str) -> ownerbound::store::offboarding::Case {
+    let case_id = app.store.get_case_item(item).await.unwrap().case_id;
+    app.store.get_case(&case_id).await.unwrap().0
+}
+
+async fn provider_state(app: &TestApp, provider: &str) -> Option<String> {
+    app.store
+        .provider_health()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.provider == provider)
+        .map(|h| h.state)
+}
+
+fn count(subjects: &[String], text: &str) -> usize {
+    subjects.iter().filter(|s| s.contains(text)).count()
+}
+
+async fn a_case_closes_when_settled_and_reopens_when_a_credential_is_alive_again(app: TestApp) {
+    let script = Arc::new(Script::default());
+    script.revoke.lock().unwrap().extend([ok(), ok()]);
+    script.introspect.lock().unwrap().extend([
+        inactive(),
+        Answer(200, vec![], json!({"active": true}), Duration::ZERO),
+        inactive(),
+    ]);
+    let base = start(script);
+    let (worker, item) = offboard_one(&app, &base).await;
+    assert_eq!(case_of(&app, &item).await.status, "open");
+    let t0 = ownerbound::store::now();
+    worker.run_once_at(t0).await.unwrap().unwrap();
+    let case = case_of(&app, &item).await;
+    assert_eq!(
+        (case.status.as_str(), case.outcome.as_deref()),
+        ("closed", Some("revoked"))
+    );
+    assert!(case.closed_at.is_some());
+    // Active again after the propagation window: the case opens again.
+    run_due(&worker, t0 + chrono::Duration::seconds(301)).await;
+    let case = case_of(&app, &item).await;
+    assert_eq!((case.status.as_str(), case.closed_at), ("open", None));
+    // Revoked again and proven dead: closed again.
+    let mut at = t0 + chrono::Duration::seconds(301);
+    for _ in 0..10 {
+        at += chrono::Duration::minutes(10);
+        run_due(&worker, at).await;
+        if item_status(&app, &item).await == "verified_dead" {
+            break;
+        }
+    }
+    let case = case_of(&app, &item).await;
+    assert_eq!(
+        (case.status.as_str(), case.outcome.as_deref()),
+        ("closed", Some("revoked"))
+    );
+    let timeline = app
+        .store
+        .audit_for_subject("offboarding_case", &case.id)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = timeline.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"offboarding.case_reopened"),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "offboarding.case_closed")
+            .count(),
+        2
+    );
+}
+
+async fn a_revocation_is_retried_until_its_deadline_then_escalated_and_revived_when_the_provider_answers(
+    app: TestApp,
+) {
+    // Every call answers 500 until the script is filled.
+    let script = Arc::new(Script::default());
+    let base = start(script.clone());
+    let (worker, item) = offboard_one(&app, &base).await;
+    let t0 = ownerbound::store::now();
+    run_due(&worker, t0).await;
+    let job = revoke_job(&app).await;
+    assert_eq!(job.status, "ready");
+    assert!(job.failing_since.is_some());
+    assert_eq!(
+        provider_state(&app, "scripted").await.as_deref(),
+        Some("down")
+    );
+    // Many more failures within the deadline: still retried, still one outage alert.
+    let mut at = t0;
+    for _ in 0..12 {
+        at += chrono::Duration::hours(1);
+        run_due(&worker, at).await;
+    }
+    let job = revoke_job(&app).await;
+    assert_eq!(job.status, "ready", "given up before the deadline");
+    assert!(job.attempts > 8, "{} attempts", job.attempts);
+    assert_eq!(
+        count(
+            &alert_subjects(&app).await,
+            "revocations failing at provider scripted"
+        ),
+        1
+    );
+    // Past the deadline (a day by default): dead, the item failed, the case closed
+    // for a human, and escalated.
+    run_due(&worker, t0 + chrono::Duration::hours(25)).await;
+    let job = revoke_job(&app).await;
+    assert_eq!(
+        (job.status.as_str(), job.dead_reason.as_deref()),
+        ("dead", Some("deadline"))
+    );
+    assert_eq!(item_status(&app, &item).await, "failed");
+    let case = case_of(&app, &item).await;
+    assert_eq!(
+        (case.status.as_str(), case.outcome.as_deref()),
+        ("closed", Some("needs_human"))
+    );
+    assert_eq!(
+        count(&alert_subjects(&app).await, "revoke failed for good"),
+        1
+    );
+    // The provider answers again: the probe releases the dead revocation at once,
+    // it is proven dead, and the case is closed as revoked.
+    script.revoke.lock().unwrap().push_back(ok());
+    script.introspect.lock().unwrap().push_back(inactive());
+    let now = ownerbound::store::now();
+    assert_eq!(
+        ownerbound::jobs::health::probe_once(&app.store, now)
+            .await
+            .unwrap(),
+        1
+    );
+    run_due(&worker, now).await;
+    assert_eq!(item_status(&app, &item).await, "verified_dead");
+    assert_eq!(
+        provider_state(&app, "scripted").await.as_deref(),
+        Some("up")
+    );
+    let case = case_of(&app, &item).await;
+    assert_eq!(
+        (case.status.as_str(), case.outcome.as_deref()),
+        ("closed", Some("revoked"))
+    );
+    assert_eq!(
+        count(
+            &alert_subjects(&app).await,
+            "provider scripted answers again"
+        ),
+        1
+    );
+}
+
+async fn a_provider_that_answers_again_resumes_every_waiting_revocation_at_once(app: TestApp) {
+    let script = Arc::new(Script::default());
+    let base = start(script.clone());
+    let (worker, items) = offboard_many(&app, &base, 3).await;
+    assert_eq!(items.len(), 3);
+    let t0 = ownerbound::store::now();
+    run_due(&worker, t0).await;
+    let page = ownerbound::store::PageRequest {
+        limit: 50,
+        after: None,
+    };
+    let waiting: Vec<_> = app
+        .store
+        .list_jobs(Some("ready"), &page)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|j| j.kind == "revoke")
+        .collect();
+    assert_eq!(waiting.len(), 3);
+    assert!(waiting
+        .iter()
+        .all(|j| j.run_after > t0 && j.failing_since.is_some()));
+    assert_eq!(
+        count(
+            &alert_subjects(&app).await,
+            "revocations failing at provider scripted"
+        ),
+        1,
+        "one alert per outage, not per revocation"
+    );
+    // Back: one canary is released; its success resumes the two others at once.
+    script.revoke.lock().unwrap().extend([ok(), ok(), ok()]);
+    script
+        .introspect
+        .lock()
+        .unwrap()
+        .extend([inactive(), inactive(), inactive()]);
+    let now = ownerbound::store::now();
+    assert_eq!(
+        ownerbound::jobs::health::probe_once(&app.store, now)
+            .await
+            .unwrap(),
+        1
+    );
+    // A second probe while the canary is due releases nothing more.
+    assert_eq!(
+        ownerbound::jobs::health::probe_once(&app.store, now)
+            .await
+            .unwrap(),
+        0
+    );
+    run_due(&worker, now).await;
+    // The others were made due when the canary's answer came in.
+    run_due(&worker, ownerbound::store::now()).await;
+    for item in &items {
+        assert_eq!(item_status(&app, item).await, "verified_dead");
+    }
+}
+
+async fn a_provider_without_a_free_slot_does_not_hold_up_another(app: TestApp) {
+    let stuck = Arc::new(Script::default());
+    let fine = Arc::new(Script::default());
+    fine.revoke.lock().unwrap().push_back(ok());
+    fine.introspect.lock().unwrap().push_back(inactive());
+    let (stuck_base, fine_base) = (start(stuck), start(fine));
+    let person = app
+        .create_person(&json!({"emails": ["two@example.com"]}))
+        .await;
+    app.create_agent(
+        &json!({"name": "two-bot", "owner_id": person["id"], "credentials": [
+        {"provider": "stuck", "kind": "oauth_access_token", "secret": "stuck-token-0001"},
+        {"provider": "fine", "kind": "oauth_access_token", "secret": "fine-token-0001"}]}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/people/{}/offboard", person["id"].as_str().unwrap()),
+        &json!({}),
+    )
+    .await;
+    let provider = |name: &str, base: &str| {
+        json!({"name": name, "kind": "oauth2", "max_concurrency": 1,
+            "revocation_endpoint": format!("{base}/revoke"), "introspection_endpoint": format!("{base}/introspect")})
+    };
+    let ctx = app.job_context(
+        json!([provider("stuck", &stuck_base), provider("fine", &fine_base)]),
+        None,
+        ownerbound::jobs::http_client(),
+    );
+    let worker = Worker::new(ctx.clone());
+    worker
+        .run_once_at(ownerbound::store::now())
+        .await
+        .unwrap()
+        .unwrap();
+    // The stuck provider's one slot is taken (a call that hangs).
+    let held = ctx
+        .limits
+        .acquire(&ctx.providers["stuck"].config, Duration::ZERO)
+        .await
+        .unwrap();
+    let now = ownerbound::store::now();
+    let ran = worker.run_once_at(now).await.unwrap().unwrap();
+    assert_eq!(ran.provider.as_deref(), Some("fine"));
+    let page = ownerbound::store::PageRequest {
+        limit: 50,
+        after: None,
+    };
+    let jobs = app.store.list_jobs(None, &page).await.unwrap().items;
+    let stuck_job = jobs
+        .iter()
+        .find(|j| j.provider.as_deref() == Some("stuck"))
+        .unwrap();
+    assert_eq!(
+        (stuck_job.status.as_str(), stuck_job.attempts),
+        ("ready", 0)
+    );
+    assert!(
+        stuck_job.run_after <= now,
+        "the stuck job was due all along"
+    );
+    let fine_job = jobs
+        .iter()
+        .find(|j| j.provider.as_deref() == Some("fine") && j.kind == "revoke")
+        .unwrap();
+    assert_eq!(fine_job.status, "done");
+    assert!(
+        worker.run_once_at(now).await.unwrap().is_none(),
+        "nothing else can run"
+    );
+    drop(held);
+    let ran = worker.run_once_at(now).await.unwrap().unwrap();
+    assert_eq!(ran.provider.as_deref(), Some("stuck"));
+}
+
+on_both_engines!(
+    a_case_closes_when_settled_and_reopens_when_a_credential_is_alive_again,
+    a_revocation_is_retried_until_its_deadline_then_escalated_and_revived_when_the_provider_answers,
+    a_provider_that_answers_again_resumes_every_waiting_revocation_at_once,
+    a_provider_without_a_free_slot_does_not_hold_up_another
+);
