@@ -3,6 +3,7 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::QueryPayloadError;
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{middleware, web, HttpRequest};
 
@@ -16,9 +17,11 @@ pub mod offboarding;
 pub mod people;
 pub mod reports;
 pub mod tokens;
+pub mod uri;
 mod views;
 
 use error::{redact_serde_message, ApiError};
+use uri::UriFault;
 
 use crate::store::PageRequest;
 
@@ -33,7 +36,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                     ApiError::bad_request("invalid_path", err.to_string()).into()
                 }))
                 .wrap(middleware::from_fn(auth::require_api_scope))
-                .wrap(middleware::from_fn(reject_nul_in_uri))
+                .wrap(middleware::from_fn(reject_bad_uri))
                 .configure(people::routes)
                 .configure(agents::routes)
                 .configure(agents::credential_routes)
@@ -61,21 +64,27 @@ pub fn resource(path: &str) -> actix_web::Resource {
     }))
 }
 
-/// A NUL byte in a path or query value cannot be stored by PostgreSQL; refuse it up
-/// front so both engines answer the same.
-pub async fn reject_nul_in_uri(
+/// Middleware: a request target that is too long or does not decode (see [`uri`])
+/// gets a problem before anything else looks at the request.
+pub async fn reject_bad_uri(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let uri = req.uri().to_string();
-    if uri.contains("%00") || uri.contains('\0') {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            "the URL must not contain NUL characters",
-        )
-        .into());
+    if let Err(fault) = uri::check(req.uri()) {
+        return Err(uri_problem(&fault).into());
     }
     next.call(req).await
+}
+
+fn uri_problem(fault: &UriFault) -> ApiError {
+    let mut err = match fault {
+        UriFault::TooLong { .. } => {
+            ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", fault.to_string())
+        }
+        UriFault::Nul(_) => ApiError::bad_request("invalid_request", fault.to_string()),
+    };
+    err.field = fault.param().map(str::to_string);
+    err
 }
 
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {

@@ -170,7 +170,47 @@ async fn overlong_identifiers_are_refused_alike_on_both_engines(app: TestApp) {
     assert_eq!(app.row_counts().await, before);
 }
 
+async fn overlong_or_nul_urls_get_problems_naming_the_parameter(app: TestApp) {
+    let before = app.row_counts().await;
+    let long = "x".repeat(9000);
+    for path in [
+        format!("/api/v1/agents?owner={long}"),
+        format!("/api/v1/people/{long}"),
+    ] {
+        let body = assert_problem(app.get(&path).await, 414, "uri_too_long").await;
+        assert!(body["detail"].as_str().unwrap().contains("8192"), "{body}");
+    }
+    let post = app
+        .request(Method::POST, &format!("/api/v1/agents?x={long}"))
+        .json(&json!({"name": "long-url", "owner_email": "a@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(post, 414, "uri_too_long").await;
+    // The limit is on the whole request target: one just within it is served.
+    let within = format!("/api/v1/agents?name={}", "x".repeat(8100));
+    assert_eq!(app.get(&within).await.status(), 200);
+
+    let nul = assert_problem(
+        app.get("/api/v1/agents?owner=a%00b").await,
+        400,
+        "invalid_request",
+    )
+    .await;
+    assert_eq!(nul["field"], "owner");
+    // Refused before authentication: the format is the API's even without a token.
+    let anonymous = app
+        .client
+        .get(format!("{}/api/v1/agents?owner=%00", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(anonymous, 400, "invalid_request").await;
+    assert_eq!(app.row_counts().await, before);
+}
+
 on_both_engines!(
     unsupported_methods_get_a_problem_405,
-    overlong_identifiers_are_refused_alike_on_both_engines
+    overlong_identifiers_are_refused_alike_on_both_engines,
+    overlong_or_nul_urls_get_problems_naming_the_parameter
 );
