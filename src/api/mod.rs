@@ -81,7 +81,9 @@ fn uri_problem(fault: &UriFault) -> ApiError {
         UriFault::TooLong { .. } => {
             ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", fault.to_string())
         }
-        UriFault::Nul(_) => ApiError::bad_request("invalid_request", fault.to_string()),
+        UriFault::Nul(_) | UriFault::NotUtf8(_) => {
+            ApiError::bad_request("invalid_request", fault.to_string())
+        }
     };
     err.field = fault.param().map(str::to_string);
     err

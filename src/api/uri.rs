@@ -4,7 +4,9 @@
 //!
 //! Left to itself, actix serves any target up to 64 KiB (the `http` crate's limit; up
 //! to 128 KiB of head, then 431), answering longer ones with an empty 400 before any
-//! route is known; and it passes `%00` through to handlers.
+//! route is known; it passes `%00` through to handlers, and it decodes percent-escapes
+//! of the path and query lossily (bytes that are not UTF-8 become U+FFFD), so a
+//! filter for `"%FF%FE"` would search for something the client never sent.
 
 use actix_web::http::Uri;
 use percent_encoding::percent_decode;
@@ -22,6 +24,8 @@ pub enum UriFault {
     TooLong { len: usize },
     /// A `%00`: PostgreSQL cannot store NUL, so both engines refuse it alike.
     Nul(UriPart),
+    /// Percent-escapes that do not decode to UTF-8.
+    NotUtf8(UriPart),
 }
 
 /// Where in the request target a fault is.
@@ -38,7 +42,9 @@ impl UriFault {
     /// The query parameter whose value is at fault, if that is where the fault is.
     pub fn param(&self) -> Option<&str> {
         match self {
-            UriFault::Nul(UriPart::Param(name)) => Some(name),
+            UriFault::Nul(UriPart::Param(name)) | UriFault::NotUtf8(UriPart::Param(name)) => {
+                Some(name)
+            }
             _ => None,
         }
     }
@@ -62,36 +68,53 @@ impl std::fmt::Display for UriFault {
                 "the URL is {len} bytes long; at most {MAX_URI_BYTES} are served"
             ),
             UriFault::Nul(part) => write!(f, "{part} must not contain NUL characters"),
+            UriFault::NotUtf8(part) => {
+                write!(f, "{part} has percent-encoded bytes that are not UTF-8")
+            }
         }
     }
 }
 
 /// Checks the length of the request target, then that its path and each query
-/// parameter's name and value decode without NUL.
+/// parameter's name and value decode to UTF-8 without NUL.
 pub fn check(uri: &Uri) -> Result<(), UriFault> {
     let target = uri.path_and_query().map_or("", |pq| pq.as_str());
     if target.len() > MAX_URI_BYTES {
         return Err(UriFault::TooLong { len: target.len() });
     }
-    decode(uri.path()).map_err(|()| UriFault::Nul(UriPart::Path))?;
+    decode(uri.path()).map_err(|bad| bad.at(UriPart::Path))?;
     for pair in uri.query().unwrap_or_default().split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         // In a query, as serde_urlencoded reads it, `+` is a space.
-        let name =
-            decode(&name.replace('+', " ")).map_err(|()| UriFault::Nul(UriPart::ParamName))?;
-        decode(value).map_err(|()| UriFault::Nul(UriPart::Param(name)))?;
+        let name = decode(&name.replace('+', " ")).map_err(|bad| bad.at(UriPart::ParamName))?;
+        decode(value).map_err(|bad| bad.at(UriPart::Param(name)))?;
     }
     Ok(())
 }
 
-/// Percent-decodes as actix and serde_urlencoded do (a `%` without two hex digits
-/// stays a literal `%`); `Err` when the result has a NUL.
-fn decode(raw: &str) -> Result<String, ()> {
+/// Why a part did not decode.
+enum Undecodable {
+    Nul,
+    NotUtf8,
+}
+
+impl Undecodable {
+    fn at(self, part: UriPart) -> UriFault {
+        match self {
+            Undecodable::Nul => UriFault::Nul(part),
+            Undecodable::NotUtf8 => UriFault::NotUtf8(part),
+        }
+    }
+}
+
+/// Percent-decodes strictly. A `%` without two hex digits stays a literal `%`, as
+/// actix and serde_urlencoded read it.
+fn decode(raw: &str) -> Result<String, Undecodable> {
     let bytes: Vec<u8> = percent_decode(raw.as_bytes()).collect();
     if bytes.contains(&0) {
-        return Err(());
+        return Err(Undecodable::Nul);
     }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    String::from_utf8(bytes).map_err(|_| Undecodable::NotUtf8)
 }
 
 #[cfg(test)]
@@ -124,6 +147,22 @@ mod tests {
         assert_eq!(
             check_str("/scim/v2/Users?a%00=1"),
             Err(UriFault::Nul(UriPart::ParamName))
+        );
+    }
+
+    #[test]
+    fn escapes_that_are_not_utf8_are_refused_not_replaced() {
+        assert_eq!(
+            check_str("/scim/v2/Users?filter=userName%20eq%20%22%FF%FE%22"),
+            Err(UriFault::NotUtf8(UriPart::Param("filter".into())))
+        );
+        assert_eq!(
+            check_str("/scim/v2/Users/%C3"),
+            Err(UriFault::NotUtf8(UriPart::Path))
+        );
+        assert_eq!(
+            check_str("/scim/v2/Users?sort%FFBy=x"),
+            Err(UriFault::NotUtf8(UriPart::ParamName))
         );
     }
 

@@ -566,6 +566,61 @@ async fn nul_and_overlong_urls_get_scim_errors_and_change_nothing(app: TestApp) 
     assert_eq!(user["active"], true);
 }
 
+async fn percent_escapes_that_are_not_utf8_are_refused_not_replaced(app: TestApp) {
+    let token = app.scim_token().await;
+    let (status, _, body) = app
+        .scim(
+            &token,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": "renée", "emails": [{"value": "renee@example.com"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let before = app.row_counts().await;
+    for (path, scim_type) in [
+        (
+            "/Users?filter=userName%20eq%20%22%FF%FE%22",
+            "invalidFilter",
+        ),
+        (
+            "/Users?FILTER=userName%20sw%20%22ren%C3%22",
+            "invalidFilter",
+        ),
+        (
+            "/Groups?filter=displayName%20eq%20%22%FF%22",
+            "invalidFilter",
+        ),
+        ("/Users?attributes=%FF", "invalidValue"),
+        ("/Users?excludedAttributes=emails,%FE", "invalidValue"),
+        ("/Users?sortBy=userName%C3", "invalidValue"),
+        ("/Users?sortOrder=%FF", "invalidValue"),
+        ("/Users?startIndex=%FF", "invalidValue"),
+        ("/Users?count=%FF", "invalidValue"),
+        ("/Users?%FF=1", "invalidValue"),
+        ("/Users/%FF", "invalidValue"),
+        ("/Schemas/urn%FF", "invalidValue"),
+    ] {
+        let answer = app.scim(&token, Method::GET, path, None).await;
+        assert_scim_error(&answer, 400, Some(scim_type), path);
+    }
+    // The same request with its escapes UTF-8 is served, and finds what it names.
+    let (status, _, found) = app
+        .scim(
+            &token,
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22ren%C3%A9e%22&attributes=userName",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, found["totalResults"].clone()),
+        (200, json!(1)),
+        "{found}"
+    );
+    assert_eq!(app.row_counts().await, before);
+}
+
 on_both_engines!(
     okta_import_pages_by_100_through_every_user_once,
     if_match_guards_put_and_delete_too,
@@ -575,5 +630,6 @@ on_both_engines!(
     paging_sorting_and_projection,
     etags_and_if_match,
     uniqueness_is_case_insensitive_for_user_names_and_group_names,
-    nul_and_overlong_urls_get_scim_errors_and_change_nothing
+    nul_and_overlong_urls_get_scim_errors_and_change_nothing,
+    percent_escapes_that_are_not_utf8_are_refused_not_replaced
 );

@@ -1,5 +1,5 @@
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, TestApp, TEST_MAX_BODY};
 use crate::on_both_engines;
@@ -170,7 +170,7 @@ async fn overlong_identifiers_are_refused_alike_on_both_engines(app: TestApp) {
     assert_eq!(app.row_counts().await, before);
 }
 
-async fn overlong_or_nul_urls_get_problems_naming_the_parameter(app: TestApp) {
+async fn overlong_or_undecodable_urls_get_problems_naming_the_parameter(app: TestApp) {
     let before = app.row_counts().await;
     let long = "x".repeat(9000);
     for path in [
@@ -191,6 +191,15 @@ async fn overlong_or_nul_urls_get_problems_naming_the_parameter(app: TestApp) {
     let within = format!("/api/v1/agents?name={}", "x".repeat(8100));
     assert_eq!(app.get(&within).await.status(), 200);
 
+    for (path, field) in [
+        ("/api/v1/agents?owner=%FF%FE", json!("owner")),
+        ("/api/v1/people?q=ren%C3", json!("q")),
+        ("/api/v1/people/%C3%28", Value::Null),
+        ("/api/v1/agents?%FF=1", Value::Null),
+    ] {
+        let body = assert_problem(app.get(path).await, 400, "invalid_request").await;
+        assert_eq!(body["field"], field, "{path}: {body}");
+    }
     let nul = assert_problem(
         app.get("/api/v1/agents?owner=a%00b").await,
         400,
@@ -201,7 +210,7 @@ async fn overlong_or_nul_urls_get_problems_naming_the_parameter(app: TestApp) {
     // Refused before authentication: the format is the API's even without a token.
     let anonymous = app
         .client
-        .get(format!("{}/api/v1/agents?owner=%00", app.address))
+        .get(format!("{}/api/v1/agents?owner=%FF", app.address))
         .send()
         .await
         .unwrap();
@@ -212,5 +221,5 @@ async fn overlong_or_nul_urls_get_problems_naming_the_parameter(app: TestApp) {
 on_both_engines!(
     unsupported_methods_get_a_problem_405,
     overlong_identifiers_are_refused_alike_on_both_engines,
-    overlong_or_nul_urls_get_problems_naming_the_parameter
+    overlong_or_undecodable_urls_get_problems_naming_the_parameter
 );
