@@ -93,17 +93,30 @@ fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request("invalid_query", redact_serde_message(&err.to_string())).into()
 }
 
-/// Validates `limit`/`cursor` query parameters.
+/// Validates `limit`/`cursor` query parameters of a list keyed by id.
 pub fn page_request(limit: Option<u32>, cursor: Option<String>) -> Result<PageRequest, ApiError> {
     let limit = limit.unwrap_or(PageRequest::DEFAULT_LIMIT);
     if limit == 0 || limit > PageRequest::MAX_LIMIT {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT),
+        return Err(ApiError::bad_param(
+            "limit",
+            format!("must be between 1 and {}", PageRequest::MAX_LIMIT),
         ));
     }
     Ok(PageRequest {
         limit,
-        after: cursor.filter(|c| !c.is_empty()),
+        after: cursor
+            .filter(|c| !c.is_empty())
+            .map(|c| id_cursor(&c))
+            .transpose()?,
     })
+}
+
+/// The `next_cursor` of an id-keyed page is the id of its last item, a UUID (see
+/// `store::new_id`). Anything else would page silently from wherever it happens to
+/// sort, so it is refused; a UUID in another spelling is read in the canonical form
+/// the ids are stored and compared in.
+fn id_cursor(cursor: &str) -> Result<String, ApiError> {
+    uuid::Uuid::try_parse(cursor)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::bad_param("cursor", "must be a next_cursor of this list (a UUID)"))
 }

@@ -218,8 +218,76 @@ async fn overlong_or_undecodable_urls_get_problems_naming_the_parameter(app: Tes
     assert_eq!(app.row_counts().await, before);
 }
 
+async fn malformed_cursors_are_refused_naming_the_parameter(app: TestApp) {
+    let lists = [
+        "/api/v1/people",
+        "/api/v1/lifecycle-events",
+        "/api/v1/agents",
+        "/api/v1/credentials",
+        "/api/v1/hr/events",
+        "/api/v1/hr/terminations",
+        "/api/v1/offboardings",
+        "/api/v1/jobs",
+        "/api/v1/reports",
+    ];
+    for list in lists {
+        for cursor in [
+            "not-a-uuid",
+            "123",
+            "01890a5d-ac96-774b-bcce-b302099a805",
+            "%27%20OR%201=1",
+        ] {
+            let path = format!("{list}?cursor={cursor}");
+            let body = assert_problem(app.get(&path).await, 400, "invalid_query").await;
+            assert_eq!(body["field"], "cursor", "{path}: {body}");
+        }
+        for fine in ["", "01890a5d-ac96-774b-bcce-b302099a8057"] {
+            let path = format!("{list}?cursor={fine}");
+            assert_eq!(app.get(&path).await.status(), 200, "{path}");
+        }
+    }
+    let body = assert_problem(
+        app.get("/api/v1/agents?limit=0").await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    assert_eq!(body["field"], "limit");
+
+    // A cursor the list gave out pages on, in whichever case a client spells it.
+    for i in 0..3 {
+        app.create_agent(&json!({"name": format!("paged-{i}"), "owner_email": "a@example.com"}))
+            .await;
+    }
+    let first: Value = app
+        .get("/api/v1/agents?limit=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let names = |page: &Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    for spelling in [cursor.to_string(), cursor.to_uppercase()] {
+        let next: Value = app
+            .get(&format!("/api/v1/agents?limit=2&cursor={spelling}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(names(&next), ["paged-2"], "{spelling}");
+    }
+}
+
 on_both_engines!(
     unsupported_methods_get_a_problem_405,
     overlong_identifiers_are_refused_alike_on_both_engines,
-    overlong_or_undecodable_urls_get_problems_naming_the_parameter
+    overlong_or_undecodable_urls_get_problems_naming_the_parameter,
+    malformed_cursors_are_refused_naming_the_parameter
 );
