@@ -23,7 +23,7 @@ pub mod users;
 
 use error::{ScimError, SCIM_JSON};
 
-use crate::api::auth::authenticate_request;
+use crate::api::auth::{admit, authenticate_request};
 use crate::api::json::ApiJson;
 use crate::domain::Scope;
 
@@ -94,6 +94,7 @@ async fn require_scim_scope(
         )
         .into());
     }
+    admit(&req, caller).await.map_err(ScimError::from)?;
     next.call(req).await
 }
 
