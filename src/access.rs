@@ -20,6 +20,8 @@ pub struct Caller {
     pub token_id: String,
     pub token_name: String,
     pub scope: Scope,
+    /// When the token was last used before this request, as stored.
+    last_used_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Caller {
@@ -74,7 +76,9 @@ pub async fn revoke_token(store: &Store, id_or_name: &str, actor: &str) -> Store
     Ok(token)
 }
 
-/// Finds the live token matching a presented bearer value.
+/// Finds the live token matching a presented bearer value. Writes nothing: a
+/// request refused for its token's scope must change nothing, so the caller records
+/// the use with [`record_use`] once the request is authorised.
 ///
 /// The lookup is by SHA-256 of the value; the stored hash is then compared in
 /// constant time, so response timing reveals nothing about stored tokens.
@@ -89,18 +93,24 @@ pub async fn authenticate(store: &Store, presented: &str) -> StoreResult<Option<
     let Ok(scope) = found.scope.parse() else {
         return Ok(None);
     };
-    // Throttled so that a busy client does not turn every read into a write.
-    let stale = found
-        .last_used_at
-        .is_none_or(|at| crate::store::now() - at > chrono::Duration::seconds(60));
-    if stale {
-        store.touch_token(&found.id).await?;
-    }
     Ok(Some(Caller {
         token_id: found.id,
         token_name: found.name,
         scope,
+        last_used_at: found.last_used_at,
     }))
+}
+
+/// Records that an authorised request used the caller's token (`last_used_at`).
+pub async fn record_use(store: &Store, caller: &Caller) -> StoreResult<()> {
+    // Throttled so that a busy client does not turn every read into a write.
+    let stale = caller
+        .last_used_at
+        .is_none_or(|at| crate::store::now() - at > chrono::Duration::seconds(60));
+    if stale {
+        store.touch_token(&caller.token_id).await?;
+    }
+    Ok(())
 }
 
 /// What start-up did about the first admin token.

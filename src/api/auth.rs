@@ -9,7 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::error::ApiError;
-use crate::access::{authenticate, Caller};
+use crate::access::{authenticate, record_use, Caller};
 use crate::domain::Scope;
 use crate::startup::AppState;
 
@@ -21,19 +21,27 @@ pub fn bearer_token(req: &ServiceRequest) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
 }
 
-/// Authenticates the request and stores the [`Caller`] in its extensions, or fails
-/// with 401. Scope checks are left to the caller.
+fn state(req: &ServiceRequest) -> &AppState {
+    req.app_data::<web::Data<AppState>>()
+        .expect("AppState is registered")
+}
+
+/// Authenticates the request, or fails with 401. Changes nothing: the scope check
+/// is left to the caller, which then [`admit`]s the request.
 pub async fn authenticate_request(req: &ServiceRequest) -> Result<Caller, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .expect("AppState is registered");
     let token = bearer_token(req)
         .ok_or_else(|| ApiError::unauthorized("missing bearer token (Authorization: Bearer …)"))?;
-    let caller = authenticate(&state.store, &token)
+    authenticate(&state(req).store, &token)
         .await?
-        .ok_or_else(|| ApiError::unauthorized("invalid or revoked token"))?;
-    req.extensions_mut().insert(caller.clone());
-    Ok(caller)
+        .ok_or_else(|| ApiError::unauthorized("invalid or revoked token"))
+}
+
+/// Lets an authorised request through: records the token's use and stores the
+/// [`Caller`] in the request's extensions for handlers.
+pub async fn admit(req: &ServiceRequest, caller: Caller) -> Result<(), ApiError> {
+    record_use(&state(req).store, &caller).await?;
+    req.extensions_mut().insert(caller);
+    Ok(())
 }
 
 /// Middleware for `/api/v1`: `admin` may do anything, `read` may only read.
@@ -56,6 +64,7 @@ pub async fn require_api_scope(
         ))
         .into());
     }
+    admit(&req, caller).await?;
     next.call(req).await
 }
 

@@ -32,6 +32,13 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
+    /// A 400 naming the query parameter at fault in `field`.
+    pub fn bad_param(name: &str, why: impl std::fmt::Display) -> Self {
+        let mut err = Self::bad_request("invalid_query", format!("{name}: {why}"));
+        err.field = Some(name.to_string());
+        err
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use crate::findings::{
-    Catalogue, FindingFilter, FindingKind, Findings, FindingsError, Period, Severity,
+    Catalogue, FindingCursor, FindingFilter, FindingKind, Findings, Period, Severity,
 };
 use crate::startup::AppState;
 
@@ -39,13 +39,6 @@ struct ListQuery {
     counts: Option<bool>,
 }
 
-/// A 400 problem naming the query parameter at fault.
-fn bad_param(name: &str, why: impl std::fmt::Display) -> ApiError {
-    let mut err = ApiError::bad_request("invalid_query", format!("{name}: {why}"));
-    err.field = Some(name.to_string());
-    err
-}
-
 fn parse_list<T: std::str::FromStr>(name: &str, raw: Option<&str>) -> Result<Vec<T>, ApiError>
 where
     T::Err: std::fmt::Display,
@@ -56,7 +49,7 @@ where
     raw.split(',')
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .map(|v| v.parse::<T>().map_err(|e| bad_param(name, e)))
+        .map(|v| v.parse::<T>().map_err(|e| ApiError::bad_param(name, e)))
         .collect()
 }
 
@@ -64,24 +57,36 @@ fn parse_time(name: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, Ap
     raw.map(|v| {
         DateTime::parse_from_rfc3339(v)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| bad_param(name, "must be an RFC 3339 time, e.g. 2025-01-06T08:00:00Z"))
+            .map_err(|_| {
+                ApiError::bad_param(name, "must be an RFC 3339 time, e.g. 2025-01-06T08:00:00Z")
+            })
     })
     .transpose()
 }
 
-/// Validates the query into a filter, a period and a limit.
-fn parse_query(query: &ListQuery) -> Result<(FindingFilter, Period, u32), ApiError> {
+/// A validated list query.
+struct ListRequest {
+    filter: FindingFilter,
+    period: Period,
+    limit: u32,
+    cursor: Option<FindingCursor>,
+}
+
+/// Validates the query, every parameter before anything is read.
+fn parse_query(query: &ListQuery) -> Result<ListRequest, ApiError> {
     let kinds: Vec<FindingKind> = parse_list("kind", query.kind.as_deref())?;
     let mut severities: Vec<Severity> = parse_list("severity", query.severity.as_deref())?;
     if let Some(min) = &query.min_severity {
-        let min: Severity = min.parse().map_err(|e| bad_param("min_severity", e))?;
+        let min: Severity = min
+            .parse()
+            .map_err(|e| ApiError::bad_param("min_severity", e))?;
         let allowed = min.at_least();
         severities = if severities.is_empty() {
             allowed
         } else {
             severities.retain(|s| allowed.contains(s));
             if severities.is_empty() {
-                return Err(bad_param(
+                return Err(ApiError::bad_param(
                     "min_severity",
                     "excludes every severity given in severity",
                 ));
@@ -93,20 +98,28 @@ fn parse_query(query: &ListQuery) -> Result<(FindingFilter, Period, u32), ApiErr
     let from = parse_time("from", query.from.as_deref())?
         .unwrap_or(to - chrono::Duration::days(DEFAULT_DAYS));
     if from >= to {
-        return Err(bad_param("from", "must be before to"));
+        return Err(ApiError::bad_param("from", "must be before to"));
     }
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
-        return Err(bad_param(
+        return Err(ApiError::bad_param(
             "limit",
             format!("must be between 1 and {MAX_LIMIT}"),
         ));
     }
-    Ok((
-        FindingFilter { kinds, severities },
-        Period { from, to },
+    let cursor = query
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(FindingCursor::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_param("cursor", e))?;
+    Ok(ListRequest {
+        filter: FindingFilter { kinds, severities },
+        period: Period { from, to },
         limit,
-    ))
+        cursor,
+    })
 }
 
 async fn list(
@@ -114,22 +127,17 @@ async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let (filter, period, limit) = parse_query(&query)?;
+    let ListRequest {
+        filter,
+        period,
+        limit,
+        cursor,
+    } = parse_query(&query)?;
     // Validated at start-up; a failure here is a bug, answered as one.
     let catalogue = Catalogue::from_config(&state.settings.findings)
         .map_err(|e| ApiError::internal(&crate::config::ConfigError(e)))?;
     let findings = Findings::new(&state.store, &catalogue, period);
-    let page = findings
-        .page(
-            &filter,
-            query.cursor.as_deref().filter(|c| !c.is_empty()),
-            limit,
-        )
-        .await
-        .map_err(|err| match err {
-            FindingsError::InvalidCursor => bad_param("cursor", err),
-            FindingsError::Store(store) => store.into(),
-        })?;
+    let page = findings.page(&filter, cursor.as_ref(), limit).await?;
     let counts = match query.counts {
         Some(false) => None,
         _ => Some(findings.counts(&filter).await?),

@@ -8,7 +8,7 @@
 //! let counts = findings.counts(&FindingFilter::default()).await?;      // summary table
 //! let mut scan = findings.scan(&FindingFilter::default());             // streaming
 //! while let Some(batch) = scan.next_batch().await? { /* render */ }
-//! let page = findings.page(&filter, cursor.as_deref(), 100).await?;    // the API
+//! let page = findings.page(&filter, cursor.as_ref(), 100).await?;      // the API
 //! ```
 //!
 //! Every finding is computed in SQL by one of the rules of `store::findings` (see
@@ -23,16 +23,18 @@
 //! whenever they began, as long as they are open.
 
 pub mod catalogue;
+pub mod cursor;
 pub mod model;
 pub mod rules;
 
 use chrono::{DateTime, Utc};
 
 pub use catalogue::{Catalogue, FindingsConfig};
+pub use cursor::{FindingCursor, InvalidCursor};
 pub use model::{Counts, Finding, FindingFilter, FindingKind, Period, Severity};
 
 use crate::store::findings::{RowRequest, Rule, RuleParams};
-use crate::store::{Page, Store, StoreError, StoreResult};
+use crate::store::{Page, Store, StoreResult};
 
 /// A "before" bound for SQL, clamped to 1970: an "off" or huge duration means
 /// "never", and PostgreSQL's timestamps do not reach chrono's minimum.
@@ -43,15 +45,6 @@ fn earliest_bound(at: Option<DateTime<Utc>>) -> DateTime<Utc> {
 
 /// Rows read per query while scanning.
 pub const SCAN_BATCH: i64 = 500;
-
-#[derive(Debug, thiserror::Error)]
-pub enum FindingsError {
-    /// The cursor was not one this list gave out.
-    #[error("cursor is not a cursor of this list")]
-    InvalidCursor,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// The findings of one period, evaluated at one instant (ages are as of `now`).
 pub struct Findings<'a> {
@@ -128,18 +121,19 @@ impl<'a> Findings<'a> {
     pub async fn page(
         &self,
         filter: &FindingFilter,
-        cursor: Option<&str>,
+        cursor: Option<&FindingCursor>,
         limit: u32,
-    ) -> Result<Page<Finding>, FindingsError> {
+    ) -> StoreResult<Page<Finding>> {
         let kinds = wanted_kinds(filter);
         let (mut start, mut after) = (0, None);
         if let Some(cursor) = cursor {
-            let (kind, key) = cursor.split_once(':').ok_or(FindingsError::InvalidCursor)?;
-            let kind: FindingKind = kind.parse().map_err(|_| FindingsError::InvalidCursor)?;
             // A kind no longer asked for resumes at the next one that is.
-            start = kinds.iter().position(|k| *k >= kind).unwrap_or(kinds.len());
-            if kinds.get(start) == Some(&kind) {
-                after = Some(key.to_string());
+            start = kinds
+                .iter()
+                .position(|k| *k >= cursor.kind)
+                .unwrap_or(kinds.len());
+            if kinds.get(start) == Some(&cursor.kind) {
+                after = Some(cursor.key.clone());
             }
         }
         let wanted = i64::from(limit) + 1;
@@ -161,7 +155,13 @@ impl<'a> Findings<'a> {
         let more = items.len() > limit as usize;
         items.truncate(limit as usize);
         let next_cursor = if more {
-            items.last().map(|f| format!("{}:{}", f.kind, f.key))
+            items.last().map(|f| {
+                FindingCursor {
+                    kind: f.kind,
+                    key: f.key.clone(),
+                }
+                .to_string()
+            })
         } else {
             None
         };

@@ -157,13 +157,7 @@ impl Report {
                     kinds: vec![*kind],
                     ..FindingFilter::default()
                 };
-                let rows = match findings.page(&filter, None, ROWS_PER_KIND).await {
-                    Ok(page) => page.items,
-                    Err(crate::findings::FindingsError::Store(e)) => return Err(e),
-                    Err(crate::findings::FindingsError::InvalidCursor) => {
-                        unreachable!("the first page has no cursor")
-                    }
-                };
+                let rows = findings.page(&filter, None, ROWS_PER_KIND).await?.items;
                 groups.push(Group {
                     kind: *kind,
                     title: self::title(*kind),

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::schema::ERROR;
 use crate::api::error::{error_chain, ApiError};
+use crate::api::uri::UriFault;
 use crate::inventory::InventoryError;
 use crate::store::StoreError;
 
@@ -122,6 +123,25 @@ impl From<ApiError> for ScimError {
             _ => None,
         };
         Self::new(err.status, scim_type, err.detail)
+    }
+}
+
+/// A URL refused before routing. RFC 7644 §3.12 defines no `scimType` for 414.
+impl From<&UriFault> for ScimError {
+    fn from(fault: &UriFault) -> Self {
+        match fault {
+            UriFault::TooLong { .. } => {
+                Self::new(StatusCode::URI_TOO_LONG, None, fault.to_string())
+            }
+            // Parameter names match case-insensitively, as `SearchRequest::from_query` reads them.
+            _ if fault
+                .param()
+                .is_some_and(|name| name.eq_ignore_ascii_case("filter")) =>
+            {
+                Self::invalid_filter(fault.to_string())
+            }
+            _ => Self::invalid_value(fault.to_string()),
+        }
     }
 }
 

@@ -23,7 +23,7 @@ pub mod users;
 
 use error::{ScimError, SCIM_JSON};
 
-use crate::api::auth::authenticate_request;
+use crate::api::auth::{admit, authenticate_request};
 use crate::api::json::ApiJson;
 use crate::domain::Scope;
 
@@ -43,7 +43,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                     .into()
                 }))
                 .wrap(middleware::from_fn(require_scim_scope))
-                .wrap(middleware::from_fn(crate::api::reject_nul_in_uri))
+                .wrap(middleware::from_fn(reject_bad_uri))
                 .configure(users::routes)
                 .configure(groups::routes)
                 .configure(discovery::routes)
@@ -65,6 +65,18 @@ pub fn resource(path: &str) -> actix_web::Resource {
     }))
 }
 
+/// Middleware: a request target that is too long or does not decode (see
+/// [`crate::api::uri`]) gets a SCIM error before anything else looks at the request.
+async fn reject_bad_uri(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Err(fault) = crate::api::uri::check(req.uri()) {
+        return Err(ScimError::from(&fault).into());
+    }
+    next.call(req).await
+}
+
 /// Middleware: a bearer token of scope `scim`.
 async fn require_scim_scope(
     req: ServiceRequest,
@@ -82,6 +94,7 @@ async fn require_scim_scope(
         )
         .into());
     }
+    admit(&req, caller).await.map_err(ScimError::from)?;
     next.call(req).await
 }
 

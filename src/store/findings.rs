@@ -75,6 +75,18 @@ pub enum Rule {
     DeactivatedWithoutAgents,
 }
 
+impl Rule {
+    /// How many ids a row's `sort_key` joins with `:` (see each rule's SELECT): the
+    /// offboarding item's and the agent's for collateral, the subject's alone for
+    /// every other rule. A findings cursor carries that key.
+    pub fn key_ids(self) -> usize {
+        match self {
+            Rule::Collateral => 2,
+            _ => 1,
+        }
+    }
+}
+
 /// What the rules' SQL depends on, computed once per evaluation.
 #[derive(Debug, Clone)]
 pub struct RuleParams {

@@ -209,11 +209,99 @@ async fn every_mutation_is_audited_under_the_token_name(app: TestApp) {
     assert!(!whole_log.contains(&app.admin_token));
 }
 
+/// `last_used_at` of each named token, as GET /api/v1/tokens lists it.
+async fn last_used(app: &TestApp, names: &[&str]) -> Vec<Value> {
+    let listed: Value = app.get("/api/v1/tokens").await.json().await.unwrap();
+    names
+        .iter()
+        .map(|name| {
+            let token = listed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["name"] == *name)
+                .unwrap_or_else(|| panic!("{name} not listed: {listed}"));
+            token["last_used_at"].clone()
+        })
+        .collect()
+}
+
+async fn refused_requests_do_not_record_the_tokens_use(app: TestApp) {
+    let mut tokens = Vec::new();
+    for (name, scope) in [
+        ("reader", "read"),
+        ("idp", "scim"),
+        ("other-admin", "admin"),
+    ] {
+        let created: Value = app
+            .post("/api/v1/tokens", &json!({"name": name, "scope": scope}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        tokens.push(created["token"].as_str().unwrap().to_string());
+    }
+    let [reader, idp, other_admin] = [&tokens[0], &tokens[1], &tokens[2]];
+    let names = ["reader", "idp", "other-admin"];
+    let before = app.row_counts().await;
+    let refused = [
+        // A read token writing, or using SCIM.
+        (reader, Method::POST, "/api/v1/agents", 403),
+        (reader, Method::DELETE, "/api/v1/tokens/reader", 403),
+        (reader, Method::GET, "/scim/v2/Users", 403),
+        // A SCIM token on the admin API.
+        (idp, Method::GET, "/api/v1/agents", 403),
+        (idp, Method::POST, "/api/v1/tokens", 403),
+        // An admin token on SCIM.
+        (other_admin, Method::GET, "/scim/v2/Users", 403),
+        (other_admin, Method::POST, "/scim/v2/Users", 403),
+        // Refused before the token is even looked at.
+        (reader, Method::GET, "/api/v1/agents?owner=%FF", 400),
+        (idp, Method::GET, "/scim/v2/Users/%00", 400),
+    ];
+    for (token, method, path, status) in refused {
+        let response = app
+            .request_as(token, method.clone(), path)
+            .json(
+                &json!({"name": "nope", "scope": "admin", "userName": "nope",
+                          "owner_email": "a@example.com"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+    }
+    assert_eq!(
+        last_used(&app, &names).await,
+        [Value::Null, Value::Null, Value::Null],
+        "a refused request recorded a token's use"
+    );
+    assert_eq!(app.row_counts().await, before);
+
+    // Authorised requests do record it.
+    for (token, path) in [
+        (reader, "/api/v1/agents"),
+        (idp, "/scim/v2/Users"),
+        (other_admin, "/api/v1/agents"),
+    ] {
+        let response = app
+            .request_as(token, Method::GET, path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    for (name, at) in names.iter().zip(last_used(&app, &names).await) {
+        assert!(at.is_string(), "{name}: {at}");
+    }
+}
+
 on_both_engines!(
     missing_or_invalid_token_gets_401_with_www_authenticate,
     read_token_can_read_but_cannot_write,
     scim_token_cannot_use_the_admin_api,
     revoked_token_is_rejected,
     token_value_is_shown_once_and_never_listed,
-    every_mutation_is_audited_under_the_token_name
+    every_mutation_is_audited_under_the_token_name,
+    refused_requests_do_not_record_the_tokens_use
 );

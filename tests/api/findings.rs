@@ -652,6 +652,16 @@ async fn bad_filters_are_refused_naming_the_parameter(app: TestApp) {
         ("limit=1001", "limit"),
         ("cursor=not-a-cursor", "cursor"),
         ("cursor=banana:123", "cursor"),
+        ("cursor=orphaned_agent:123", "cursor"),
+        ("cursor=orphaned_agent:", "cursor"),
+        (
+            "cursor=no_expiry:01890a5d-ac96-774b-bcce-b302099a8057:x",
+            "cursor",
+        ),
+        (
+            "cursor=collateral:01890a5d-ac96-774b-bcce-b302099a8057",
+            "cursor",
+        ),
         ("from=yesterday", "from"),
         ("to=2025-13-01", "to"),
         ("from=2025-02-01T00:00:00Z&to=2025-01-01T00:00:00Z", "from"),
@@ -664,6 +674,13 @@ async fn bad_filters_are_refused_naming_the_parameter(app: TestApp) {
     assert_problem(response, 400, "invalid_query").await;
     let response = app.get("/api/v1/findings?limit=1000").await;
     assert_eq!(response.status(), 200);
+    for cursor in [
+        "orphaned_agent:01890a5d-ac96-774b-bcce-b302099a8057",
+        "collateral:01890a5d-ac96-774b-bcce-b302099a8057:01890a5d-ac96-774b-bcce-b302099a8058",
+    ] {
+        let response = app.get(&format!("/api/v1/findings?cursor={cursor}")).await;
+        assert_eq!(response.status(), 200, "{cursor}");
+    }
 }
 
 on_both_engines!(

@@ -487,6 +487,140 @@ async fn if_match_guards_put_and_delete_too(app: TestApp) {
     );
 }
 
+/// Asserts a SCIM error (RFC 7644 §3.12) with this status and `scimType`.
+fn assert_scim_error(
+    (status, headers, body): &(u16, reqwest::header::HeaderMap, Value),
+    expected: u16,
+    scim_type: Option<&str>,
+    what: &str,
+) {
+    assert_eq!(*status, expected, "{what}: {body}");
+    assert_eq!(headers["content-type"], "application/scim+json", "{what}");
+    assert_eq!(
+        body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+        "{what}"
+    );
+    assert_eq!(body["status"], expected.to_string(), "{what}");
+    assert_eq!(body["scimType"], json!(scim_type), "{what}: {body}");
+    assert!(body["detail"].is_string(), "{what}: {body}");
+}
+
+async fn nul_and_overlong_urls_get_scim_errors_and_change_nothing(app: TestApp) {
+    let token = app.scim_token().await;
+    let id = create_user(&app, &token, "target").await;
+    let before = app.row_counts().await;
+    for (method, path, scim_type) in [
+        (Method::GET, "/Users/%00".to_string(), "invalidValue"),
+        (Method::DELETE, format!("/Users/{id}%00"), "invalidValue"),
+        (
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22a%00%22".into(),
+            "invalidFilter",
+        ),
+        (
+            Method::GET,
+            "/Users?count=1&attributes=user%00Name".into(),
+            "invalidValue",
+        ),
+    ] {
+        let answer = app.scim(&token, method.clone(), &path, None).await;
+        assert_scim_error(&answer, 400, Some(scim_type), &format!("{method} {path}"));
+    }
+    let long = "x".repeat(9000);
+    for (method, path) in [
+        (Method::GET, format!("/Users/{long}")),
+        (
+            Method::GET,
+            format!("/Users?filter=userName%20eq%20%22{long}%22"),
+        ),
+        (Method::PATCH, format!("/Users/{id}?attributes={long}")),
+    ] {
+        let body = json!({"Operations": [{"op": "replace", "path": "active", "value": false}]});
+        let answer = app.scim(&token, method.clone(), &path, Some(&body)).await;
+        assert_scim_error(&answer, 414, None, &format!("{method} long URL"));
+    }
+    // The limit is on the whole request target: one just within it is served.
+    let within = format!("/Users?count=1&excludedAttributes={}", "x".repeat(8100));
+    assert!(within.len() + "/scim/v2".len() <= 8192);
+    let (status, _, body) = app.scim(&token, Method::GET, &within, None).await;
+    assert_eq!(status, 200, "{body}");
+    // A bad URL is refused before authentication, so even without a token it gets a
+    // SCIM error, not a problem document.
+    let anonymous = app
+        .client
+        .get(format!("{}/scim/v2/Users/%00", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 400);
+    assert_eq!(anonymous.headers()["content-type"], "application/scim+json");
+    assert_eq!(
+        app.row_counts().await,
+        before,
+        "a refused request changed something"
+    );
+    let (_, _, user) = app
+        .scim(&token, Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(user["active"], true);
+}
+
+async fn percent_escapes_that_are_not_utf8_are_refused_not_replaced(app: TestApp) {
+    let token = app.scim_token().await;
+    let (status, _, body) = app
+        .scim(
+            &token,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": "renée", "emails": [{"value": "renee@example.com"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let before = app.row_counts().await;
+    for (path, scim_type) in [
+        (
+            "/Users?filter=userName%20eq%20%22%FF%FE%22",
+            "invalidFilter",
+        ),
+        (
+            "/Users?FILTER=userName%20sw%20%22ren%C3%22",
+            "invalidFilter",
+        ),
+        (
+            "/Groups?filter=displayName%20eq%20%22%FF%22",
+            "invalidFilter",
+        ),
+        ("/Users?attributes=%FF", "invalidValue"),
+        ("/Users?excludedAttributes=emails,%FE", "invalidValue"),
+        ("/Users?sortBy=userName%C3", "invalidValue"),
+        ("/Users?sortOrder=%FF", "invalidValue"),
+        ("/Users?startIndex=%FF", "invalidValue"),
+        ("/Users?count=%FF", "invalidValue"),
+        ("/Users?%FF=1", "invalidValue"),
+        ("/Users/%FF", "invalidValue"),
+        ("/Schemas/urn%FF", "invalidValue"),
+    ] {
+        let answer = app.scim(&token, Method::GET, path, None).await;
+        assert_scim_error(&answer, 400, Some(scim_type), path);
+    }
+    // The same request with its escapes UTF-8 is served, and finds what it names.
+    let (status, _, found) = app
+        .scim(
+            &token,
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22ren%C3%A9e%22&attributes=userName",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, found["totalResults"].clone()),
+        (200, json!(1)),
+        "{found}"
+    );
+    assert_eq!(app.row_counts().await, before);
+}
+
 on_both_engines!(
     okta_import_pages_by_100_through_every_user_once,
     if_match_guards_put_and_delete_too,
@@ -495,5 +629,7 @@ on_both_engines!(
     authentication_and_scope_are_enforced,
     paging_sorting_and_projection,
     etags_and_if_match,
-    uniqueness_is_case_insensitive_for_user_names_and_group_names
+    uniqueness_is_case_insensitive_for_user_names_and_group_names,
+    nul_and_overlong_urls_get_scim_errors_and_change_nothing,
+    percent_escapes_that_are_not_utf8_are_refused_not_replaced
 );
