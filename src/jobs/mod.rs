@@ -352,7 +352,10 @@ async fn settle(ctx: &Context, job: &Job, outcome: Outcome, at: DateTime<Utc>) -
         let provider = job.provider.as_deref().unwrap_or_default();
         health::note_failure(&mut tx, provider, &error, deadline, at).await?;
     }
-    if let Some(reason) = dead_reason {
+    // A revocation already escalated at its deadline and run again as a provider's
+    // canary: failing again is no news.
+    let escalated_before = job.dead_reason.as_deref() == Some("deadline");
+    if let Some(reason) = dead_reason.filter(|_| !escalated_before) {
         tracing::error!(job = %job.id, kind = %job.kind, error = %error, reason, "job is dead");
         tx.append_audit(
             &AuditEntry::new("system", "job.dead", "job", Some(&job.id)).with_details(json!({

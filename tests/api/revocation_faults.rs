@@ -589,6 +589,21 @@ async fn a_revocation_is_retried_until_its_deadline_then_escalated_and_revived_w
         count(&alert_subjects(&app).await, "revoke failed for good"),
         1
     );
+    // Still down: the probe's canary fails again, which is no new escalation.
+    let now = ownerbound::store::now();
+    assert_eq!(
+        ownerbound::jobs::health::probe_once(&app.store, now)
+            .await
+            .unwrap(),
+        1
+    );
+    run_due(&worker, t0 + chrono::Duration::hours(26)).await;
+    let job = revoke_job(&app).await;
+    assert_eq!(job.status, "dead");
+    assert_eq!(
+        count(&alert_subjects(&app).await, "revoke failed for good"),
+        1
+    );
     // The provider answers again: the probe releases the dead revocation at once,
     // it is proven dead, and the case is closed as revoked.
     script.revoke.lock().unwrap().push_back(ok());
