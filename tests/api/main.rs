@@ -8,6 +8,8 @@ mod auth;
 mod cli;
 mod connectors;
 mod fake_providers;
+mod fault_proxy;
+mod fault_tools;
 mod findings;
 mod health;
 mod hr;
