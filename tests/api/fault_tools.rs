@@ -1,14 +1,20 @@
 //! Self-tests of the fault-test tools: the proxy in front of the real OAuth server
-//! (each mode does what it says, on the wire).
+//! (each mode does what it says, on the wire), and the real binary as a child process
+//! (it starts on both engines, survives SIGKILL, and revokes at the real provider).
 
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::fault_proxy::{FaultProxy, Mode};
+use crate::helpers::Engine;
 use crate::oauth_peer::{OAuthServer, AGENTS_CLIENT, REVOKER_CLIENT};
+use crate::on_each_engine;
+use crate::service_process::{ServiceConfig, ServiceProcess};
 
 /// A client-credentials token minted at `base` (the provider, or a proxy before it).
 async fn mint(http: &reqwest::Client, base: &str) -> Result<String, reqwest::Error> {
@@ -214,4 +220,232 @@ async fn a_dropped_proxy_frees_its_port_and_cuts_its_connections() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_refused(addr);
+}
+
+/// The `[[providers]]` entry for the real OAuth server behind `proxy`; the secret is
+/// a reference to the environment, as a deployment would write it.
+fn provider_toml(proxy: &FaultProxy) -> String {
+    format!(
+        r#"
+[[providers]]
+name = "corp-oauth"
+kind = "oauth2"
+revocation_endpoint = "{}"
+introspection_endpoint = "{}"
+client_id = "{}"
+client_secret = "env:OB_TEST_REVOKER_SECRET"
+client_auth = "client_secret_basic"
+"#,
+        proxy.url_for("/token/revocation"),
+        proxy.url_for("/token/introspection"),
+        REVOKER_CLIENT.0
+    )
+}
+
+async fn json_of(response: reqwest::Response, expected: u16) -> Value {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, expected, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A SCIM request to the service with `token`, as an identity provider sends it.
+fn scim_request(
+    service: &ServiceProcess,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(method, service.url_for(&format!("/scim/v2{path}")))
+        .bearer_auth(token)
+        .header("Content-Type", "application/scim+json")
+        .body(body.to_string())
+}
+
+/// Polls `check` every 100 ms until it holds, for at most `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The binary as deployed: registered state survives a SIGKILL, and a SCIM
+/// deactivation ends with the token inactive at the real provider (reached through a
+/// passing proxy), proven by the service, and never written to its log.
+async fn the_service_process_survives_sigkill_and_revokes_at_the_real_provider(engine: Engine) {
+    let Some(oauth) = OAuthServer::start() else {
+        return;
+    };
+    let Some(config) = ServiceConfig::on(engine).await else {
+        return;
+    };
+    let proxy = FaultProxy::start(oauth.addr()).await;
+    let config = config
+        .config_toml(provider_toml(&proxy))
+        .env("OB_TEST_REVOKER_SECRET", REVOKER_CLIENT.1);
+    let mut service = ServiceProcess::start(config).await;
+    assert_eq!(service.engine(), engine);
+    let scheme = match engine {
+        Engine::Sqlite => "sqlite://",
+        Engine::Postgres => "postgres://",
+    };
+    assert!(service.database_url().starts_with(scheme));
+    assert!(service.log_path().starts_with(service.dir()));
+    let ready = reqwest::get(service.url_for("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let scim = json_of(
+        service
+            .request(Method::POST, "/api/v1/tokens")
+            .json(&json!({"name": "okta", "scope": "scim"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user = json_of(
+        scim_request(
+            &service,
+            &scim,
+            Method::POST,
+            "/Users",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "leaver@example.com",
+                "emails": [{"primary": true, "value": "leaver@example.com", "type": "work"}],
+                "active": true}),
+        )
+        .send()
+        .await
+        .unwrap(),
+        201,
+    )
+    .await;
+    let user_id = user["id"].as_str().unwrap().to_string();
+    let token = oauth.token().await;
+    let agent = json_of(
+        service
+            .request(Method::POST, "/api/v1/agents")
+            .json(
+                &json!({"name": "leaver-bot", "owner_id": user_id, "credentials": [
+                {"provider": "corp-oauth", "kind": "oauth_access_token", "secret": token}]}),
+            )
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let agent_id = agent["id"].as_str().unwrap().to_string();
+    let credential_id = agent["credentials"][0]["id"].as_str().unwrap().to_string();
+    assert!(oauth.is_active(&token).await);
+
+    let first_pid = service.pid().unwrap();
+    let killed = service.kill9().await;
+    assert_eq!(killed.signal(), Some(9), "{killed}");
+    assert_refused(service.addr());
+    let port = service.port();
+    service.restart().await;
+    assert_eq!(service.port(), port, "restarted on another port");
+    assert_ne!(service.pid(), Some(first_pid));
+    let survived = json_of(
+        service
+            .request(Method::GET, &format!("/api/v1/agents/{agent_id}"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(survived["name"], "leaver-bot");
+    assert_eq!(survived["owner"]["id"], user_id.as_str(), "{survived}");
+    assert_eq!(survived["credentials"][0]["id"], credential_id.as_str());
+    assert_eq!(survived["credentials"][0]["has_secret"], true);
+
+    let deactivated = scim_request(
+        &service,
+        &scim,
+        Method::PATCH,
+        &format!("/Users/{user_id}"),
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": false}}]}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(deactivated.status(), 200);
+    // Bounded generously: this proves the outcome, not the speed.
+    eventually(
+        Duration::from_secs(60),
+        "the token inactive at the provider",
+        || {
+            let (oauth, token) = (&oauth, &token);
+            async move { !oauth.is_active(token).await }
+        },
+    )
+    .await;
+    assert_eq!(oauth.resource(&token).await, 401);
+    eventually(Duration::from_secs(60), "the revocation proven", || {
+        let request = service.request(Method::GET, &format!("/api/v1/credentials/{credential_id}"));
+        async move {
+            let credential: Value = request.send().await.unwrap().json().await.unwrap();
+            credential["status"] == "verified_dead"
+        }
+    })
+    .await;
+    assert!(
+        proxy.accepted() > 0,
+        "the provider was not reached through the proxy"
+    );
+
+    let stopped = service.stop().await;
+    assert!(stopped.success(), "SIGTERM: {stopped}");
+    let logs = service.logs();
+    assert!(
+        logs.contains("=== service_process: start #2"),
+        "the log of the restart is missing"
+    );
+    assert!(
+        logs.contains("\"level\":\"INFO\"") && logs.contains("ownerbound is serving"),
+        "the child's log was not captured: {logs}"
+    );
+    for (what, secret) in [
+        ("the agent's token", token.as_str()),
+        ("the revoker's client secret", REVOKER_CLIENT.1),
+        ("the master key", service.master_key()),
+        ("the admin token", service.admin_token()),
+        ("the SCIM token", scim.as_str()),
+    ] {
+        assert!(!logs.contains(secret), "{what} is in the service's log");
+    }
+}
+
+on_each_engine!(the_service_process_survives_sigkill_and_revokes_at_the_real_provider);
+
+/// A restart asks for the same port; when something else took it meanwhile, the
+/// service comes up on another one and says so in its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_whose_port_was_taken_comes_up_on_another_port() {
+    let config = ServiceConfig::on(Engine::Sqlite).await.unwrap();
+    let mut service = ServiceProcess::start(config).await;
+    let taken = service.port();
+    service.kill9().await;
+    let squatter = std::net::TcpListener::bind(service.addr()).unwrap();
+    service.restart().await;
+    assert_ne!(service.port(), taken);
+    let ready = reqwest::get(service.url_for("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(service.logs().contains(&format!("port {taken} was taken")));
+    drop(squatter);
 }

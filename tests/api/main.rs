@@ -29,5 +29,6 @@ mod scim_okta;
 mod scim_others;
 mod scim_protocol;
 mod secrets;
+mod service_process;
 mod smtp_peer;
 mod validation;
