@@ -60,6 +60,12 @@ impl OAuthServer {
         })
     }
 
+    /// The server's socket address (to put a proxy in front of it).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        let authority = self.issuer.strip_prefix("http://").expect("an http issuer");
+        authority.parse().expect("the issuer is ip:port")
+    }
+
     /// A fresh client-credentials access token, as an agent would hold.
     pub async fn token(&self) -> String {
         let answer: Value = self
