@@ -10,6 +10,7 @@ mod connectors;
 mod fake_providers;
 mod fault_proxy;
 mod fault_tools;
+mod faults;
 mod findings;
 mod health;
 mod hr;
