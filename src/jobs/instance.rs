@@ -81,41 +81,49 @@ pub async fn register(store: &Store) -> StoreResult<String> {
     store.register_instance(&instance).await?;
     tracing::info!(instance = %instance.id, pid = instance.pid, "registered this instance");
     reap(store, &instance.id, now()).await?;
+    // Also what instances stopped earlier left behind (one that crashed between
+    // marking another stopped and releasing its leases).
+    store.release_leases_of_stopped(now()).await?;
     Ok(instance.id)
 }
 
-/// Marks the others stopped that are gone, and releases their leases; returns how
-/// many jobs came back.
+/// Marks the others stopped that are gone (silent, or their process vanished from
+/// this host), and releases the leases of stopped instances; returns how many jobs
+/// came back. In the steady state this only reads.
 pub async fn reap(store: &Store, me: &str, at: DateTime<Utc>) -> StoreResult<u64> {
     let silent_since = at - chrono::Duration::from_std(SILENT_AFTER).expect("small");
-    let silent = store.stop_silent_instances(silent_since, at).await?;
-    let mine = store.get_instance(me).await?;
-    let gone: Vec<String> = match &mine {
-        Some(mine) => store
-            .live_instances()
-            .await?
-            .into_iter()
-            .filter(|other| {
-                other.id != mine.id
-                    && other.process_ns == mine.process_ns
-                    && !process_alive(other.pid)
-            })
-            .map(|other| other.id)
-            .collect(),
-        None => Vec::new(),
-    };
-    let gone = if gone.is_empty() {
-        0
-    } else {
-        store.stop_instances(&gone, "process gone", at).await?
-    };
-    if silent + gone > 0 {
-        tracing::warn!(
-            silent,
-            gone,
-            "instances stopped without shutting down; releasing their jobs"
-        );
+    let live = store.live_instances().await?;
+    let mine = live.iter().find(|instance| instance.id == me);
+    let silent: Vec<String> = live
+        .iter()
+        .filter(|other| other.id != me && other.heartbeat_at < silent_since)
+        .map(|other| other.id.clone())
+        .collect();
+    let gone: Vec<String> = live
+        .iter()
+        .filter(|other| {
+            other.id != me
+                && !silent.contains(&other.id)
+                && mine.is_some_and(|mine| other.process_ns == mine.process_ns)
+                && !process_alive(other.pid)
+        })
+        .map(|other| other.id.clone())
+        .collect();
+    let mut stopped = 0;
+    if !silent.is_empty() {
+        stopped += store.stop_instances(&silent, "no heartbeat", at).await?;
     }
+    if !gone.is_empty() {
+        stopped += store.stop_instances(&gone, "process gone", at).await?;
+    }
+    if stopped == 0 {
+        return Ok(0);
+    }
+    tracing::warn!(
+        silent = silent.len(),
+        gone = gone.len(),
+        "instances stopped without shutting down; releasing their jobs"
+    );
     let released = store.release_leases_of_stopped(at).await?;
     if released > 0 {
         tracing::warn!(jobs = released, "released the leases of stopped instances");

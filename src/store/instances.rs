@@ -103,28 +103,6 @@ impl Store {
         Ok(stopped)
     }
 
-    /// Marks stopped every live instance whose last heartbeat is older than `before`.
-    pub async fn stop_silent_instances(
-        &self,
-        before: DateTime<Utc>,
-        at: DateTime<Utc>,
-    ) -> StoreResult<u64> {
-        let mut tx = self.begin().await?;
-        let stopped = super::with_tx!(tx, c => {
-            sqlx::query(
-                "UPDATE instances SET stopped_at = $2, stop_reason = 'no heartbeat' \
-                 WHERE stopped_at IS NULL AND heartbeat_at < $1",
-            )
-            .bind(before)
-            .bind(at)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        tx.commit().await?;
-        Ok(stopped)
-    }
-
     /// Live instances, oldest first.
     pub async fn live_instances(&self) -> StoreResult<Vec<Instance>> {
         let sql = format!(
