@@ -50,3 +50,7 @@ CREATE TABLE provider_health (
 -- human told). Reopened (NULL again) when a credential is found alive later.
 ALTER TABLE offboarding_cases ADD COLUMN outcome TEXT;
 CREATE INDEX offboarding_items_case_status_idx ON offboarding_items (case_id, status);
+
+-- Revocations that died before deadlines existed died of their retries running out:
+-- a provider that answers again re-drives them like those dead of their deadline.
+UPDATE jobs SET dead_reason = 'deadline' WHERE status = 'dead' AND kind IN ('revoke', 'verify');

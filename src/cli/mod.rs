@@ -213,7 +213,15 @@ async fn offboard(
     // holding a job.
     let me = crate::jobs::instance::register(&store).await?;
     ctx.instance = Some(me.clone());
+    let beating = tokio_util::sync::CancellationToken::new();
+    let heartbeat = tokio::spawn(crate::jobs::instance::run_heartbeat(
+        store.clone(),
+        me.clone(),
+        beating.clone(),
+    ));
     let ran = crate::jobs::Worker::new(ctx).run_until_idle().await;
+    beating.cancel();
+    let _ = heartbeat.await;
     crate::jobs::instance::deregister(&store, &me).await;
     ran?;
     let page = crate::store::PageRequest {

@@ -100,7 +100,12 @@ async fn dispatch(ctx: &Context, workers: usize, shutdown: &CancellationToken) {
                 signal.notify_one();
             });
         }
-        while running.try_join_next().is_some() {}
+        while let Some(finished) = running.try_join_next() {
+            if let Err(err) = finished {
+                // Its lease expires (or its instance is seen stopped) and it runs again.
+                tracing::error!(error = %err, "a job's task failed");
+            }
+        }
         let wait = idle_wait(ctx).await;
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -109,7 +114,11 @@ async fn dispatch(ctx: &Context, workers: usize, shutdown: &CancellationToken) {
         }
     }
     // In-flight jobs finish before the instance stops.
-    while running.join_next().await.is_some() {}
+    while let Some(finished) = running.join_next().await {
+        if let Err(err) = finished {
+            tracing::error!(error = %err, "a job's task failed");
+        }
+    }
 }
 
 /// How long to sleep when nothing more can be claimed: until the next job falls

@@ -82,7 +82,11 @@ pub async fn note_answer(
             .with_details(json!({"down_since": outage.since, "resumed_jobs": resumed})),
     )
     .await?;
-    if outage.alerted_at.is_some() {
+    // Said to be failing during this outage: say that it is over.
+    if outage
+        .alerted_at
+        .is_some_and(|alerted| alerted >= outage.since)
+    {
         crate::alerts::enqueue(
             tx,
             &format!("provider-up:{provider}:{}", at.timestamp_micros()),

@@ -81,9 +81,6 @@ pub async fn register(store: &Store) -> StoreResult<String> {
     store.register_instance(&instance).await?;
     tracing::info!(instance = %instance.id, pid = instance.pid, "registered this instance");
     reap(store, &instance.id, now()).await?;
-    // Also what instances stopped earlier left behind (one that crashed between
-    // marking another stopped and releasing its leases).
-    store.release_leases_of_stopped(now()).await?;
     Ok(instance.id)
 }
 
@@ -94,9 +91,12 @@ pub async fn reap(store: &Store, me: &str, at: DateTime<Utc>) -> StoreResult<u64
     let silent_since = at - chrono::Duration::from_std(SILENT_AFTER).expect("small");
     let live = store.live_instances().await?;
     let mine = live.iter().find(|instance| instance.id == me);
+    let here = |other: &Instance| mine.is_some_and(|mine| other.process_ns == mine.process_ns);
+    // Silent, unless its process is seen running here (busy, not gone).
     let silent: Vec<String> = live
         .iter()
         .filter(|other| other.id != me && other.heartbeat_at < silent_since)
+        .filter(|other| !(here(other) && process_alive(other.pid)))
         .map(|other| other.id.clone())
         .collect();
     let gone: Vec<String> = live
@@ -104,7 +104,7 @@ pub async fn reap(store: &Store, me: &str, at: DateTime<Utc>) -> StoreResult<u64
         .filter(|other| {
             other.id != me
                 && !silent.contains(&other.id)
-                && mine.is_some_and(|mine| other.process_ns == mine.process_ns)
+                && here(other)
                 && !process_alive(other.pid)
         })
         .map(|other| other.id.clone())
@@ -116,14 +116,15 @@ pub async fn reap(store: &Store, me: &str, at: DateTime<Utc>) -> StoreResult<u64
     if !gone.is_empty() {
         stopped += store.stop_instances(&gone, "process gone", at).await?;
     }
-    if stopped == 0 {
+    if stopped > 0 {
+        tracing::warn!(
+            silent = silent.len(),
+            gone = gone.len(),
+            "instances stopped without shutting down; releasing their jobs"
+        );
+    } else if !store.stopped_instances_hold_leases().await? {
         return Ok(0);
     }
-    tracing::warn!(
-        silent = silent.len(),
-        gone = gone.len(),
-        "instances stopped without shutting down; releasing their jobs"
-    );
     let released = store.release_leases_of_stopped(at).await?;
     if released > 0 {
         tracing::warn!(jobs = released, "released the leases of stopped instances");

@@ -59,6 +59,12 @@ pub enum Outcome {
         error: String,
         after: Option<Duration>,
     },
+    /// As `Retry`, because the provider itself failed (no answer in time, refused,
+    /// 5xx, 429): the start of an outage, if it was up.
+    ProviderFailed {
+        error: String,
+        after: Option<Duration>,
+    },
     /// No point retrying (a configuration error): the job is dead at once.
     Permanent(String),
     /// Done, and already completed by the handler in the transaction that recorded
@@ -258,7 +264,9 @@ impl Worker {
 /// Runs a claimed job and records what it came to.
 pub(crate) async fn execute(ctx: &Context, claimed: Claimed, at: DateTime<Utc>) -> StoreResult<()> {
     let outcome = run(ctx, &claimed.job, claimed.slot).await;
-    settle(ctx, &claimed.job, outcome, at).await
+    // Backoffs and Retry-After count from when the call ended (a hung call can take
+    // its whole deadline); `at` may be later when a test drives the clock.
+    settle(ctx, &claimed.job, outcome, at.max(now())).await
 }
 
 /// Runs one job's work. Errors of the store are retried like any transient failure.
@@ -305,6 +313,7 @@ async fn run(ctx: &Context, job: &Job, slot: Option<Slot>) -> Outcome {
 async fn settle(ctx: &Context, job: &Job, outcome: Outcome, at: DateTime<Utc>) -> StoreResult<()> {
     let store = &ctx.store;
     let lease = job.lease_owner.as_deref().unwrap_or_default();
+    let mut provider_failed = false;
     let (error, after, permanent) = match outcome {
         Outcome::Completed => return Ok(()),
         Outcome::Defer { after } => {
@@ -320,6 +329,10 @@ async fn settle(ctx: &Context, job: &Job, outcome: Outcome, at: DateTime<Utc>) -
             return Ok(());
         }
         Outcome::Retry { error, after } => (error, after, false),
+        Outcome::ProviderFailed { error, after } => {
+            provider_failed = true;
+            (error, after, false)
+        }
         Outcome::Permanent(error) => (error, None, true),
     };
     let deadline = ctx.deadline_of(job);
@@ -348,14 +361,14 @@ async fn settle(ctx: &Context, job: &Job, outcome: Outcome, at: DateTime<Utc>) -
         return Ok(());
     }
     let provider_call = job.provider.is_some() && matches!(job.kind.as_str(), "revoke" | "verify");
-    if provider_call && !permanent {
-        let provider = job.provider.as_deref().unwrap_or_default();
+    if let (true, Some(provider)) = (provider_failed, job.provider.as_deref()) {
         health::note_failure(&mut tx, provider, &error, deadline, at).await?;
     }
     // A revocation already escalated at its deadline and run again as a provider's
-    // canary: failing again is no news.
+    // canary: failing again the same way is no news.
     let escalated_before = job.dead_reason.as_deref() == Some("deadline");
-    if let Some(reason) = dead_reason.filter(|_| !escalated_before) {
+    if let Some(reason) = dead_reason.filter(|reason| !(escalated_before && *reason == "deadline"))
+    {
         tracing::error!(job = %job.id, kind = %job.kind, error = %error, reason, "job is dead");
         tx.append_audit(
             &AuditEntry::new("system", "job.dead", "job", Some(&job.id)).with_details(json!({

@@ -176,11 +176,11 @@ async fn revoke_and_verify(
     match revocation {
         Revocation::Revoked | Revocation::Ambiguous(_) => {}
         Revocation::Retry { error, after } => {
-            record(ctx, attempt, item, "revoking", &error).await?;
-            return Ok(Outcome::Retry { error, after });
+            record(ctx, job, attempt, item, "revoking", &error).await?;
+            return Ok(Outcome::ProviderFailed { error, after });
         }
         Revocation::Permanent(reason) => {
-            record(ctx, attempt, item, "needs_attention", &reason).await?;
+            record(ctx, job, attempt, item, "needs_attention", &reason).await?;
             return Ok(Outcome::Permanent(reason));
         }
     }
@@ -188,6 +188,7 @@ async fn revoke_and_verify(
         // Revoked but not yet verified: the retry revokes again (idempotent) first.
         record(
             ctx,
+            job,
             attempt,
             item,
             "revoking",
@@ -240,7 +241,9 @@ async fn revoke_and_verify(
             Ok(Outcome::Completed)
         }
         Verdict::Alive => {
-            let mut tx = ctx.store.begin().await?;
+            let Some(mut tx) = fenced(ctx, job).await? else {
+                return Ok(Outcome::Completed);
+            };
             tx.append_audit(&attempt).await?;
             tx.append_audit(&verification).await?;
             answered(&mut tx, ctx, &config.name).await?;
@@ -269,7 +272,9 @@ async fn revoke_and_verify(
             })
         }
         Verdict::Unknown(why) => {
-            let mut tx = ctx.store.begin().await?;
+            let Some(mut tx) = fenced(ctx, job).await? else {
+                return Ok(Outcome::Completed);
+            };
             tx.append_audit(&attempt).await?;
             tx.append_audit(&verification).await?;
             // The revocation itself was answered.
@@ -298,15 +303,32 @@ async fn settled_by_hand(ctx: &Context, item: &str) -> StoreResult<bool> {
 /// Records a revocation attempt that went no further, with the item's new status.
 async fn record(
     ctx: &Context,
+    job: &Job,
     attempt: AuditEntry,
     item: &str,
     status: &str,
     detail: &str,
 ) -> StoreResult<()> {
-    let mut tx = ctx.store.begin().await?;
+    let Some(mut tx) = fenced(ctx, job).await? else {
+        return Ok(());
+    };
     tx.append_audit(&attempt).await?;
     tx.set_case_item(item, status, Some(detail)).await?;
     tx.commit().await
+}
+
+/// A write transaction for a job's result, if the job's claim still holds: a
+/// holder whose lease was released (it was seen stopped) must not overwrite what the
+/// job's new holder recorded. None when the lease is lost.
+async fn fenced(ctx: &Context, job: &Job) -> StoreResult<Option<Tx>> {
+    let mut tx = ctx.store.begin().await?;
+    let lease = job.lease_owner.as_deref().unwrap_or_default();
+    if tx.holds_lease(&job.id, lease).await? {
+        Ok(Some(tx))
+    } else {
+        tracing::warn!(job = %job.id, "lost the lease; leaving the result to the job's new holder");
+        Ok(None)
+    }
 }
 
 /// What a connector needs of the credential, with its secret decrypted in memory
@@ -385,20 +407,20 @@ pub(super) async fn reverify(
             Ok(Outcome::Done)
         }
         Verdict::Alive => {
-            ctx.store
-                .set_case_item(
-                    item,
-                    "still_alive",
-                    Some("active again after the propagation window; revoking again"),
-                )
-                .await?;
-            ctx.store
-                .set_credential_status(
-                    credential_id,
-                    crate::domain::CredentialStatus::RevocationPending,
-                )
-                .await?;
-            let mut tx = ctx.store.begin().await?;
+            let Some(mut tx) = fenced(ctx, job).await? else {
+                return Ok(Outcome::Completed);
+            };
+            tx.set_case_item(
+                item,
+                "still_alive",
+                Some("active again after the propagation window; revoking again"),
+            )
+            .await?;
+            tx.set_credential_status(
+                credential_id,
+                crate::domain::CredentialStatus::RevocationPending,
+            )
+            .await?;
             crate::alerts::enqueue(
                 &mut tx,
                 &format!("alive-later:{item}:{}", now().timestamp_micros()),
@@ -417,7 +439,8 @@ pub(super) async fn reverify(
                 after: None,
             })
         }
-        Verdict::Unknown(why) => Ok(Outcome::Retry {
+        // Nothing else was asked of the provider: its failure to answer is an outage.
+        Verdict::Unknown(why) => Ok(Outcome::ProviderFailed {
             error: format!("verification unknown: {why}"),
             after: None,
         }),

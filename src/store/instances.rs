@@ -116,6 +116,20 @@ impl Store {
         Ok(with_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?))
     }
 
+    /// Whether a job is still leased to a stopped instance (its release was
+    /// interrupted); read-only, so the steady state writes nothing.
+    pub async fn stopped_instances_hold_leases(&self) -> StoreResult<bool> {
+        let held: i64 = with_pool!(self, p => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM jobs WHERE status = 'running' \
+                 AND lease_instance IN (SELECT id FROM instances WHERE stopped_at IS NOT NULL)",
+            )
+            .fetch_one(p)
+            .await?
+        });
+        Ok(held > 0)
+    }
+
     /// Releases the leases held by stopped instances: those jobs are ready now.
     /// The attempt they were on is not counted (it may or may not have reached the
     /// provider; revocation is idempotent either way).
@@ -159,15 +173,19 @@ impl Store {
             };
             if let Err(err) = listener.listen(super::JOBS_CHANNEL).await {
                 tracing::warn!(error = %err, "cannot listen for jobs of other instances; polling meanwhile");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                }
             }
             // Whatever was notified while not listening is looked for now.
             self.wake_workers();
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    received = listener.recv() => match received {
+                    // `try_recv` gives None when the connection was lost and is
+                        // re-established: what was notified meanwhile is looked for.
+                    received = listener.try_recv() => match received {
                         Ok(_) => self.wake_workers(),
                         Err(err) => {
                             tracing::warn!(error = %err, "lost the job notifications; reconnecting");

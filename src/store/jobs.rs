@@ -148,6 +148,19 @@ impl Tx {
         Ok(inserted == 1)
     }
 
+    /// Whether `lease_owner` still holds the job's lease. Inside a write
+    /// transaction (serialised on both engines) the answer holds until it commits.
+    pub async fn holds_lease(&mut self, id: &str, lease_owner: &str) -> StoreResult<bool> {
+        let held: i64 = with_tx!(self, c => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE id = $1 AND lease_owner = $2 AND status = 'running'")
+                .bind(id)
+                .bind(lease_owner)
+                .fetch_one(&mut *c)
+                .await?
+        });
+        Ok(held == 1)
+    }
+
     /// Records a failed attempt, fenced by the lease: ready again at `retry_at` or
     /// dead. False when the lease was lost.
     pub async fn fail_job(
@@ -200,9 +213,13 @@ impl Tx {
             .execute(&mut *c)
             .await?
             .rows_affected();
+            // Dead of their deadline, or released from it as a canary: retried
+            // until a new deadline.
             let dead = sqlx::query(
-                "UPDATE jobs SET status = 'ready', run_after = $2, deadline_at = $3, dead_reason = NULL, updated_at = $2 \
-                 WHERE provider = $1 AND status = 'dead' AND dead_reason = 'deadline'",
+                "UPDATE jobs SET status = CASE WHEN status = 'dead' THEN 'ready' ELSE status END, \
+                 run_after = CASE WHEN status = 'dead' THEN $2 ELSE run_after END, deadline_at = $3, \
+                 dead_reason = NULL, updated_at = $2 \
+                 WHERE provider = $1 AND status IN ('dead', 'ready') AND dead_reason = 'deadline'",
             )
             .bind(provider)
             .bind(at)

@@ -124,7 +124,7 @@ impl Store {
                 "UPDATE jobs SET run_after = $2, status = 'ready', updated_at = $2 WHERE id = (SELECT id FROM jobs \
                  WHERE provider = $1 AND ((status = 'ready' AND failing_since IS NOT NULL AND run_after > $2 \
                  AND (hold_until IS NULL OR hold_until <= $2)) OR (status = 'dead' AND dead_reason = 'deadline')) \
-                 ORDER BY run_after, id LIMIT 1) \
+                 ORDER BY run_after, id LIMIT 1) AND status IN ('ready', 'dead') \
                  AND NOT EXISTS (SELECT 1 FROM jobs WHERE provider = $1 AND (status = 'running' OR \
                  (status = 'ready' AND run_after <= $2)))",
             )
