@@ -771,7 +771,63 @@ async fn a_provider_without_a_free_slot_does_not_hold_up_another(app: TestApp) {
     assert_eq!(ran.provider.as_deref(), Some("stuck"));
 }
 
+async fn a_verification_left_unknown_after_the_provider_answered_is_no_outage(app: TestApp) {
+    // Revocation accepted, introspection failing: the provider answers, so it is not
+    // down (which would resume everything waiting on it at every attempt).
+    let script = Arc::new(Script::default());
+    script.revoke.lock().unwrap().push_back(ok());
+    let base = start(script);
+    let (worker, item) = offboard_one(&app, &base).await;
+    run_due(&worker, ownerbound::store::now()).await;
+    assert_eq!(item_status(&app, &item).await, "revoked_unverified");
+    assert_eq!(revoke_job(&app).await.status, "ready");
+    assert_ne!(
+        provider_state(&app, "scripted").await.as_deref(),
+        Some("down")
+    );
+    assert_eq!(count(&alert_subjects(&app).await, "revocations failing"), 0);
+}
+
+async fn a_holder_whose_lease_was_released_changes_nothing(app: TestApp) {
+    use std::sync::atomic::Ordering;
+    let script = Arc::new(Script::default());
+    script.revoke.lock().unwrap().push_back(Answer(
+        503,
+        vec![],
+        json!({}),
+        Duration::from_millis(500),
+    ));
+    let base = start(script.clone());
+    let (worker, item) = offboard_one(&app, &base).await;
+    let worker = Arc::new(worker);
+    let running = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.run_once_at(ownerbound::store::now()).await }
+    });
+    while script.in_flight.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Meanwhile its instance was seen stopped: another holder took the job over and
+    // proved the credential dead.
+    app.execute_sql("UPDATE jobs SET lease_owner = 'the-new-holder' WHERE kind = 'revoke'")
+        .await;
+    app.store
+        .set_case_item(&item, "verified_dead", Some("proven by the new holder"))
+        .await
+        .unwrap();
+    running.await.unwrap().unwrap();
+    let settled = app.store.get_case_item(&item).await.unwrap();
+    assert_eq!(settled.status, "verified_dead");
+    let job = revoke_job(&app).await;
+    assert_eq!(
+        (job.status.as_str(), job.lease_owner.as_deref()),
+        ("running", Some("the-new-holder"))
+    );
+}
+
 on_both_engines!(
+    a_holder_whose_lease_was_released_changes_nothing,
+    a_verification_left_unknown_after_the_provider_answered_is_no_outage,
     a_case_closes_when_settled_and_reopens_when_a_credential_is_alive_again,
     a_revocation_is_retried_until_its_deadline_then_escalated_and_revived_when_the_provider_answers,
     a_provider_that_answers_again_resumes_every_waiting_revocation_at_once,
