@@ -1,9 +1,13 @@
 //! This process as an instance of the service: registered, heart-beating, and
 //! watching the others so that a crashed instance's leases come back in seconds.
 //!
-//! An instance is seen stopped when it has not heart-beaten for [`SILENT_AFTER`], or
-//! at once when it ran on this host in this process namespace and its process is
-//! gone (a crash, `kill -9`, this instance's own previous run before a restart).
+//! An instance is seen stopped when its heartbeat has not changed for
+//! [`SILENT_AFTER`] as timed by the watching instance's own monotonic clock (so
+//! clocks that disagree between hosts do not matter), or when its last heartbeat is
+//! older than [`SILENT_AFTER`] plus [`CLOCK_SKEW`] by the watcher's wall clock (for a
+//! watcher that has only just started), or at once when it ran on this host in this
+//! process namespace and its process is gone (a crash, `kill -9`, this instance's own
+//! previous run before a restart).
 
 use std::time::Duration;
 
@@ -18,6 +22,42 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 /// An instance silent this long is stopped and its leases released. Several
 /// heartbeats, so a busy database or a short pause does not cost an instance its work.
 pub const SILENT_AFTER: Duration = Duration::from_secs(10);
+/// How far apart two hosts' clocks may be before a watcher that has just started
+/// takes a live instance for a silent one.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// What a watching instance saw of the others' heartbeats: the value, and since
+/// when (its own monotonic clock) it has not changed.
+#[derive(Default)]
+pub struct Watch {
+    seen: std::collections::HashMap<String, (DateTime<Utc>, std::time::Instant)>,
+}
+
+impl Watch {
+    /// Whether `other` has been silent for [`SILENT_AFTER`], by either rule.
+    fn silent(&mut self, other: &Instance, at: DateTime<Utc>) -> bool {
+        self.silent_at(other, at, std::time::Instant::now())
+    }
+
+    fn silent_at(&mut self, other: &Instance, at: DateTime<Utc>, now: std::time::Instant) -> bool {
+        let since = match self.seen.get(&other.id) {
+            Some((beat, since)) if *beat == other.heartbeat_at => *since,
+            _ => {
+                self.seen
+                    .insert(other.id.clone(), (other.heartbeat_at, now));
+                now
+            }
+        };
+        let stale = chrono::Duration::from_std(SILENT_AFTER + CLOCK_SKEW).expect("small");
+        now.duration_since(since) >= SILENT_AFTER || other.heartbeat_at < at - stale
+    }
+
+    /// Forgets instances that are no longer live.
+    fn retain(&mut self, live: &[Instance]) {
+        self.seen
+            .retain(|id, _| live.iter().any(|instance| &instance.id == id));
+    }
+}
 
 /// Where this process runs: two instances with the same `process_ns` share a kernel
 /// and a PID namespace, so one can tell whether the other's process still exists.
@@ -80,22 +120,27 @@ pub async fn register(store: &Store) -> StoreResult<String> {
     };
     store.register_instance(&instance).await?;
     tracing::info!(instance = %instance.id, pid = instance.pid, "registered this instance");
-    reap(store, &instance.id, now()).await?;
+    reap(store, &mut Watch::default(), &instance.id, now()).await?;
     Ok(instance.id)
 }
 
 /// Marks the others stopped that are gone (silent, or their process vanished from
 /// this host), and releases the leases of stopped instances; returns how many jobs
 /// came back. In the steady state this only reads.
-pub async fn reap(store: &Store, me: &str, at: DateTime<Utc>) -> StoreResult<u64> {
-    let silent_since = at - chrono::Duration::from_std(SILENT_AFTER).expect("small");
+pub async fn reap(
+    store: &Store,
+    watch: &mut Watch,
+    me: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<u64> {
     let live = store.live_instances().await?;
+    watch.retain(&live);
     let mine = live.iter().find(|instance| instance.id == me);
     let here = |other: &Instance| mine.is_some_and(|mine| other.process_ns == mine.process_ns);
     // Silent, unless its process is seen running here (busy, not gone).
     let silent: Vec<String> = live
         .iter()
-        .filter(|other| other.id != me && other.heartbeat_at < silent_since)
+        .filter(|other| other.id != me && watch.silent(other, at))
         .filter(|other| !(here(other) && process_alive(other.pid)))
         .map(|other| other.id.clone())
         .collect();
@@ -135,6 +180,7 @@ pub async fn reap(store: &Store, me: &str, at: DateTime<Utc>) -> StoreResult<u64
 /// Heartbeats and reaps every [`HEARTBEAT_INTERVAL`] until `shutdown`, then marks
 /// this instance stopped (its in-flight jobs have finished by then).
 pub async fn run_heartbeat(store: Store, me: String, shutdown: CancellationToken) {
+    let mut watch = Watch::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -151,7 +197,7 @@ pub async fn run_heartbeat(store: Store, me: String, shutdown: CancellationToken
             }
             Err(err) => tracing::warn!(error = %err, "heartbeat failed"),
         }
-        if let Err(err) = reap(&store, &me, at).await {
+        if let Err(err) = reap(&store, &mut watch, &me, at).await {
             tracing::warn!(error = %err, "could not look for stopped instances");
         }
     }
@@ -170,6 +216,55 @@ pub async fn deregister(store: &Store, me: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn instance(heartbeat_at: DateTime<Utc>) -> Instance {
+        Instance {
+            id: "other".into(),
+            hostname: "h".into(),
+            process_ns: "ns".into(),
+            pid: 1,
+            version: "0".into(),
+            started_at: heartbeat_at,
+            heartbeat_at,
+            stopped_at: None,
+            stop_reason: None,
+        }
+    }
+
+    #[test]
+    fn a_heartbeat_that_keeps_changing_is_alive_whatever_its_clock_says() {
+        let (mut watch, start, at) = (Watch::default(), std::time::Instant::now(), now());
+        // Its clock runs 40 s behind ours, and it beats every second.
+        for second in 0..30 {
+            let beat = at - chrono::Duration::seconds(40) + chrono::Duration::seconds(second);
+            let seen = start + Duration::from_secs(second as u64);
+            assert!(
+                !watch.silent_at(&instance(beat), at, seen),
+                "second {second}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_heartbeat_unchanged_for_the_silence_window_is_silent() {
+        let (mut watch, start, at) = (Watch::default(), std::time::Instant::now(), now());
+        let beat = instance(at);
+        assert!(!watch.silent_at(&beat, at, start));
+        assert!(!watch.silent_at(&beat, at, start + SILENT_AFTER / 2));
+        assert!(watch.silent_at(&beat, at, start + SILENT_AFTER));
+    }
+
+    #[test]
+    fn a_heartbeat_older_than_any_clock_skew_is_silent_at_first_sight() {
+        let at = now();
+        let old = instance(
+            at - chrono::Duration::from_std(SILENT_AFTER + CLOCK_SKEW).unwrap()
+                - chrono::Duration::seconds(1),
+        );
+        assert!(Watch::default().silent_at(&old, at, std::time::Instant::now()));
+        let recent = instance(at - chrono::Duration::seconds(30));
+        assert!(!Watch::default().silent_at(&recent, at, std::time::Instant::now()));
+    }
 
     #[test]
     fn this_process_is_alive_and_an_unused_pid_is_not() {
