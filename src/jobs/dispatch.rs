@@ -85,8 +85,8 @@ async fn dispatch(ctx: &Context, workers: usize, shutdown: &CancellationToken) {
             let permit = match claimed.slot {
                 Some(_) => None,
                 // A job without a provider slot counts against the general workers
-                // (it was claimed only while one was free; the dispatcher is their
-                // only taker, so this succeeds).
+                // (it was claimed only while one was free, and the dispatcher is
+                // their only taker, so this succeeds).
                 None => general.clone().try_acquire_owned().ok(),
             };
             let (ctx, signal) = (ctx.clone(), signal.clone());

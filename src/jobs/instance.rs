@@ -22,6 +22,9 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 /// An instance silent this long is stopped and its leases released. Several
 /// heartbeats, so a busy database or a short pause does not cost an instance its work.
 pub const SILENT_AFTER: Duration = Duration::from_secs(10);
+/// Heartbeats between two passes forgetting instances stopped for a week.
+const PRUNE_EVERY: u64 = 3600;
+
 /// How far apart two hosts' clocks may be before a watcher that has just started
 /// takes a live instance for a silent one.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
@@ -181,6 +184,7 @@ pub async fn reap(
 /// this instance stopped (its in-flight jobs have finished by then).
 pub async fn run_heartbeat(store: Store, me: String, shutdown: CancellationToken) {
     let mut watch = Watch::default();
+    let mut beats: u64 = 0;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -199,6 +203,13 @@ pub async fn run_heartbeat(store: Store, me: String, shutdown: CancellationToken
         }
         if let Err(err) = reap(&store, &mut watch, &me, at).await {
             tracing::warn!(error = %err, "could not look for stopped instances");
+        }
+        beats += 1;
+        if beats % PRUNE_EVERY == 0 {
+            let before = at - chrono::Duration::days(7);
+            if let Err(err) = store.prune_instances(before).await {
+                tracing::warn!(error = %err, "could not forget long-stopped instances");
+            }
         }
     }
 }

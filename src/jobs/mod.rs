@@ -180,6 +180,12 @@ pub(crate) async fn claim_next(
         uuid::Uuid::new_v4().simple()
     );
     let skip = ctx.limits.saturated();
+    let callable: Vec<String> = ctx
+        .providers
+        .iter()
+        .filter(|(_, provider)| provider.connector.is_some())
+        .map(|(name, _)| name.clone())
+        .collect();
     let lease_until = at + chrono::Duration::from_std(LEASE).expect("small duration");
     let claim = Claim {
         lease_owner: &lease_owner,
@@ -188,6 +194,7 @@ pub(crate) async fn claim_next(
         at,
         skip_providers: &skip,
         general,
+        callable_providers: &callable,
     };
     let Some(job) = ctx.store.claim(&claim).await? else {
         return Ok(None);

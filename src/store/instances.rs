@@ -103,6 +103,23 @@ impl Store {
         Ok(stopped)
     }
 
+    /// Forgets instances stopped before `before` that hold nothing; returns how many.
+    pub async fn prune_instances(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let pruned = super::with_tx!(tx, c => {
+            sqlx::query(
+                "DELETE FROM instances WHERE stopped_at < $1 AND NOT EXISTS \
+                 (SELECT 1 FROM jobs WHERE jobs.status = 'running' AND jobs.lease_instance = instances.id)",
+            )
+            .bind(before)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        tx.commit().await?;
+        Ok(pruned)
+    }
+
     /// Live instances, oldest first.
     pub async fn live_instances(&self) -> StoreResult<Vec<Instance>> {
         let sql = format!(

@@ -60,8 +60,11 @@ pub struct Claim<'a> {
     /// Providers with no capacity in this instance now: their jobs are left for later
     /// (or for another instance), so they cannot occupy every worker.
     pub skip_providers: &'a [String],
-    /// Whether jobs that call no provider may be claimed (a worker for them is free).
+    /// Whether jobs that run in the general workers may be claimed (one is free):
+    /// those of no provider, or of a provider not in `callable_providers`.
     pub general: bool,
+    /// Providers whose jobs run in their own slots (those with a connector).
+    pub callable_providers: &'a [String],
 }
 
 /// A failed attempt to record.
@@ -252,6 +255,7 @@ impl Store {
             at,
             skip_providers: &[],
             general: true,
+            callable_providers: &[],
         })
         .await
     }
@@ -280,7 +284,14 @@ impl Store {
                 .push_bind(claim.at)
                 .push("))");
             if !claim.general {
-                q.push(" AND provider IS NOT NULL");
+                q.push(" AND provider IN (");
+                let mut list = q.separated(", ");
+                // An empty list matches nothing: no job can run without a general worker.
+                list.push_bind(String::new());
+                for provider in claim.callable_providers {
+                    list.push_bind(provider.clone());
+                }
+                q.push(")");
             }
             if !claim.skip_providers.is_empty() {
                 q.push(" AND (provider IS NULL OR provider NOT IN (");

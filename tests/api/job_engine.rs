@@ -53,6 +53,7 @@ async fn claim_for(app: &TestApp, instance: &str) -> ownerbound::store::jobs::Jo
             at,
             skip_providers: &[],
             general: true,
+            callable_providers: &[],
         })
         .await
         .unwrap()
@@ -119,6 +120,11 @@ async fn a_vanished_or_silent_instance_loses_its_leases_at_once_and_fenced(app: 
     // A paused instance that was seen stopped is told so by its next heartbeat.
     assert!(!app.store.heartbeat(&silent.id, now()).await.unwrap());
     assert!(app.store.heartbeat(&me, now()).await.unwrap());
+    // Long-stopped instances that hold nothing are forgotten; live ones stay.
+    let later = now() + chrono::Duration::seconds(1);
+    assert_eq!(app.store.prune_instances(later).await.unwrap(), 2);
+    assert!(app.store.get_instance(&gone.id).await.unwrap().is_none());
+    assert!(app.store.get_instance(&me).await.unwrap().is_some());
 }
 
 async fn a_commit_that_enqueues_a_job_wakes_idle_workers(app: TestApp) {
