@@ -145,7 +145,11 @@ async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpRe
             value["collateral"] = serde_json::from_str(&item.collateral).unwrap_or_default();
             let key = crate::offboarding::revoke_key(&item.credential_id, &item.case_id);
             if let Some(job) = jobs.iter().find(|job| job.dedupe_key == key) {
-                value["revocation"] = revocation_view(job, &live);
+                let deadline = job.deadline_at.unwrap_or(
+                    job.created_at
+                        + chrono::Duration::seconds(state.settings.retry_deadline_seconds as i64),
+                );
+                value["revocation"] = revocation_view(job, deadline, &live);
             }
             value
         })
@@ -173,6 +177,7 @@ async fn instances(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 /// failures (until its deadline), dead, or done.
 fn revocation_view(
     job: &crate::store::jobs::Job,
+    deadline: chrono::DateTime<chrono::Utc>,
     live: &std::collections::BTreeSet<String>,
 ) -> serde_json::Value {
     let state = match job.status.as_str() {
@@ -196,7 +201,7 @@ fn revocation_view(
     }
     if job.failing_since.is_some() {
         view["failing_since"] = json!(job.failing_since);
-        view["deadline_at"] = json!(job.deadline_at);
+        view["deadline_at"] = json!(deadline);
     }
     if job.status == "ready" {
         view["next_attempt_at"] = json!(job.run_after);

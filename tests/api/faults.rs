@@ -192,6 +192,34 @@ async fn a_black_holed_provider_does_not_delay_another_providers_revocations(eng
         running.len() <= 2,
         "the hung provider holds more than its 2 slots: {running:?}"
     );
+    // Each case shows its hung revocation in flight on a live instance, or retrying.
+    let cases = json(&service, Method::GET, "/api/v1/offboardings", None).await;
+    for case in cases["items"].as_array().unwrap() {
+        let case = json(
+            &service,
+            Method::GET,
+            &format!("/api/v1/offboardings/{}", case["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+        let open: Vec<&Value> = case["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| &item["revocation"])
+            .filter(|r| r["state"] != "done")
+            .collect();
+        assert_eq!(open.len(), 1, "{case}");
+        let revocation = open[0];
+        match revocation["state"].as_str().unwrap() {
+            "in_flight" => {
+                assert!(revocation["in_flight"]["since"].is_string());
+                assert_eq!(revocation["in_flight"]["instance_alive"], true);
+            }
+            "retrying" | "queued" => {}
+            other => panic!("hung revocation is {other}: {revocation}"),
+        }
+    }
     eventually("the hung provider is seen down", WITHIN_SECONDS, || async {
         let health = json(&service, Method::GET, "/api/v1/providers/health", None).await;
         health["items"]

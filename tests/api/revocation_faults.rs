@@ -555,6 +555,35 @@ async fn a_revocation_is_retried_until_its_deadline_then_escalated_and_revived_w
         provider_state(&app, "scripted").await.as_deref(),
         Some("down")
     );
+    // The case shows the revocation retrying, since when, until when, and why.
+    let case_id = case_of(&app, &item).await.id;
+    let case: Value = app
+        .get(&format!("/api/v1/offboardings/{case_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let revocation = &case["items"][0]["revocation"];
+    assert_eq!(revocation["state"], "retrying", "{revocation}");
+    assert!(revocation["failing_since"].is_string());
+    assert!(revocation["next_attempt_at"].is_string());
+    assert!(revocation["last_error"].as_str().unwrap().contains("500"));
+    let deadline: chrono::DateTime<chrono::Utc> =
+        revocation["deadline_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        (deadline - t0 - chrono::Duration::hours(24))
+            .num_minutes()
+            .abs()
+            < 5
+    );
+    let health: Value = app
+        .get("/api/v1/providers/health")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["items"][0]["state"], "down");
+    assert!(!case.to_string().contains("scripted-token"));
     // Many more failures within the deadline: still retried, still one outage alert.
     let mut at = t0;
     for _ in 0..12 {
