@@ -28,7 +28,10 @@ async fn service_provider_config(state: web::Data<AppState>, req: HttpRequest) -
     respond(
         StatusCode::OK,
         &json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "schemas": [
+                "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
+                OWNERBOUND_CONFIG_EXTENSION
+            ],
             "documentationUri": "https://github.com/ownerbound/ownerbound#scim",
             "patch": {"supported": true},
             "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
@@ -42,14 +45,21 @@ async fn service_provider_config(state: web::Data<AppState>, req: HttpRequest) -
                 "description": "A static token of scope scim, created with `ownerbound token create --scope scim`",
                 "primary": true
             }],
+            // RFC 7643 §5 defines no PATCH limit; ours sits in an extension of our
+            // own (strict clients refuse unknown attributes in core objects).
+            OWNERBOUND_CONFIG_EXTENSION: {"maxPatchOperations": MAX_OPERATIONS},
             "meta": {
                 "resourceType": "ServiceProviderConfig",
-                "location": format!("{base}/ServiceProviderConfig"),
-                "maxPatchOperations": MAX_OPERATIONS
+                "location": format!("{base}/ServiceProviderConfig")
             }
         }),
     )
 }
+
+/// ownerbound's extension of the ServiceProviderConfig: limits RFC 7643 has no
+/// attribute for.
+pub const OWNERBOUND_CONFIG_EXTENSION: &str =
+    "urn:ietf:params:scim:schemas:extension:ownerbound:2.0:ServiceProviderConfig";
 
 fn all_schemas(base: &str) -> Vec<Value> {
     vec![

@@ -32,6 +32,51 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
     assert_eq!(config["filter"]["maxResults"], 500);
     assert_eq!(config["etag"]["supported"], true);
     assert_eq!(config["sort"]["supported"], true);
+    // Only RFC 7643 §5's attributes (and meta's own), plus an extension of ours.
+    const EXTENSION: &str =
+        "urn:ietf:params:scim:schemas:extension:ownerbound:2.0:ServiceProviderConfig";
+    let mut keys: Vec<&str> = config
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "authenticationSchemes",
+            "bulk",
+            "changePassword",
+            "documentationUri",
+            "etag",
+            "filter",
+            "meta",
+            "patch",
+            "schemas",
+            "sort",
+            EXTENSION
+        ]
+    );
+    let meta: Vec<&str> = config["meta"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert!(
+        meta.iter().all(|k| [
+            "resourceType",
+            "created",
+            "lastModified",
+            "location",
+            "version"
+        ]
+        .contains(k)),
+        "{meta:?}"
+    );
+    assert_eq!(config["schemas"][1], EXTENSION);
+    assert!(config[EXTENSION]["maxPatchOperations"].as_u64().unwrap() > 0);
     let (_, _, schemas) = app.scim(&token, Method::GET, "/Schemas", None).await;
     let ids: Vec<&str> = schemas["Resources"]
         .as_array()
