@@ -322,18 +322,23 @@ async fn departures_in_flight(
     tokens
 }
 
-async fn after_kill_9_and_a_restart_revocations_in_flight_finish_within_seconds(engine: Engine) {
-    let Some(oauth) = OAuthServer::start() else {
-        return;
-    };
-    let Some(config) = ServiceConfig::on(engine).await else {
-        return;
-    };
+/// The authorization server behind a black-holed proxy, and a service configuration
+/// whose provider `slow` is reached through it with calls that hang for long (only a
+/// crash ends them). None: a skip.
+async fn behind_a_black_hole(engine: Engine) -> Option<(OAuthServer, FaultProxy, ServiceConfig)> {
+    let oauth = OAuthServer::start()?;
+    let config = ServiceConfig::on(engine).await?;
     let proxy = FaultProxy::start(oauth.addr()).await;
     proxy.black_hole().await;
-    // Calls that hang for long: only a crash ends them.
     let toml = provider_toml("slow", &proxy.url_for(""), "call_timeout_seconds = 60");
-    let mut service = ServiceProcess::start(config.config_toml(toml)).await;
+    Some((oauth, proxy, config.config_toml(toml)))
+}
+
+async fn after_kill_9_and_a_restart_revocations_in_flight_finish_within_seconds(engine: Engine) {
+    let Some((oauth, proxy, config)) = behind_a_black_hole(engine).await else {
+        return;
+    };
+    let mut service = ServiceProcess::start(config).await;
     let tokens = departures_in_flight(&service, &oauth, 4).await;
     service.kill9().await;
     proxy.restore().await;
@@ -354,16 +359,11 @@ async fn a_second_instance_takes_over_a_killed_ones_work_within_seconds(engine: 
     if engine != Engine::Postgres {
         return; // several instances share a PostgreSQL database only
     }
-    let Some(oauth) = OAuthServer::start() else {
+    let Some((oauth, proxy, config)) = behind_a_black_hole(engine).await else {
         return;
     };
-    let Some(config) = ServiceConfig::on(engine).await else {
-        return;
-    };
-    let proxy = FaultProxy::start(oauth.addr()).await;
-    proxy.black_hole().await;
-    let toml = provider_toml("slow", &proxy.url_for(""), "call_timeout_seconds = 60");
-    let mut first = ServiceProcess::start(config.config_toml(toml.clone())).await;
+    let toml = config.config_toml.clone();
+    let mut first = ServiceProcess::start(config).await;
     let second_config = ServiceConfig {
         database: Database::Url(first.database_url().to_string()),
         master_key: first.master_key().to_string(),
