@@ -94,32 +94,6 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank - 1].as_secs_f64() * 1000.0
 }
 
-async fn introspect(http: &reqwest::Client, issuer: &str, token: &str) -> bool {
-    let answer: Value = http
-        .post(format!("{issuer}/token/introspection"))
-        .basic_auth(REVOKER_CLIENT.0, Some(REVOKER_CLIENT.1))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["active"].as_bool().expect("an RFC 7662 answer")
-}
-
-async fn revoke(http: &reqwest::Client, issuer: &str, token: &str) {
-    let status = http
-        .post(format!("{issuer}/token/revocation"))
-        .basic_auth(REVOKER_CLIENT.0, Some(REVOKER_CLIENT.1))
-        .form(&[("token", token), ("token_type_hint", "access_token")])
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "revocation: {status}");
-}
-
 #[tokio::main]
 async fn main() {
     let people: usize = std::env::var("OWNERBOUND_BENCH_PEOPLE")
@@ -127,7 +101,6 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let oauth = OAuthServer::start().expect("run `npm ci` in tests/peers first");
-    let issuer = oauth.issuer.clone();
     let dir = tempfile::tempdir().unwrap();
     let database = BenchDatabase::create(dir.path()).await;
     let engine = database.engine;
@@ -221,7 +194,7 @@ async fn main() {
         assert_eq!(response.status(), 200, "the deactivation was refused");
         let mut alive: Vec<&String> = tokens.iter().collect();
         loop {
-            let answers = join_all(alive.iter().map(|t| introspect(&http, &issuer, t))).await;
+            let answers = join_all(alive.iter().map(|t| oauth.is_active(t))).await;
             alive = alive
                 .into_iter()
                 .zip(answers)
@@ -248,8 +221,10 @@ async fn main() {
     let mut round_trips = Vec::new();
     for token in &fresh {
         let started = Instant::now();
-        revoke(&http, &issuer, token).await;
-        assert!(!introspect(&http, &issuer, token).await);
+        oauth_peer::revoke(&http, &oauth.issuer, token)
+            .await
+            .unwrap();
+        assert!(!oauth.is_active(token).await);
         round_trips.push(started.elapsed());
     }
     stop.cancel();

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 )]
 mod oauth_peer;
 
-use oauth_peer::{OAuthServer, AGENTS_CLIENT, REVOKER_CLIENT};
+use oauth_peer::{OAuthServer, REVOKER_CLIENT};
 
 const ADMIN: &str = "ob_bench_admin_token_0123456789";
 const CREDENTIALS_PER_PERSON: usize = 10;
@@ -54,19 +54,7 @@ async fn all<F: std::future::Future<Output = ()>>(
 
 async fn mint(http: &reqwest::Client, issuer: &str, count: usize) -> Vec<String> {
     stream::iter(0..count)
-        .map(|_| async move {
-            let answer: Value = http
-                .post(format!("{issuer}/token"))
-                .basic_auth(AGENTS_CLIENT.0, Some(AGENTS_CLIENT.1))
-                .form(&[("grant_type", "client_credentials"), ("scope", "api")])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            answer["access_token"].as_str().unwrap().to_string()
-        })
+        .map(|_| async move { oauth_peer::mint(http, issuer).await.unwrap() })
         .buffer_unordered(32)
         .collect()
         .await

@@ -12,52 +12,9 @@ use tokio::net::TcpStream;
 
 use crate::fault_proxy::{FaultProxy, Mode};
 use crate::helpers::Engine;
-use crate::oauth_peer::{OAuthServer, AGENTS_CLIENT, REVOKER_CLIENT};
+use crate::oauth_peer::{introspect, mint, revoke, OAuthServer, REVOKER_CLIENT};
 use crate::on_each_engine;
 use crate::service_process::{ServiceConfig, ServiceProcess};
-
-/// A client-credentials token minted at `base` (the provider, or a proxy before it).
-async fn mint(http: &reqwest::Client, base: &str) -> Result<String, reqwest::Error> {
-    let answer: Value = http
-        .post(format!("{base}/token"))
-        .basic_auth(AGENTS_CLIENT.0, Some(AGENTS_CLIENT.1))
-        .form(&[("grant_type", "client_credentials"), ("scope", "api")])
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(answer["access_token"].as_str().unwrap().to_string())
-}
-
-/// RFC 7662 introspection at `base`: is the token active?
-async fn introspect(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-) -> Result<bool, reqwest::Error> {
-    let answer: Value = http
-        .post(format!("{base}/token/introspection"))
-        .basic_auth(REVOKER_CLIENT.0, Some(REVOKER_CLIENT.1))
-        .form(&[("token", token)])
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(answer["active"].as_bool().unwrap())
-}
-
-/// RFC 7009 revocation at `base`.
-async fn revoke(http: &reqwest::Client, base: &str, token: &str) -> Result<(), reqwest::Error> {
-    http.post(format!("{base}/token/revocation"))
-        .basic_auth(REVOKER_CLIENT.0, Some(REVOKER_CLIENT.1))
-        .form(&[("token", token), ("token_type_hint", "access_token")])
-        .send()
-        .await?
-        .error_for_status()?;
-    Ok(())
-}
 
 fn client_with_timeout(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder().timeout(timeout).build().unwrap()

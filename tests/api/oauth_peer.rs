@@ -68,33 +68,11 @@ impl OAuthServer {
 
     /// A fresh client-credentials access token, as an agent would hold.
     pub async fn token(&self) -> String {
-        let answer: Value = self
-            .client
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(AGENTS_CLIENT.0, Some(AGENTS_CLIENT.1))
-            .form(&[("grant_type", "client_credentials"), ("scope", "api")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["access_token"].as_str().unwrap().to_string()
+        mint(&self.client, &self.issuer).await.unwrap()
     }
 
     pub async fn is_active(&self, token: &str) -> bool {
-        let answer: Value = self
-            .client
-            .post(format!("{}/token/introspection", self.issuer))
-            .basic_auth(REVOKER_CLIENT.0, Some(REVOKER_CLIENT.1))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["active"].as_bool().unwrap()
+        introspect(&self.client, &self.issuer, token).await.unwrap()
     }
 
     /// Status of the protected resource for a bearer token.
@@ -119,4 +97,47 @@ impl OAuthServer {
             "client_auth": "client_secret_basic"
         })
     }
+}
+
+/// A client-credentials token minted at `base` (the server, or a proxy before it).
+pub async fn mint(http: &reqwest::Client, base: &str) -> Result<String, reqwest::Error> {
+    let answer: Value = http
+        .post(format!("{base}/token"))
+        .basic_auth(AGENTS_CLIENT.0, Some(AGENTS_CLIENT.1))
+        .form(&[("grant_type", "client_credentials"), ("scope", "api")])
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(answer["access_token"].as_str().unwrap().to_string())
+}
+
+/// RFC 7662 introspection at `base`, as the revoker client: is the token active?
+pub async fn introspect(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> Result<bool, reqwest::Error> {
+    let answer: Value = http
+        .post(format!("{base}/token/introspection"))
+        .basic_auth(REVOKER_CLIENT.0, Some(REVOKER_CLIENT.1))
+        .form(&[("token", token)])
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(answer["active"].as_bool().unwrap())
+}
+
+/// RFC 7009 revocation at `base`, as the revoker client.
+pub async fn revoke(http: &reqwest::Client, base: &str, token: &str) -> Result<(), reqwest::Error> {
+    http.post(format!("{base}/token/revocation"))
+        .basic_auth(REVOKER_CLIENT.0, Some(REVOKER_CLIENT.1))
+        .form(&[("token", token), ("token_type_hint", "access_token")])
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
 }

@@ -88,48 +88,12 @@ fn inactive() -> Answer {
 /// One person with one token at the scripted provider, offboarded; returns a worker
 /// (with a 1 s client timeout) and the item id.
 async fn offboard_one(app: &TestApp, base: &str) -> (Worker, String) {
-    let person = app
-        .create_person(&json!({"emails": ["f@example.com"]}))
-        .await;
-    app.create_agent(
-        &json!({"name": "f-bot", "owner_id": person["id"], "credentials": [
-        {"provider": "scripted", "kind": "oauth_access_token", "secret": "scripted-token-0001"}]}),
-    )
-    .await;
-    let id = person["id"].as_str().unwrap();
-    app.post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
-        .await;
-    let providers = json!([{
-        "name": "scripted", "kind": "oauth2", "client_id": "c", "client_secret": "s-0123456789abcdef",
-        "revocation_endpoint": format!("{base}/revoke"), "introspection_endpoint": format!("{base}/introspect")
-    }]);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(1))
         .build()
         .unwrap();
-    let worker = Worker::new(app.job_context(providers, None, http));
-    // Open the case.
-    worker
-        .run_once_at(ownerbound::store::now())
-        .await
-        .unwrap()
-        .unwrap();
-    let cases: Value = app
-        .get(&format!("/api/v1/offboardings?person_id={id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let case: Value = app
-        .get(&format!(
-            "/api/v1/offboardings/{}",
-            cases["items"][0]["id"].as_str().unwrap()
-        ))
-        .await
-        .json()
-        .await
-        .unwrap();
-    (worker, case["items"][0]["id"].as_str().unwrap().to_string())
+    let (worker, mut items) = offboard_tokens(app, base, 1, http).await;
+    (worker, items.remove(0))
 }
 
 async fn revoke_job(app: &TestApp) -> ownerbound::store::jobs::Job {
@@ -306,9 +270,17 @@ async fn alive_again_after_the_propagation_window_is_caught(app: TestApp) {
     ]);
     let base = start(script);
     let (worker, item) = offboard_one(&app, &base).await;
+    assert_eq!(case_of(&app, &item).await.status, "open");
     let t0 = ownerbound::store::now();
     worker.run_once_at(t0).await.unwrap().unwrap();
     assert_eq!(item_status(&app, &item).await, "verified_dead");
+    // Every item settled: the case is closed.
+    let case = case_of(&app, &item).await;
+    assert_eq!(
+        (case.status.as_str(), case.outcome.as_deref()),
+        ("closed", Some("revoked"))
+    );
+    assert!(case.closed_at.is_some());
     // Nothing more until the window (300 s by default) has passed.
     assert!(worker
         .run_once_at(t0 + chrono::Duration::seconds(60))
@@ -318,6 +290,9 @@ async fn alive_again_after_the_propagation_window_is_caught(app: TestApp) {
     let later = t0 + chrono::Duration::seconds(301);
     worker.run_once_at(later).await.unwrap().unwrap();
     assert_eq!(item_status(&app, &item).await, "still_alive");
+    // Active again: the case opens again.
+    let case = case_of(&app, &item).await;
+    assert_eq!((case.status.as_str(), case.closed_at), ("open", None));
     // Revoked again; the next verification (after backoff) finds it dead.
     let mut at = later;
     for _ in 0..10 {
@@ -347,6 +322,29 @@ async fn alive_again_after_the_propagation_window_is_caught(app: TestApp) {
         .items
         .iter()
         .any(|j| j.kind == "alert" && j.payload.contains("alive again")));
+    // Proven dead again: closed again, each change in the case's timeline.
+    let case = case_of(&app, &item).await;
+    assert_eq!(
+        (case.status.as_str(), case.outcome.as_deref()),
+        ("closed", Some("revoked"))
+    );
+    let timeline = app
+        .store
+        .audit_for_subject("offboarding_case", &case.id)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = timeline.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"offboarding.case_reopened"),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "offboarding.case_closed")
+            .count(),
+        2
+    );
 }
 
 async fn a_provider_concurrency_limit_holds_across_workers(app: TestApp) {
@@ -421,13 +419,18 @@ on_both_engines!(
 );
 
 /// One person with `n` tokens at the scripted provider, offboarded and the case
-/// opened; returns the worker and the item ids.
-async fn offboard_many(app: &TestApp, base: &str, n: usize) -> (Worker, Vec<String>) {
+/// opened; returns a worker calling with `http` and the item ids.
+async fn offboard_tokens(
+    app: &TestApp,
+    base: &str,
+    n: usize,
+    http: reqwest::Client,
+) -> (Worker, Vec<String>) {
     let person = app
         .create_person(&json!({"emails": ["many@example.com"]}))
         .await;
     let credentials: Vec<Value> = (0..n)
-        .map(|i| json!({"provider": "scripted", "kind": "oauth_access_token", "secret": format!("many-token-{i:04}")}))
+        .map(|i| json!({"provider": "scripted", "kind": "oauth_access_token", "secret": format!("scripted-token-{i:04}")}))
         .collect();
     app.create_agent(
         &json!({"name": "many-bot", "owner_id": person["id"], "credentials": credentials}),
@@ -440,7 +443,7 @@ async fn offboard_many(app: &TestApp, base: &str, n: usize) -> (Worker, Vec<Stri
         "name": "scripted", "kind": "oauth2", "client_id": "c", "client_secret": "s-0123456789abcdef",
         "revocation_endpoint": format!("{base}/revoke"), "introspection_endpoint": format!("{base}/introspect")
     }]);
-    let worker = Worker::new(app.job_context(providers, None, ownerbound::jobs::http_client()));
+    let worker = Worker::new(app.job_context(providers, None, http));
     worker
         .run_once_at(ownerbound::store::now())
         .await
@@ -481,62 +484,6 @@ async fn provider_state(app: &TestApp, provider: &str) -> Option<String> {
 
 fn count(subjects: &[String], text: &str) -> usize {
     subjects.iter().filter(|s| s.contains(text)).count()
-}
-
-async fn a_case_closes_when_settled_and_reopens_when_a_credential_is_alive_again(app: TestApp) {
-    let script = Arc::new(Script::default());
-    script.revoke.lock().unwrap().extend([ok(), ok()]);
-    script.introspect.lock().unwrap().extend([
-        inactive(),
-        Answer(200, vec![], json!({"active": true}), Duration::ZERO),
-        inactive(),
-    ]);
-    let base = start(script);
-    let (worker, item) = offboard_one(&app, &base).await;
-    assert_eq!(case_of(&app, &item).await.status, "open");
-    let t0 = ownerbound::store::now();
-    worker.run_once_at(t0).await.unwrap().unwrap();
-    let case = case_of(&app, &item).await;
-    assert_eq!(
-        (case.status.as_str(), case.outcome.as_deref()),
-        ("closed", Some("revoked"))
-    );
-    assert!(case.closed_at.is_some());
-    // Active again after the propagation window: the case opens again.
-    run_due(&worker, t0 + chrono::Duration::seconds(301)).await;
-    let case = case_of(&app, &item).await;
-    assert_eq!((case.status.as_str(), case.closed_at), ("open", None));
-    // Revoked again and proven dead: closed again.
-    let mut at = t0 + chrono::Duration::seconds(301);
-    for _ in 0..10 {
-        at += chrono::Duration::minutes(10);
-        run_due(&worker, at).await;
-        if item_status(&app, &item).await == "verified_dead" {
-            break;
-        }
-    }
-    let case = case_of(&app, &item).await;
-    assert_eq!(
-        (case.status.as_str(), case.outcome.as_deref()),
-        ("closed", Some("revoked"))
-    );
-    let timeline = app
-        .store
-        .audit_for_subject("offboarding_case", &case.id)
-        .await
-        .unwrap();
-    let actions: Vec<&str> = timeline.iter().map(|e| e.action.as_str()).collect();
-    assert!(
-        actions.contains(&"offboarding.case_reopened"),
-        "{actions:?}"
-    );
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| **a == "offboarding.case_closed")
-            .count(),
-        2
-    );
 }
 
 async fn a_revocation_is_retried_until_its_deadline_then_escalated_and_revived_when_the_provider_answers(
@@ -667,7 +614,7 @@ async fn a_revocation_is_retried_until_its_deadline_then_escalated_and_revived_w
 async fn a_provider_that_answers_again_resumes_every_waiting_revocation_at_once(app: TestApp) {
     let script = Arc::new(Script::default());
     let base = start(script.clone());
-    let (worker, items) = offboard_many(&app, &base, 3).await;
+    let (worker, items) = offboard_tokens(&app, &base, 3, ownerbound::jobs::http_client()).await;
     assert_eq!(items.len(), 3);
     let t0 = ownerbound::store::now();
     run_due(&worker, t0).await;
@@ -857,7 +804,6 @@ async fn a_holder_whose_lease_was_released_changes_nothing(app: TestApp) {
 on_both_engines!(
     a_holder_whose_lease_was_released_changes_nothing,
     a_verification_left_unknown_after_the_provider_answered_is_no_outage,
-    a_case_closes_when_settled_and_reopens_when_a_credential_is_alive_again,
     a_revocation_is_retried_until_its_deadline_then_escalated_and_revived_when_the_provider_answers,
     a_provider_that_answers_again_resumes_every_waiting_revocation_at_once,
     a_provider_without_a_free_slot_does_not_hold_up_another
