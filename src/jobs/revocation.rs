@@ -32,42 +32,50 @@ fn call_timeout(config: &crate::providers::ProviderConfig) -> Duration {
         .unwrap_or(super::DEFAULT_CALL_TIMEOUT)
 }
 
-/// Revokes within the provider's call deadline; a provider that does not answer in
-/// time is a transient failure like any other (retried, and alerted as an outage).
+/// Runs one provider call within the provider's call deadline; a provider that
+/// does not answer in time gives `timed_out`'s result (a transient failure: retried,
+/// and alerted as an outage).
+async fn within<T>(
+    config: &crate::providers::ProviderConfig,
+    call: impl std::future::Future<Output = T>,
+    timed_out: impl FnOnce(String) -> T,
+) -> T {
+    let limit = call_timeout(config);
+    match tokio::time::timeout(limit, call).await {
+        Ok(answer) => answer,
+        Err(_) => timed_out(format!(
+            "no answer within {} s (call_timeout_seconds)",
+            limit.as_secs_f64()
+        )),
+    }
+}
+
+/// [`Connector::revoke`] within the call deadline.
 async fn revoke_within(
     connector: &Connector,
     ctx: &Context,
     config: &crate::providers::ProviderConfig,
     target: &Target,
 ) -> Revocation {
-    let limit = call_timeout(config);
-    match tokio::time::timeout(limit, connector.revoke(&ctx.http, target)).await {
-        Ok(revocation) => revocation,
-        Err(_) => Revocation::Retry {
-            error: format!(
-                "no answer within {} s (call_timeout_seconds)",
-                limit.as_secs_f64()
-            ),
-            after: None,
-        },
-    }
+    within(config, connector.revoke(&ctx.http, target), |error| {
+        Revocation::Retry { error, after: None }
+    })
+    .await
 }
 
-/// Verifies within the provider's call deadline; no answer in time is unknown.
+/// [`Connector::verify`] within the call deadline.
 async fn verify_within(
     connector: &Connector,
     ctx: &Context,
     config: &crate::providers::ProviderConfig,
     target: &Target,
 ) -> Verdict {
-    let limit = call_timeout(config);
-    match tokio::time::timeout(limit, connector.verify(&ctx.http, target)).await {
-        Ok(verdict) => verdict,
-        Err(_) => Verdict::Unknown(format!(
-            "no answer within {} s (call_timeout_seconds)",
-            limit.as_secs_f64()
-        )),
-    }
+    within(
+        config,
+        connector.verify(&ctx.http, target),
+        Verdict::Unknown,
+    )
+    .await
 }
 
 /// The outcome of a job that must wait for its provider's rate limit.
