@@ -138,30 +138,31 @@ text_enum! {
     }
 }
 
-/// Why an agent counts as orphaned, if it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrphanReason {
-    /// Registered with an owner email the directory does not know (a shadow agent).
-    OwnerUnresolved,
-    /// The owner is deactivated.
-    OwnerInactive,
-    /// The owner was deleted from the directory.
-    OwnerDeleted,
+text_enum! {
+    /// Where an agent comes from; SCIM-pushed agents are read-only in the API, except
+    /// for their credentials.
+    AgentSource {
+        /// Registered through the admin API.
+        Api = "api",
+        /// Registered by `ownerbound agents import`.
+        Import = "import",
+        /// Pushed by an identity provider to `/scim/v2/Agents`.
+        Scim = "scim",
+    }
 }
 
-impl OrphanReason {
-    /// Derives the reason from the owner's state; `None` means the agent is owned.
-    pub fn from_owner(owner_known: bool, owner_active: bool, owner_deleted: bool) -> Option<Self> {
-        if !owner_known {
-            Some(Self::OwnerUnresolved)
-        } else if owner_deleted {
-            Some(Self::OwnerDeleted)
-        } else if !owner_active {
-            Some(Self::OwnerInactive)
-        } else {
-            None
-        }
+text_enum! {
+    /// Why an agent counts as orphaned: no active owner is left. The rule itself is SQL
+    /// (`store::agents::ORPHAN_REASON_SQL`), so that every list agrees.
+    OrphanReason {
+        /// It has no owners at all (an identity provider removed them all).
+        NoOwner = "no_owner",
+        /// Registered only with owner emails the directory does not know (a shadow agent).
+        OwnerUnresolved = "owner_unresolved",
+        /// Its owners are inactive people, or groups with no active member.
+        OwnerInactive = "owner_inactive",
+        /// Its owners were deleted from the directory.
+        OwnerDeleted = "owner_deleted",
     }
 }
 
@@ -199,22 +200,5 @@ mod tests {
         assert_eq!(CredentialKind::ApiKey.to_string(), "api_key");
         let err = "root".parse::<Scope>().unwrap_err();
         assert!(err.0.contains("admin, scim, read"), "{err}");
-    }
-
-    #[test]
-    fn orphan_reason_prefers_the_most_specific_cause() {
-        assert_eq!(
-            OrphanReason::from_owner(false, false, false),
-            Some(OrphanReason::OwnerUnresolved)
-        );
-        assert_eq!(
-            OrphanReason::from_owner(true, false, true),
-            Some(OrphanReason::OwnerDeleted)
-        );
-        assert_eq!(
-            OrphanReason::from_owner(true, false, false),
-            Some(OrphanReason::OwnerInactive)
-        );
-        assert_eq!(OrphanReason::from_owner(true, true, false), None);
     }
 }

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use crate::audit::AuditEntry;
 use crate::crypto::SecretKeys;
-use crate::domain::{AgentStatus, CredentialKind, Email};
-use crate::store::agents::AgentFields;
+use crate::domain::{AgentSource, AgentStatus, CredentialKind, Email};
+use crate::store::agents::{Agent, AgentFields, OwnerRef};
 use crate::store::credentials::NewCredential;
 use crate::store::{Store, StoreError, Tx};
 
@@ -56,14 +56,29 @@ pub struct AgentSpec {
     pub name: String,
     pub description: Option<String>,
     pub platform: Option<String>,
+    /// Shorthand for one owner: `owners: [{"email": …}]`.
     pub owner_email: Option<String>,
+    /// Shorthand for one owner: `owners: [{"person_id": …}]`.
     pub owner_id: Option<String>,
+    /// The owners, people or groups; the first person is what `owner_*` show.
+    pub owners: Option<Vec<OwnerSpec>>,
+    /// The identity provider's id: matches an agent pushed over SCIM.
+    pub external_id: Option<String>,
     pub status: Option<AgentStatus>,
     /// The scopes the agent uses (list or space-separated); absent: not declared.
     #[serde(default, deserialize_with = "optional_scopes")]
     pub used_scopes: Option<Vec<String>>,
     #[serde(default)]
     pub credentials: Vec<CredentialSpec>,
+}
+
+/// One owner as given: a person by id or by email, or a group by id.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerSpec {
+    pub email: Option<String>,
+    pub person_id: Option<String>,
+    pub group_id: Option<String>,
 }
 
 /// A credential as registered. The secret is write-only: it is never serialised.
@@ -140,42 +155,52 @@ pub struct Inventory<'a> {
     pub actor: &'a str,
 }
 
-/// A validated owner reference.
-struct Owner {
-    id: Option<String>,
-    email: Option<String>,
-}
-
 impl Inventory<'_> {
-    /// Registers an agent with its credentials in one transaction.
+    /// Registers an agent with its credentials in one transaction. `source` says
+    /// where a new agent comes from (`api` or `import`).
+    ///
+    /// An agent pushed by an identity provider, matched by `external_id` or name, is
+    /// the identity provider's: only credentials are added to it, and a spec that
+    /// says anything else about it is refused.
     pub async fn register_agent(
         &self,
         spec: &AgentSpec,
         on_existing: OnExisting,
+        source: AgentSource,
     ) -> Result<Registration, InventoryError> {
         let name = validate_name(&spec.name)?;
         check_text_fields(spec.description.as_deref(), spec.platform.as_deref())?;
+        check_len("external_id", spec.external_id.as_deref(), 256)?;
         validate_scopes("used_scopes", spec.used_scopes.as_deref())?;
         for (i, cred) in spec.credentials.iter().enumerate() {
             validate_credential(cred, &format!("credentials[{i}]"))?;
         }
         let mut tx = self.store.begin().await?;
-        let owner = resolve_owner(
-            &mut tx,
-            spec.owner_id.as_deref(),
-            spec.owner_email.as_deref(),
-        )
-        .await?;
+        let external_id = clean(spec.external_id.as_deref());
+        let mut existing = None;
+        if let Some(external_id) = &external_id {
+            existing = tx.find_agent_by_external_id(external_id).await?;
+        }
+        if existing.is_none() {
+            existing = tx.find_agent_by_name(&name).await?;
+        }
+        if let (Some(id), OnExisting::Update) = (&existing, on_existing) {
+            let agent = tx.get_agent(id).await?;
+            if agent.source == AgentSource::Scim.as_str() {
+                return self.add_to_pushed_agent(tx, spec, agent).await;
+            }
+        }
+        let owners = resolve_owners(&mut tx, spec).await?;
         let mut fields = AgentFields {
             name: name.clone(),
             description: clean(spec.description.as_deref()),
             platform: clean(spec.platform.as_deref()),
             status: spec.status.unwrap_or(AgentStatus::Active),
-            owner_id: owner.id,
-            owner_email: owner.email,
+            owners,
             used_scopes: spec.used_scopes.clone(),
+            external_id,
+            scim_resource: None,
         };
-        let existing = tx.find_agent_by_name(&name).await?;
         let (agent_id, created, changed) = match (existing, on_existing) {
             (Some(_), OnExisting::Conflict) => {
                 return Err(InventoryError::Conflict(
@@ -198,6 +223,9 @@ impl Inventory<'_> {
                 if spec.used_scopes.is_none() {
                     fields.used_scopes = current.used_scopes.clone();
                 }
+                if fields.external_id.is_none() {
+                    fields.external_id = current.external_id.clone();
+                }
                 // Re-importing an unchanged agent writes nothing, not even an audit entry.
                 let changed = current != fields;
                 if changed {
@@ -205,7 +233,7 @@ impl Inventory<'_> {
                 }
                 (id, false, changed)
             }
-            (None, _) => (tx.insert_agent(&fields).await?, true, true),
+            (None, _) => (tx.insert_agent(&fields, source).await?, true, true),
         };
         if changed {
             let action = if created {
@@ -218,8 +246,8 @@ impl Inventory<'_> {
                     json!({
                         "name": fields.name,
                         "platform": fields.platform,
-                        "owner_id": fields.owner_id,
-                        "owner_resolved": fields.owner_id.is_some(),
+                        "source": source.as_str(),
+                        "owners": owners_audit(&fields.owners),
                     }),
                 ),
             )
@@ -234,6 +262,37 @@ impl Inventory<'_> {
             agent_id,
             created,
             changed,
+            credentials,
+        })
+    }
+
+    /// Adds the spec's credentials to an agent pushed over SCIM, refusing a spec that
+    /// would change the agent itself.
+    async fn add_to_pushed_agent(
+        &self,
+        mut tx: Tx,
+        spec: &AgentSpec,
+        agent: Agent,
+    ) -> Result<Registration, InventoryError> {
+        let says_more = spec.description.is_some()
+            || spec.platform.is_some()
+            || spec.status.is_some()
+            || spec.used_scopes.is_some()
+            || spec.owner_email.is_some()
+            || spec.owner_id.is_some()
+            || spec.owners.is_some();
+        if says_more {
+            return Err(managed_by_scim());
+        }
+        let mut credentials = Vec::new();
+        for cred in &spec.credentials {
+            credentials.push(self.attach_credential(&mut tx, &agent.id, cred).await?);
+        }
+        tx.commit().await?;
+        Ok(Registration {
+            agent_id: agent.id,
+            created: false,
+            changed: false,
             credentials,
         })
     }
@@ -299,14 +358,18 @@ impl Inventory<'_> {
         Ok(())
     }
 
-    /// Applies a partial update to an agent.
+    /// Applies a partial update to an agent registered through the API or an import.
     pub async fn update_agent(
         &self,
         agent_id: &str,
         patch: &AgentPatch,
     ) -> Result<(), InventoryError> {
         let mut tx = self.store.begin().await?;
-        let current = AgentFields::from(tx.get_agent(agent_id).await.map_err(not_found("agent"))?);
+        let agent = tx.get_agent(agent_id).await.map_err(not_found("agent"))?;
+        if agent.source == AgentSource::Scim.as_str() {
+            return Err(managed_by_scim());
+        }
+        let current = AgentFields::from(agent);
         let mut fields = current.clone();
         if let Some(name) = &patch.name {
             fields.name = validate_name(name)?;
@@ -328,15 +391,14 @@ impl Inventory<'_> {
             validate_scopes("used_scopes", used_scopes.as_deref())?;
             fields.used_scopes = used_scopes.clone();
         }
-        if patch.owner_id.is_some() || patch.owner_email.is_some() {
-            let owner = resolve_owner(
+        if patch.touches_owners() {
+            fields.owners = resolve_owner_refs(
                 &mut tx,
                 patch.owner_id.as_deref(),
                 patch.owner_email.as_deref(),
+                patch.owners.as_deref(),
             )
             .await?;
-            fields.owner_id = owner.id;
-            fields.owner_email = owner.email;
         }
         tx.update_agent(agent_id, &fields).await?;
         tx.append_audit(
@@ -344,7 +406,7 @@ impl Inventory<'_> {
                 json!({
                     "name": fields.name,
                     "status": fields.status,
-                    "owner_id": fields.owner_id,
+                    "owners": owners_audit(&fields.owners),
                     "changed": patch.changed_fields(),
                 }),
             ),
@@ -354,9 +416,14 @@ impl Inventory<'_> {
         Ok(())
     }
 
-    /// Removes an agent from the inventory, keeping its history.
+    /// Removes an agent registered through the API or an import from the inventory,
+    /// keeping its history.
     pub async fn delete_agent(&self, agent_id: &str) -> Result<(), InventoryError> {
         let mut tx = self.store.begin().await?;
+        let agent = tx.get_agent(agent_id).await.map_err(not_found("agent"))?;
+        if agent.source == AgentSource::Scim.as_str() {
+            return Err(managed_by_scim());
+        }
         tx.delete_agent(agent_id)
             .await
             .map_err(not_found("agent"))?;
@@ -480,12 +547,18 @@ pub struct AgentPatch {
     pub status: Option<AgentStatus>,
     pub owner_id: Option<String>,
     pub owner_email: Option<String>,
+    /// Replaces the owners.
+    pub owners: Option<Vec<OwnerSpec>>,
     /// `null` clears the declaration ("not declared").
     #[serde(default, deserialize_with = "present_scopes")]
     pub used_scopes: Option<Option<Vec<String>>>,
 }
 
 impl AgentPatch {
+    fn touches_owners(&self) -> bool {
+        self.owner_id.is_some() || self.owner_email.is_some() || self.owners.is_some()
+    }
+
     fn changed_fields(&self) -> Vec<&'static str> {
         let mut changed = Vec::new();
         for (set, name) in [
@@ -494,10 +567,7 @@ impl AgentPatch {
             (self.platform.is_some(), "platform"),
             (self.status.is_some(), "status"),
             (self.used_scopes.is_some(), "used_scopes"),
-            (
-                self.owner_id.is_some() || self.owner_email.is_some(),
-                "owner",
-            ),
+            (self.touches_owners(), "owners"),
         ] {
             if set {
                 changed.push(name);
@@ -630,41 +700,128 @@ fn validate_credential(spec: &CredentialSpec, field: &str) -> Result<(), Invento
     Ok(())
 }
 
-async fn resolve_owner(
+fn managed_by_scim() -> InventoryError {
+    InventoryError::Conflict(
+        "this agent is managed by SCIM: change it in the identity provider (only its credentials may be added, linked or unlinked here)"
+            .into(),
+    )
+}
+
+/// Owners for the audit log: ids and kinds, never more than the API shows.
+fn owners_audit(owners: &[OwnerRef]) -> serde_json::Value {
+    owners
+        .iter()
+        .map(|o| match o {
+            OwnerRef::Person { id, .. } => json!({"person_id": id}),
+            OwnerRef::Email(_) => json!({"unresolved": true}),
+            OwnerRef::Group(id) => json!({"group_id": id}),
+        })
+        .collect()
+}
+
+async fn resolve_owners(tx: &mut Tx, spec: &AgentSpec) -> Result<Vec<OwnerRef>, InventoryError> {
+    resolve_owner_refs(
+        tx,
+        spec.owner_id.as_deref(),
+        spec.owner_email.as_deref(),
+        spec.owners.as_deref(),
+    )
+    .await
+}
+
+/// Validates and resolves the owners given, as the `owner_*` shorthand or as a list.
+/// Through the API an agent needs at least one owner; an email nobody has yet is kept
+/// unresolved (the agent is an orphan until someone with that email appears).
+async fn resolve_owner_refs(
     tx: &mut Tx,
     owner_id: Option<&str>,
     owner_email: Option<&str>,
-) -> Result<Owner, InventoryError> {
-    match (owner_id, owner_email) {
-        (Some(_), Some(_)) => Err(invalid(
-            "owner_id",
-            "give owner_id or owner_email, not both",
-        )),
-        (None, None) => Err(invalid(
+    owners: Option<&[OwnerSpec]>,
+) -> Result<Vec<OwnerRef>, InventoryError> {
+    let shorthand = OwnerSpec {
+        email: owner_email.map(str::to_string),
+        person_id: owner_id.map(str::to_string),
+        group_id: None,
+    };
+    let list = match (owners, owner_id.is_some() || owner_email.is_some()) {
+        (Some(_), true) => {
+            return Err(invalid(
+                "owners",
+                "give owners, or owner_email / owner_id, not both",
+            ))
+        }
+        (Some(list), false) => list.to_vec(),
+        (None, true) => {
+            if owner_id.is_some() && owner_email.is_some() {
+                return Err(invalid(
+                    "owner_id",
+                    "give owner_id or owner_email, not both",
+                ));
+            }
+            vec![shorthand]
+        }
+        (None, false) => Vec::new(),
+    };
+    if list.is_empty() {
+        return Err(invalid(
             "owner_email",
-            "an agent needs an owner: give owner_email or owner_id",
-        )),
-        (Some(id), None) => {
+            "an agent needs an owner: give owner_email, owner_id or owners",
+        ));
+    }
+    if list.len() > 100 {
+        return Err(invalid("owners", "an agent has at most 100 owners"));
+    }
+    let mut refs = Vec::with_capacity(list.len());
+    for (i, owner) in list.iter().enumerate() {
+        let field = if owners.is_some() {
+            format!("owners[{i}]")
+        } else if owner.person_id.is_some() {
+            "owner_id".to_string()
+        } else {
+            "owner_email".to_string()
+        };
+        refs.push(resolve_one_owner(tx, owner, &field).await?);
+    }
+    Ok(refs)
+}
+
+async fn resolve_one_owner(
+    tx: &mut Tx,
+    owner: &OwnerSpec,
+    field: &str,
+) -> Result<OwnerRef, InventoryError> {
+    match (&owner.person_id, &owner.email, &owner.group_id) {
+        (Some(id), None, None) => {
             let person = tx.get_person(id).await.map_err(|err| match err {
-                StoreError::NotFound => invalid("owner_id", "no such person"),
+                StoreError::NotFound => invalid(field, "no such person"),
                 other => other.into(),
             })?;
             if person.deleted_at.is_some() {
-                return Err(invalid("owner_id", "this person was deleted"));
+                return Err(invalid(field, "this person was deleted"));
             }
-            let email = person.emails.first().map(|e| e.value.clone());
-            Ok(Owner {
-                id: Some(person.id),
-                email,
+            Ok(OwnerRef::Person {
+                id: person.id,
+                email: person.emails.first().map(|e| e.value.clone()),
             })
         }
-        (None, Some(email)) => {
-            let email = Email::parse(email).map_err(|e| invalid("owner_email", e.0))?;
-            let person_id = tx.find_person_id_by_email(email.as_str()).await?;
-            Ok(Owner {
-                id: person_id,
-                email: Some(email.as_str().to_string()),
+        (None, Some(email), None) => {
+            let email = Email::parse(email).map_err(|e| invalid(field, e.0))?;
+            Ok(match tx.find_person_id_by_email(email.as_str()).await? {
+                Some(id) => OwnerRef::Person {
+                    id,
+                    email: Some(email.as_str().to_string()),
+                },
+                None => OwnerRef::Email(email.as_str().to_string()),
             })
         }
+        (None, None, Some(id)) => match tx.get_group(id).await {
+            Ok(group) => Ok(OwnerRef::Group(group.id)),
+            Err(StoreError::NotFound) => Err(invalid(field, "no such group")),
+            Err(other) => Err(other.into()),
+        },
+        _ => Err(invalid(
+            field,
+            "an owner is one of email, person_id or group_id",
+        )),
     }
 }

@@ -20,6 +20,12 @@ pub enum Task {
         lifecycle_event_id: String,
         person_id: String,
     },
+    /// Open the offboarding case of an agent its identity provider deactivated or
+    /// deleted.
+    OpenAgentCase {
+        agent_event_id: String,
+        agent_id: String,
+    },
     /// Revoke one credential of a case at its provider and prove it dead.
     Revoke(ItemRef),
     /// Check again, after the provider's propagation window, that it stayed dead.
@@ -51,6 +57,7 @@ impl Task {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::OpenCase { .. } => "open_case",
+            Self::OpenAgentCase { .. } => "open_agent_case",
             Self::Revoke(_) => "revoke",
             Self::Verify(_) => "verify",
             Self::Report { .. } => "report",

@@ -8,7 +8,7 @@ use super::json::ApiJson;
 use super::page_request;
 use super::views::{map_page, AgentView, CredentialView};
 use crate::access::Caller;
-use crate::domain::{AgentStatus, CredentialKind, CredentialStatus};
+use crate::domain::{AgentSource, AgentStatus, CredentialKind, CredentialStatus};
 use crate::inventory::{
     AgentPatch, AgentSpec, CredentialOutcome, CredentialSpec, Inventory, OnExisting,
 };
@@ -62,6 +62,7 @@ struct ListQuery {
     orphaned: Option<bool>,
     platform: Option<String>,
     name: Option<String>,
+    source: Option<AgentSource>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -78,6 +79,7 @@ async fn list(
         orphaned: query.orphaned,
         platform: query.platform,
         name: query.name,
+        source: query.source.map(|s| s.as_str().to_string()),
     };
     let agents = state.store.list_agents(&filter, &page).await?;
     Ok(HttpResponse::Ok().json(map_page(agents, |a| AgentView::new(a, None))))
@@ -127,7 +129,7 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller.actor();
     let registration = inventory(&state, &actor)
-        .register_agent(&spec, OnExisting::Conflict)
+        .register_agent(&spec, OnExisting::Conflict, AgentSource::Api)
         .await?;
     let mut view = agent_view(&state, &registration.agent_id).await?;
     if let Some(credentials) = view.credentials.as_mut() {

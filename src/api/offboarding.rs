@@ -12,6 +12,7 @@ use crate::access::Caller;
 use crate::lifecycle::{deactivate, Cause};
 use crate::offboarding::impact;
 use crate::startup::AppState;
+use crate::store::offboarding::CaseFilter;
 use crate::store::StoreError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -100,6 +101,7 @@ pub async fn offboard_person(
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     person_id: Option<String>,
+    agent_id: Option<String>,
     status: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
@@ -114,7 +116,13 @@ async fn list(
     Ok(HttpResponse::Ok().json(
         state
             .store
-            .list_cases(query.person_id.as_deref(), &page)
+            .list_cases(
+                &CaseFilter {
+                    person_id: query.person_id,
+                    agent_id: query.agent_id,
+                },
+                &page,
+            )
             .await?,
     ))
 }

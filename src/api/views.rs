@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::domain::OrphanReason;
 use crate::inventory::CredentialOutcome;
-use crate::store::agents::Agent;
+use crate::store::agents::{Agent, AgentOwner};
 use crate::store::credentials::Credential;
 use crate::store::Page;
 
@@ -23,6 +23,42 @@ pub struct OwnerView {
     pub deleted: bool,
 }
 
+/// One of an agent's owners: a person (resolved or only an email) or a group.
+#[derive(Debug, Serialize)]
+pub struct AgentOwnerView {
+    /// `person` or `group`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The person's or group's id; null for an email the directory does not know.
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub resolved: bool,
+    /// A person: active. A group: it has an active member.
+    pub active: bool,
+    pub deleted: bool,
+}
+
+impl From<&AgentOwner> for AgentOwnerView {
+    fn from(owner: &AgentOwner) -> Self {
+        let kind = if owner.group_id.is_some() {
+            "group"
+        } else {
+            "person"
+        };
+        let id = owner.group_id.clone().or_else(|| owner.person_id.clone());
+        Self {
+            kind,
+            resolved: id.is_some(),
+            id,
+            email: owner.email.clone(),
+            display_name: owner.display_name.clone(),
+            active: owner.active,
+            deleted: owner.deleted,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct AgentView {
     pub id: String,
@@ -30,11 +66,19 @@ pub struct AgentView {
     pub description: Option<String>,
     pub platform: Option<String>,
     pub status: String,
-    /// The resolved owner; null while the owner email is unknown to the directory.
+    /// Where it comes from: `api`, `import` or `scim` (read-only here).
+    pub source: String,
+    /// The identity provider's id of a SCIM-pushed agent.
+    pub external_id: Option<String>,
+    /// The first person owner, resolved; null while its email is unknown to the
+    /// directory (or when only groups own the agent).
     pub owner: Option<OwnerView>,
-    /// The owner email the agent was registered with.
+    /// The email the first person owner was registered with.
     pub owner_email: Option<String>,
     pub owner_resolved: bool,
+    /// Every owner, in order.
+    pub owners: Vec<AgentOwnerView>,
+    /// No active owner is left.
     pub orphaned: bool,
     pub orphan_reason: Option<OrphanReason>,
     pub credential_count: i64,
@@ -49,16 +93,21 @@ pub struct AgentView {
 impl AgentView {
     pub fn new(agent: Agent, credentials: Option<Vec<CredentialView>>) -> Self {
         let orphan_reason = agent.orphan_reason();
-        let owner = agent.owner_id.clone().map(|id| OwnerView {
-            id,
-            email: agent.owner_email.clone(),
-            display_name: agent.owner_display_name.clone(),
-            active: agent.owner_active.unwrap_or(false),
-            deleted: agent.owner_deleted.unwrap_or(false),
+        let first = agent.first_person();
+        let owner = first.and_then(|o| {
+            Some(OwnerView {
+                id: o.person_id.clone()?,
+                email: o.email.clone(),
+                display_name: o.display_name.clone(),
+                active: o.active,
+                deleted: o.deleted,
+            })
         });
         Self {
             owner_resolved: owner.is_some(),
+            owner_email: first.and_then(|o| o.registered_email.clone()),
             owner,
+            owners: agent.owners.iter().map(AgentOwnerView::from).collect(),
             orphaned: orphan_reason.is_some(),
             orphan_reason,
             id: agent.id,
@@ -66,7 +115,8 @@ impl AgentView {
             description: agent.description,
             platform: agent.platform,
             status: agent.status,
-            owner_email: agent.registered_owner_email,
+            source: agent.source,
+            external_id: agent.external_id,
             credential_count: agent.credential_count,
             used_scopes: agent
                 .used_scopes

@@ -14,7 +14,10 @@ use serde::Deserialize;
 
 use super::{ImportFormat, CLI_ACTOR};
 use crate::config::Settings;
-use crate::inventory::{AgentSpec, CredentialOutcome, CredentialSpec, Inventory, OnExisting};
+use crate::domain::AgentSource;
+use crate::inventory::{
+    AgentSpec, CredentialOutcome, CredentialSpec, Inventory, OnExisting, OwnerSpec,
+};
 use crate::startup::{open_keys, open_store};
 
 /// One agent to import and where it came from in the file.
@@ -103,7 +106,10 @@ pub async fn import(
     for item in items {
         match item.spec {
             Err(reason) => report.rejected.push((item.origin, reason)),
-            Ok(spec) => match inventory.register_agent(&spec, OnExisting::Update).await {
+            Ok(spec) => match inventory
+                .register_agent(&spec, OnExisting::Update, AgentSource::Import)
+                .await
+            {
                 Ok(registration) => {
                     if registration.created {
                         report.agents_created += 1;
@@ -167,10 +173,17 @@ struct CsvRow {
     description: Option<String>,
     #[serde(default)]
     platform: Option<String>,
+    /// One owner email, or several separated by `;`.
     #[serde(default)]
     owner_email: Option<String>,
     #[serde(default)]
     owner_id: Option<String>,
+    /// Ids of owner groups, separated by `;`.
+    #[serde(default)]
+    owner_group_id: Option<String>,
+    /// The identity provider's id of an agent pushed over SCIM, to add credentials to it.
+    #[serde(default)]
+    agent_external_id: Option<String>,
     #[serde(default)]
     status: Option<String>,
     /// Space-separated scopes the agent uses; empty: not declared.
@@ -290,17 +303,62 @@ fn row_to_spec(row: CsvRow) -> Result<AgentSpec, String> {
                 .map_err(|e: crate::domain::Invalid| format!("status: {e}"))
         })
         .transpose()?;
+    let (owner_email, owner_id, owners) = csv_owners(
+        some(row.owner_email),
+        some(row.owner_id),
+        some(row.owner_group_id),
+    );
     Ok(AgentSpec {
         name: row.name,
         description: some(row.description),
         platform: some(row.platform),
-        owner_email: some(row.owner_email),
-        owner_id: some(row.owner_id),
+        owner_email,
+        owner_id,
+        owners,
+        external_id: some(row.agent_external_id),
         status,
         used_scopes: some(row.used_scopes)
             .map(|s| s.split_whitespace().map(str::to_string).collect()),
         credentials,
     })
+}
+
+/// The owner columns of a row: one email or id stays the `owner_*` shorthand; several
+/// emails (`;`-separated) or any group make an `owners` list.
+fn csv_owners(
+    emails: Option<String>,
+    person_id: Option<String>,
+    groups: Option<String>,
+) -> (Option<String>, Option<String>, Option<Vec<OwnerSpec>>) {
+    let split = |v: &Option<String>| -> Vec<String> {
+        v.as_deref()
+            .unwrap_or_default()
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (email_list, group_list) = (split(&emails), split(&groups));
+    if email_list.len() <= 1 && group_list.is_empty() {
+        return (email_list.into_iter().next(), person_id, None);
+    }
+    let mut owners: Vec<OwnerSpec> = person_id
+        .map(|id| OwnerSpec {
+            person_id: Some(id),
+            ..Default::default()
+        })
+        .into_iter()
+        .collect();
+    owners.extend(email_list.into_iter().map(|email| OwnerSpec {
+        email: Some(email),
+        ..Default::default()
+    }));
+    owners.extend(group_list.into_iter().map(|id| OwnerSpec {
+        group_id: Some(id),
+        ..Default::default()
+    }));
+    (None, None, Some(owners))
 }
 
 #[cfg(test)]
@@ -320,6 +378,24 @@ mod tests {
         assert_eq!(spec.credentials.len(), 2);
         assert_eq!(spec.credentials[0].scopes, vec!["chat:write", "files:read"]);
         assert!(items[1].spec.as_ref().unwrap().credentials.is_empty());
+    }
+
+    #[test]
+    fn csv_owner_columns_with_several_owners_become_an_owner_list() {
+        let csv = "name,owner_email,owner_group_id,agent_external_id\n\
+                   bot,a@x.com; b@x.com,g-1,okta-7\n\
+                   solo,c@x.com,,\n";
+        let items = parse_csv(csv).unwrap();
+        let spec = items[0].spec.as_ref().unwrap();
+        let owners = spec.owners.as_ref().unwrap();
+        assert_eq!(owners.len(), 3);
+        assert_eq!(owners[1].email.as_deref(), Some("b@x.com"));
+        assert_eq!(owners[2].group_id.as_deref(), Some("g-1"));
+        assert_eq!(spec.owner_email, None);
+        assert_eq!(spec.external_id.as_deref(), Some("okta-7"));
+        let solo = items[1].spec.as_ref().unwrap();
+        assert_eq!(solo.owner_email.as_deref(), Some("c@x.com"));
+        assert!(solo.owners.is_none());
     }
 
     #[test]

@@ -228,7 +228,17 @@ async fn offboard(
         limit: 10,
         after: None,
     };
-    for case in store.list_cases(Some(&person_id), &page).await?.items {
+    for case in store
+        .list_cases(
+            &crate::store::offboarding::CaseFilter {
+                person_id: Some(person_id.clone()),
+                agent_id: None,
+            },
+            &page,
+        )
+        .await?
+        .items
+    {
         println!("offboarding case {} ({})", case.id, case.status);
     }
     Ok(ExitCode::SUCCESS)

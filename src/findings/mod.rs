@@ -213,6 +213,9 @@ impl<'a> Findings<'a> {
             Rule::Orphans => map(store.finding_rows(rule, params, &request).await?, |r| {
                 rules::orphan(r, now)
             }),
+            Rule::LostOwner => map(store.finding_rows(rule, params, &request).await?, |r| {
+                rules::lost_owner(r, now)
+            }),
             Rule::Revocations => map(store.finding_rows(rule, params, &request).await?, |r| {
                 rules::revocation(r, now)
             }),

@@ -86,8 +86,12 @@ macro_rules! kinds {
 kinds! {
     /// A credential still active after its revocation (critical).
     RevocationStillAlive = "revocation_still_alive",
-    /// An agent whose owner is inactive, deleted or unknown to the directory.
+    /// An agent with no active owner left: its owners are inactive, deleted, unknown
+    /// to the directory, or gone.
     OrphanedAgent = "orphaned_agent",
+    /// An agent that lost one of its owners in the period and keeps another: nothing
+    /// was revoked, but someone should confirm who answers for it now.
+    AgentLostOwner = "agent_lost_owner",
     /// A revocation that needs a human: no connector, a configuration error, or
     /// its job gave up.
     RevocationFailed = "revocation_failed",
@@ -145,6 +149,8 @@ impl FromStr for FindingKind {
 pub struct AgentRef {
     pub id: String,
     pub name: String,
+    /// Where it comes from: `api`, `import` or `scim`.
+    pub source: Option<String>,
 }
 
 /// The accountable person (or, for an unresolved owner, only the registered email).

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use super::catalogue::Catalogue;
 use super::model::{AgentRef, Finding, FindingKind, OwnerRef, Severity};
 use crate::store::findings::{
-    CollateralRow, CredentialRow, DeactivationRow, DeadJobRow, OrphanRow, RevocationRow, Rule,
-    Subject, TerminationRow,
+    CollateralRow, CredentialRow, DeactivationRow, DeadJobRow, LostOwnerRow, OrphanRow,
+    RevocationRow, Rule, Subject, TerminationRow,
 };
 
 /// Most agents listed in one shared-credential finding (the count says how many).
@@ -20,6 +20,7 @@ pub fn rule_of(kind: FindingKind) -> Rule {
     use FindingKind as K;
     match kind {
         K::OrphanedAgent => Rule::Orphans,
+        K::AgentLostOwner => Rule::LostOwner,
         K::RevocationStillAlive
         | K::RevocationFailed
         | K::RevocationHeld
@@ -41,6 +42,7 @@ pub fn rule_of(kind: FindingKind) -> Rule {
 /// Everything a rule can yield, so a rule is counted once whatever its kinds.
 pub const RULES: &[Rule] = &[
     Rule::Orphans,
+    Rule::LostOwner,
     Rule::Revocations,
     Rule::DeadJobs,
     Rule::Collateral,
@@ -73,6 +75,7 @@ fn finding(subject: Subject, facts: Value, action: String) -> Finding {
         agent: subject.agent_id.map(|id| AgentRef {
             id,
             name: subject.agent_name.unwrap_or_default(),
+            source: subject.agent_source,
         }),
         owner,
         provider: subject.provider,
@@ -101,6 +104,9 @@ pub fn orphan(row: OrphanRow, now: DateTime<Utc>) -> Finding {
         ("owner_unresolved", _) => "Find who runs this agent and register them as its owner, or disable it: \
             nobody in the directory answers for it."
             .to_string(),
+        ("no_owner", _) => "Give this agent an owner in the identity provider that pushed it (or here), or \
+            disable it: its owners were all removed."
+            .to_string(),
         (_, true) => format!(
             "Revoke this agent's live credentials and hand it to a new owner{manager} or decommission it: \
              it runs on a departed person's authority."
@@ -116,7 +122,23 @@ pub fn orphan(row: OrphanRow, now: DateTime<Utc>) -> Finding {
         "owner_deactivated_at": row.owner_deactivated_at,
         "hours_since_owner_deactivated": row.owner_deactivated_at.map(|at| hours(now, at)),
         "live_credentials": row.live_credentials,
+        "owner_count": row.owner_count,
     });
+    finding(row.subject, facts, action)
+}
+
+pub fn lost_owner(row: LostOwnerRow, now: DateTime<Utc>) -> Finding {
+    let facts = json!({
+        "lost_person_id": row.lost_person_id,
+        "lost_person_name": row.lost_person_name,
+        "lost_at": row.lost_at,
+        "hours_since_lost": hours(now, row.lost_at),
+        "owners_left": row.owners_left,
+    });
+    let action =
+        "Confirm that the remaining owners answer for this agent and that it does not depend on \
+        the departed owner's access: nothing was revoked, because an active owner is left."
+            .to_string();
     finding(row.subject, facts, action)
 }
 

@@ -289,6 +289,14 @@ async fn run(ctx: &Context, job: &Job, slot: Option<Slot>) -> Outcome {
         } => open_case(&ctx.store, &lifecycle_event_id, &person_id, ctx.policy)
             .await
             .map(|_| Outcome::Done),
+        Task::OpenAgentCase {
+            agent_event_id,
+            agent_id,
+        } => {
+            crate::offboarding::open_agent_case(&ctx.store, &agent_event_id, &agent_id, ctx.policy)
+                .await
+                .map(|_| Outcome::Done)
+        }
         Task::Revoke(item) => revocation::revoke(ctx, job, &item, slot).await,
         Task::Verify(item) => revocation::reverify(ctx, job, &item, slot).await,
         Task::Report { report_id } => {

@@ -42,8 +42,8 @@ pub const SECTIONS: &[(&str, &str, &[FindingKind])] = &[
     ),
     (
         "Orphaned agents",
-        "Agents whose owner is inactive, deleted, or unknown to the directory (shadow agents). Give each one an owner or decommission it.",
-        &[FindingKind::OrphanedAgent],
+        "Agents with no active owner left: their owners are inactive, deleted, removed, or unknown to the directory (shadow agents). Give each one an owner or decommission it. Below them, agents that lost an owner this period and keep another.",
+        &[FindingKind::OrphanedAgent, FindingKind::AgentLostOwner],
     ),
     (
         "Revoked and verified",
@@ -68,6 +68,7 @@ pub fn title(kind: FindingKind) -> &'static str {
     match kind {
         FindingKind::RevocationStillAlive => "Still alive after revocation",
         FindingKind::OrphanedAgent => "Orphaned agents",
+        FindingKind::AgentLostOwner => "Agents that lost an owner",
         FindingKind::RevocationFailed => "Revocations that failed",
         FindingKind::RevocationHeld => "Shared credentials held, not revoked",
         FindingKind::RevocationUnverified => "Revocations not yet proven",

@@ -1,4 +1,10 @@
 //! Agents and their owners.
+//!
+//! An agent has a set of owners, in the order given: people (resolved, or an email the
+//! directory does not know yet) and groups. It is *owned* while one of them is an
+//! active person, or a group with an active member; otherwise it is an orphan. The
+//! SQL below is the one definition of that rule: lists, findings, reports and
+//! offboarding all use it.
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
@@ -8,9 +14,60 @@ use super::{
     conflict, new_id, now, with_pool, with_tx, Page, PageRequest, Store, StoreError, StoreResult,
     Tx,
 };
-use crate::domain::{case_key, AgentStatus, OrphanReason};
+use crate::domain::{case_key, AgentSource, AgentStatus, OrphanReason};
 
-/// An agent with what is known of its owner.
+/// SQL condition, for an agent aliased `a`: one of its owners is an active, live person,
+/// directly or as a member of an owner group.
+macro_rules! owned_sql {
+    () => {
+        "EXISTS (SELECT 1 FROM agent_owners ao \
+         LEFT JOIN scim_group_members agm ON agm.group_id = ao.group_id \
+         JOIN people aop ON aop.id = COALESCE(ao.person_id, agm.person_id) \
+         WHERE ao.agent_id = a.id AND aop.active = TRUE AND aop.deleted_at IS NULL)"
+    };
+}
+
+/// SQL condition true for agents (alias `a`) with no active owner left.
+pub const ORPHANED_CONDITION: &str = concat!("NOT ", owned_sql!());
+
+/// SQL expression, for an agent aliased `a`: why it is orphaned ([`OrphanReason`]), or
+/// NULL while it is owned.
+pub const ORPHAN_REASON_SQL: &str = concat!(
+    "(CASE WHEN ",
+    owned_sql!(),
+    " THEN NULL \
+     WHEN NOT EXISTS (SELECT 1 FROM agent_owners ro WHERE ro.agent_id = a.id) THEN 'no_owner' \
+     WHEN NOT EXISTS (SELECT 1 FROM agent_owners ro WHERE ro.agent_id = a.id \
+                      AND (ro.person_id IS NOT NULL OR ro.group_id IS NOT NULL)) THEN 'owner_unresolved' \
+     WHEN NOT EXISTS (SELECT 1 FROM agent_owners ro LEFT JOIN people rp ON rp.id = ro.person_id \
+                      WHERE ro.agent_id = a.id \
+                      AND (ro.group_id IS NOT NULL OR (ro.person_id IS NOT NULL AND rp.deleted_at IS NULL))) \
+          THEN 'owner_deleted' \
+     ELSE 'owner_inactive' END)"
+);
+
+/// SQL expression, for an agent aliased `a`: the person id of its first person owner,
+/// what the single-owner fields (`owner_id`, `owner_email`) of the API show.
+macro_rules! first_person_sql {
+    () => {
+        "(SELECT fo.person_id FROM agent_owners fo \
+         WHERE fo.agent_id = a.id AND fo.group_id IS NULL ORDER BY fo.position LIMIT 1)"
+    };
+}
+pub(crate) use first_person_sql;
+pub const FIRST_PERSON_SQL: &str = first_person_sql!();
+
+/// SQL expression, for an agent aliased `a`: the email its first person owner was
+/// registered with.
+macro_rules! first_email_sql {
+    () => {
+        "(SELECT fo.email FROM agent_owners fo \
+         WHERE fo.agent_id = a.id AND fo.group_id IS NULL ORDER BY fo.position LIMIT 1)"
+    };
+}
+pub(crate) use first_email_sql;
+
+/// An agent with what is known of its owners.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Agent {
     pub id: String,
@@ -18,55 +75,109 @@ pub struct Agent {
     pub description: Option<String>,
     pub platform: Option<String>,
     pub status: String,
-    pub owner_id: Option<String>,
-    /// The owner email the agent was registered with (kept when unresolved).
-    pub registered_owner_email: Option<String>,
-    /// The owner's primary email, else the registered one.
-    pub owner_email: Option<String>,
-    pub owner_display_name: Option<String>,
-    pub owner_active: Option<bool>,
-    pub owner_deleted: Option<bool>,
+    /// Where it came from ([`AgentSource`]).
+    pub source: String,
+    /// The identity provider's id of a SCIM-pushed agent.
+    pub external_id: Option<String>,
+    /// [`OrphanReason`] as text; NULL while an active owner is left.
+    #[sqlx(rename = "orphan_reason")]
+    pub orphan_reason_text: Option<String>,
     pub credential_count: i64,
     /// JSON array of the scopes the agent declares it uses; NULL when undeclared.
     pub used_scopes: Option<String>,
+    /// The SCIM document of a pushed agent (attributes ownerbound does not model).
+    pub scim_resource: Option<String>,
+    pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Loaded separately, in position order.
+    #[sqlx(skip)]
+    pub owners: Vec<AgentOwner>,
 }
 
 impl Agent {
     pub fn orphan_reason(&self) -> Option<OrphanReason> {
-        OrphanReason::from_owner(
-            self.owner_id.is_some(),
-            self.owner_active.unwrap_or(false),
-            self.owner_deleted.unwrap_or(false),
-        )
+        self.orphan_reason_text.as_deref()?.parse().ok()
+    }
+
+    /// The first person owner: what `owner_id` and `owner_email` show.
+    pub fn first_person(&self) -> Option<&AgentOwner> {
+        self.owners.iter().find(|o| o.group_id.is_none())
     }
 }
 
-const AGENT_SELECT: &str = "SELECT a.id, a.name, a.description, a.platform, a.status, a.owner_id, \
-    a.owner_email AS registered_owner_email, \
-    COALESCE((SELECT e.value FROM person_emails e WHERE e.person_id = a.owner_id \
-              ORDER BY e.is_primary DESC, e.value LIMIT 1), a.owner_email) AS owner_email, \
-    p.display_name AS owner_display_name, p.active AS owner_active, \
-    CASE WHEN p.id IS NULL THEN NULL WHEN p.deleted_at IS NULL THEN FALSE ELSE TRUE END AS owner_deleted, \
-    (SELECT COUNT(*) FROM agent_credentials ac WHERE ac.agent_id = a.id) AS credential_count, \
-    a.used_scopes, a.created_at, a.updated_at \
-    FROM agents a LEFT JOIN people p ON p.id = a.owner_id";
+/// One owner of an agent, with its state.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AgentOwner {
+    pub agent_id: String,
+    pub position: i64,
+    pub person_id: Option<String>,
+    pub group_id: Option<String>,
+    /// The email a person owner was registered with (kept while unresolved).
+    pub registered_email: Option<String>,
+    /// A person owner's primary email, else the registered one.
+    pub email: Option<String>,
+    /// The person's or the group's display name.
+    pub display_name: Option<String>,
+    /// A person: active and live. A group: it has an active, live member.
+    pub active: bool,
+    /// A person deleted from the directory.
+    pub deleted: bool,
+}
 
-/// SQL condition true for orphaned agents (alias `a` for agents, `p` for the owner).
-pub const ORPHANED_CONDITION: &str =
-    "(a.owner_id IS NULL OR p.active = FALSE OR p.deleted_at IS NOT NULL)";
+impl AgentOwner {
+    pub fn reference(&self) -> OwnerRef {
+        match (&self.group_id, &self.person_id, &self.registered_email) {
+            (Some(group), _, _) => OwnerRef::Group(group.clone()),
+            (None, Some(person), email) => OwnerRef::Person {
+                id: person.clone(),
+                email: email.clone(),
+            },
+            (None, None, email) => OwnerRef::Email(email.clone().unwrap_or_default()),
+        }
+    }
+}
+
+/// An owner as written: a resolved person (with the email they were registered by, if
+/// any), an email nobody in the directory has yet, or a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerRef {
+    Person { id: String, email: Option<String> },
+    Email(String),
+    Group(String),
+}
+
+const AGENT_COLUMNS: &str =
+    "a.id, a.name, a.description, a.platform, a.status, a.source, a.external_id, \
+    (SELECT COUNT(*) FROM agent_credentials ac WHERE ac.agent_id = a.id) AS credential_count, \
+    a.used_scopes, a.scim_resource, a.version, a.created_at, a.updated_at";
+
+fn agent_select() -> String {
+    format!("SELECT {AGENT_COLUMNS}, {ORPHAN_REASON_SQL} AS orphan_reason FROM agents a")
+}
+
+const OWNER_SELECT: &str = "SELECT o.agent_id, o.position, o.person_id, o.group_id, o.email AS registered_email, \
+    COALESCE((SELECT e.value FROM person_emails e WHERE e.person_id = o.person_id \
+              ORDER BY e.is_primary DESC, e.value LIMIT 1), o.email) AS email, \
+    COALESCE(p.display_name, p.user_name, g.display_name) AS display_name, \
+    CASE WHEN o.group_id IS NOT NULL THEN EXISTS (SELECT 1 FROM scim_group_members gm \
+              JOIN people mp ON mp.id = gm.person_id \
+              WHERE gm.group_id = o.group_id AND mp.active = TRUE AND mp.deleted_at IS NULL) \
+         ELSE COALESCE(p.active = TRUE AND p.deleted_at IS NULL, FALSE) END AS active, \
+    COALESCE(p.deleted_at IS NOT NULL, FALSE) AS deleted \
+    FROM agent_owners o LEFT JOIN people p ON p.id = o.person_id LEFT JOIN scim_groups g ON g.id = o.group_id";
 
 /// Filters of the agent list; all optional, combined with AND.
 #[derive(Debug, Clone, Default)]
 pub struct AgentFilter {
-    /// Owner person id, or an email (registered or of the owner).
+    /// An owner: a person id, a group id, or an email (registered or of the owner).
     pub owner: Option<String>,
     pub status: Option<AgentStatus>,
     pub orphaned: Option<bool>,
     pub platform: Option<String>,
     /// Substring of the name, case-insensitive.
     pub name: Option<String>,
+    pub source: Option<String>,
 }
 
 /// The writable attributes of an agent.
@@ -76,10 +187,11 @@ pub struct AgentFields {
     pub description: Option<String>,
     pub platform: Option<String>,
     pub status: AgentStatus,
-    pub owner_id: Option<String>,
-    pub owner_email: Option<String>,
+    pub owners: Vec<OwnerRef>,
     /// The scopes the agent declares it uses; None when it does not say.
     pub used_scopes: Option<Vec<String>>,
+    pub external_id: Option<String>,
+    pub scim_resource: Option<String>,
 }
 
 impl From<Agent> for AgentFields {
@@ -89,12 +201,13 @@ impl From<Agent> for AgentFields {
             description: agent.description,
             platform: agent.platform,
             status: agent.status.parse().unwrap_or(AgentStatus::Active),
-            owner_id: agent.owner_id,
-            owner_email: agent.registered_owner_email,
+            owners: agent.owners.iter().map(AgentOwner::reference).collect(),
             used_scopes: agent
                 .used_scopes
                 .as_deref()
                 .map(|s| serde_json::from_str(s).unwrap_or_default()),
+            external_id: agent.external_id,
+            scim_resource: agent.scim_resource,
         }
     }
 }
@@ -107,13 +220,57 @@ impl AgentFields {
     }
 }
 
+/// Attaches each agent's owners (one query for the lot).
+fn attach_owners(agents: &mut [Agent], mut owners: Vec<AgentOwner>) {
+    owners.sort_by(|a, b| (&a.agent_id, a.position).cmp(&(&b.agent_id, b.position)));
+    for agent in agents {
+        agent.owners = owners
+            .iter()
+            .filter(|o| o.agent_id == agent.id)
+            .cloned()
+            .collect();
+    }
+}
+
+fn owners_query<'a, DB: sqlx::Database>(ids: &'a [String]) -> QueryBuilder<'a, DB>
+where
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = QueryBuilder::<DB>::new(OWNER_SELECT);
+    q.push(" WHERE o.agent_id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id.clone());
+    }
+    q.push(") ORDER BY o.agent_id, o.position");
+    q
+}
+
 impl Store {
     /// A live agent by id.
     pub async fn get_agent(&self, id: &str) -> StoreResult<Agent> {
-        let sql = format!("{AGENT_SELECT} WHERE a.id = $1 AND a.deleted_at IS NULL");
+        let sql = format!(
+            "{} WHERE a.id = $1 AND a.deleted_at IS NULL",
+            agent_select()
+        );
         let agent: Option<Agent> =
             with_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
-        agent.ok_or(StoreError::NotFound)
+        let mut agents: Vec<Agent> = agent.into_iter().collect();
+        self.load_owners(&mut agents).await?;
+        agents.pop().ok_or(StoreError::NotFound)
+    }
+
+    /// Fills in the owners of these agents.
+    pub async fn load_owners(&self, agents: &mut [Agent]) -> StoreResult<()> {
+        if agents.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = agents.iter().map(|a| a.id.clone()).collect();
+        let owners: Vec<AgentOwner> = with_pool!(self, p => {
+            owners_query::<Db>(&ids).build_query_as().fetch_all(p).await?
+        });
+        attach_owners(agents, owners);
+        Ok(())
     }
 
     /// Live agents matching the filter, in creation order.
@@ -122,18 +279,25 @@ impl Store {
         filter: &AgentFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Agent>> {
+        let select = agent_select();
         let rows: Vec<Agent> = with_pool!(self, p => {
-            let mut q = QueryBuilder::<Db>::new(AGENT_SELECT);
+            let mut q = QueryBuilder::<Db>::new(&select);
             q.push(" WHERE a.deleted_at IS NULL");
             if let Some(owner) = &filter.owner {
+                let key = case_key(owner);
+                q.push(" AND EXISTS (SELECT 1 FROM agent_owners fo WHERE fo.agent_id = a.id AND ");
                 if owner.contains('@') {
-                    q.push(" AND (a.owner_email_key = ")
-                        .push_bind(case_key(owner))
-                        .push(" OR EXISTS (SELECT 1 FROM person_emails e WHERE e.person_id = a.owner_id AND e.value_key = ")
-                        .push_bind(case_key(owner))
-                        .push("))");
+                    q.push("(fo.email_key = ")
+                        .push_bind(key.clone())
+                        .push(" OR EXISTS (SELECT 1 FROM person_emails e WHERE e.person_id = fo.person_id AND e.value_key = ")
+                        .push_bind(key)
+                        .push(")))");
                 } else {
-                    q.push(" AND a.owner_id = ").push_bind(owner.clone());
+                    q.push("(fo.person_id = ")
+                        .push_bind(owner.clone())
+                        .push(" OR fo.group_id = ")
+                        .push_bind(owner.clone())
+                        .push("))");
                 }
             }
             if let Some(status) = filter.status {
@@ -156,23 +320,37 @@ impl Store {
                     .push_bind(format!("%{}%", escape_like(&case_key(name))))
                     .push(" ESCAPE '\\'");
             }
+            if let Some(source) = &filter.source {
+                q.push(" AND a.source = ").push_bind(source.clone());
+            }
             if let Some(after) = &page.after {
                 q.push(" AND a.id > ").push_bind(after.clone());
             }
             q.push(" ORDER BY a.id LIMIT ").push_bind(page.fetch_limit());
             q.build_query_as().fetch_all(p).await?
         });
-        Ok(page.paginate(rows, |a| &a.id))
+        let mut page = page.paginate(rows, |a| &a.id);
+        self.load_owners(&mut page.items).await?;
+        Ok(page)
     }
 }
 
 impl Tx {
-    /// A live agent by id inside the transaction.
+    /// A live agent by id inside the transaction, with its owners.
     pub async fn get_agent(&mut self, id: &str) -> StoreResult<Agent> {
-        let sql = format!("{AGENT_SELECT} WHERE a.id = $1 AND a.deleted_at IS NULL");
+        let sql = format!(
+            "{} WHERE a.id = $1 AND a.deleted_at IS NULL",
+            agent_select()
+        );
         let agent: Option<Agent> =
             with_tx!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await?);
-        agent.ok_or(StoreError::NotFound)
+        let mut agent = agent.ok_or(StoreError::NotFound)?;
+        let ids = [agent.id.clone()];
+        let owners: Vec<AgentOwner> = with_tx!(self, c => {
+            owners_query::<Db>(&ids).build_query_as().fetch_all(&mut *c).await?
+        });
+        attach_owners(std::slice::from_mut(&mut agent), owners);
+        Ok(agent)
     }
 
     /// The id of the live agent with this name (case-insensitive), if any.
@@ -185,13 +363,43 @@ impl Tx {
         }))
     }
 
-    pub async fn insert_agent(&mut self, fields: &AgentFields) -> StoreResult<String> {
+    /// An agent's name, deleted or not.
+    pub async fn agent_name(&mut self, id: &str) -> StoreResult<String> {
+        let name: Option<String> = with_tx!(self, c => {
+            sqlx::query_scalar("SELECT name FROM agents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await?
+        });
+        name.ok_or(StoreError::NotFound)
+    }
+
+    /// The id of the live agent an identity provider knows by this `externalId`.
+    pub async fn find_agent_by_external_id(
+        &mut self,
+        external_id: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(with_tx!(self, c => {
+            sqlx::query_scalar(
+                "SELECT id FROM agents WHERE external_id = $1 AND deleted_at IS NULL ORDER BY id LIMIT 1",
+            )
+            .bind(external_id)
+            .fetch_optional(&mut *c)
+            .await?
+        }))
+    }
+
+    pub async fn insert_agent(
+        &mut self,
+        fields: &AgentFields,
+        source: AgentSource,
+    ) -> StoreResult<String> {
         let id = new_id();
         with_tx!(self, c => {
             sqlx::query(
-                "INSERT INTO agents (id, name, name_key, description, platform, status, owner_id, owner_email, \
-                 owner_email_key, used_scopes, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10, $10)",
+                "INSERT INTO agents (id, name, name_key, description, platform, status, used_scopes, source, \
+                 external_id, scim_resource, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)",
             )
             .bind(&id)
             .bind(&fields.name)
@@ -199,15 +407,16 @@ impl Tx {
             .bind(&fields.description)
             .bind(&fields.platform)
             .bind(fields.status.as_str())
-            .bind(&fields.owner_id)
-            .bind(&fields.owner_email)
-            .bind(fields.owner_email.as_deref().map(case_key))
-            .bind(now())
             .bind(fields.used_scopes_json())
+            .bind(source.as_str())
+            .bind(&fields.external_id)
+            .bind(&fields.scim_resource)
+            .bind(now())
             .execute(&mut *c)
             .await
             .map_err(conflict("an agent with this name already exists"))?;
         });
+        self.set_agent_owners(&id, &fields.owners).await?;
         Ok(id)
     }
 
@@ -215,7 +424,7 @@ impl Tx {
         let done = with_tx!(self, c => {
             sqlx::query(
                 "UPDATE agents SET name = $2, name_key = $3, description = $4, platform = $5, status = $6, \
-                 owner_id = $7, owner_email = $8, owner_email_key = $9, updated_at = $10, used_scopes = $11 \
+                 used_scopes = $7, external_id = $8, scim_resource = $9, version = version + 1, updated_at = $10 \
                  WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(id)
@@ -224,11 +433,10 @@ impl Tx {
             .bind(&fields.description)
             .bind(&fields.platform)
             .bind(fields.status.as_str())
-            .bind(&fields.owner_id)
-            .bind(&fields.owner_email)
-            .bind(fields.owner_email.as_deref().map(case_key))
-            .bind(now())
             .bind(fields.used_scopes_json())
+            .bind(&fields.external_id)
+            .bind(&fields.scim_resource)
+            .bind(now())
             .execute(&mut *c)
             .await
             .map_err(conflict("an agent with this name already exists"))?
@@ -237,15 +445,56 @@ impl Tx {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        self.set_agent_owners(id, &fields.owners).await
+    }
+
+    /// Replaces the agent's owners with these, in this order. An owner given twice is
+    /// kept once, where it first appears.
+    async fn set_agent_owners(&mut self, agent_id: &str, owners: &[OwnerRef]) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query("DELETE FROM agent_owners WHERE agent_id = $1")
+                .bind(agent_id)
+                .execute(&mut *c)
+                .await?;
+        });
+        let mut seen: Vec<&OwnerRef> = Vec::new();
+        for owner in owners {
+            if seen.contains(&owner) {
+                continue;
+            }
+            seen.push(owner);
+            let (person_id, group_id, email) = match owner {
+                OwnerRef::Person { id, email } => (Some(id.as_str()), None, email.as_deref()),
+                OwnerRef::Email(email) => (None, None, Some(email.as_str())),
+                OwnerRef::Group(id) => (None, Some(id.as_str()), None),
+            };
+            let position = (seen.len() - 1) as i64;
+            with_tx!(self, c => {
+                sqlx::query(
+                    "INSERT INTO agent_owners (agent_id, position, person_id, group_id, email, email_key, added_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(agent_id)
+                .bind(position)
+                .bind(person_id)
+                .bind(group_id)
+                .bind(email)
+                .bind(email.map(case_key))
+                .bind(now())
+                .execute(&mut *c)
+                .await?;
+            });
+        }
         Ok(())
     }
 
-    /// Soft-deletes an agent: it disappears from the inventory, its history (owner,
+    /// Soft-deletes an agent: it disappears from the inventory, its history (owners,
     /// credential links, audit) stays, and its name becomes free again.
     pub async fn delete_agent(&mut self, id: &str) -> StoreResult<()> {
         let done = with_tx!(self, c => {
             sqlx::query(
-                "UPDATE agents SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+                "UPDATE agents SET deleted_at = $2, updated_at = $2, version = version + 1 \
+                 WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(id)
             .bind(now())
@@ -258,4 +507,44 @@ impl Tx {
         }
         Ok(())
     }
+
+    /// Records an event of the agent's own lifecycle (see `agent_events`); returns its id.
+    pub async fn insert_agent_event(&mut self, event: &NewAgentEvent<'_>) -> StoreResult<String> {
+        let id = new_id();
+        with_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO agent_events (id, agent_id, kind, person_id, source, actor, occurred_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&id)
+            .bind(event.agent_id)
+            .bind(event.kind)
+            .bind(event.person_id)
+            .bind(event.source)
+            .bind(event.actor)
+            .bind(now())
+            .execute(&mut *c)
+            .await?;
+        });
+        Ok(id)
+    }
 }
+
+/// An event of an agent's own lifecycle.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAgentEvent<'a> {
+    pub agent_id: &'a str,
+    /// [`AGENT_OWNER_LOST`], [`AGENT_DEACTIVATED`] or [`AGENT_DELETED`].
+    pub kind: &'a str,
+    pub person_id: Option<&'a str>,
+    pub source: &'a str,
+    pub actor: &'a str,
+}
+
+/// One of several owners left (or an owner group lost its last active member); the
+/// agent is still owned, so nothing is revoked.
+pub const AGENT_OWNER_LOST: &str = "owner-lost";
+/// The identity provider set the agent inactive: its credentials are revoked.
+pub const AGENT_DEACTIVATED: &str = "agent-deactivated";
+/// The identity provider deleted the agent: its credentials are revoked.
+pub const AGENT_DELETED: &str = "agent-deleted";

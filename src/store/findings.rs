@@ -15,22 +15,31 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, QueryBuilder};
 
-use super::agents::ORPHANED_CONDITION;
+use super::agents::{
+    first_email_sql, first_person_sql, AGENT_OWNER_LOST, ORPHANED_CONDITION, ORPHAN_REASON_SQL,
+};
 use super::{push_parts, with_pool, Engine, SqlPart, SqlValue, Store, StoreResult};
 
 /// Credential statuses that mean "dead": no risk left in the credential itself.
 const DEAD: &str = "('revoked', 'verified_dead')";
 
-/// Agent and owner columns for an agent `a` with owner `p` and manager `m`.
-const AGENT_OWNER: &str = "a.id AS agent_id, a.name AS agent_name, p.id AS owner_id, \
+/// Agent and owner columns for an agent `a` with (first person) owner `p` and manager `m`.
+const AGENT_OWNER: &str = concat!(
+    "a.id AS agent_id, a.name AS agent_name, a.source AS agent_source, p.id AS owner_id, \
     COALESCE(p.display_name, p.user_name) AS owner_name, \
     COALESCE((SELECT e.value FROM person_emails e WHERE e.person_id = p.id \
-              ORDER BY e.is_primary DESC, e.value LIMIT 1), a.owner_email) AS owner_email, \
-    COALESCE(m.display_name, m.user_name) AS manager_name";
-const AGENT_OWNER_JOINS: &str =
-    "LEFT JOIN people p ON p.id = a.owner_id LEFT JOIN people m ON m.id = p.manager_id";
-const NO_AGENT_OWNER: &str = "NULL AS agent_id, NULL AS agent_name, NULL AS owner_id, \
-    NULL AS owner_name, NULL AS owner_email, NULL AS manager_name";
+              ORDER BY e.is_primary DESC, e.value LIMIT 1), ",
+    first_email_sql!(),
+    ") AS owner_email, \
+    COALESCE(m.display_name, m.user_name) AS manager_name"
+);
+const AGENT_OWNER_JOINS: &str = concat!(
+    "LEFT JOIN people p ON p.id = ",
+    first_person_sql!(),
+    " LEFT JOIN people m ON m.id = p.manager_id"
+);
+const NO_AGENT_OWNER: &str = "NULL AS agent_id, NULL AS agent_name, NULL AS agent_source, \
+    NULL AS owner_id, NULL AS owner_name, NULL AS owner_email, NULL AS manager_name";
 const CREDENTIAL: &str =
     "c.provider AS provider, c.id AS credential_id, substr(c.fingerprint, 1, 8) AS fingerprint_prefix";
 const NO_CREDENTIAL: &str = "NULL AS provider, NULL AS credential_id, NULL AS fingerprint_prefix";
@@ -50,6 +59,8 @@ pub struct Subject {
     pub severity: String,
     pub agent_id: Option<String>,
     pub agent_name: Option<String>,
+    /// Where the agent comes from (`api`, `import`, `scim`).
+    pub agent_source: Option<String>,
     pub owner_id: Option<String>,
     pub owner_name: Option<String>,
     pub owner_email: Option<String>,
@@ -63,6 +74,7 @@ pub struct Subject {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
     Orphans,
+    LostOwner,
     Revocations,
     DeadJobs,
     Collateral,
@@ -105,12 +117,24 @@ pub struct OrphanRow {
     #[sqlx(flatten)]
     pub subject: Subject,
     pub agent_status: String,
-    /// `owner_unresolved` | `owner_deleted` | `owner_inactive`.
+    /// `no_owner` | `owner_unresolved` | `owner_deleted` | `owner_inactive`.
     pub reason: String,
     pub registered_owner_email: Option<String>,
+    /// The latest departure of one of its owners.
     pub owner_deactivated_at: Option<DateTime<Utc>>,
+    pub owner_count: i64,
     /// Credentials of the agent that are not revoked or verified dead.
     pub live_credentials: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct LostOwnerRow {
+    #[sqlx(flatten)]
+    pub subject: Subject,
+    pub lost_person_id: Option<String>,
+    pub lost_person_name: Option<String>,
+    pub lost_at: DateTime<Utc>,
+    pub owners_left: i64,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -156,7 +180,8 @@ pub struct CollateralRow {
     pub subject: Subject,
     pub case_id: String,
     pub case_opened_at: DateTime<Utc>,
-    pub departed_id: String,
+    /// The departed person; None when the case's subject is an agent.
+    pub departed_id: Option<String>,
     pub departed_name: Option<String>,
     pub item_status: String,
     pub item_action: String,
@@ -234,6 +259,7 @@ impl Sql {
 fn rule_sql(rule: Rule, params: &RuleParams, engine: Engine, kind: Option<&str>) -> Sql {
     match rule {
         Rule::Orphans => orphans(),
+        Rule::LostOwner => lost_owner(params),
         Rule::Revocations => revocations(params, kind),
         Rule::DeadJobs => dead_jobs(),
         Rule::Collateral => collateral(params),
@@ -256,16 +282,37 @@ fn orphans() -> Sql {
     // credentials still runs on their authority.
     Sql::new(format!(
         "SELECT a.id AS sort_key, 'orphaned_agent' AS kind, \
-         CASE WHEN a.owner_id IS NULL THEN 'high' WHEN {live} > 0 THEN 'critical' ELSE 'medium' END AS severity, \
+         CASE WHEN {ORPHAN_REASON_SQL} IN ('owner_unresolved', 'no_owner') THEN 'high' \
+              WHEN {live} > 0 THEN 'critical' ELSE 'medium' END AS severity, \
          {AGENT_OWNER}, {NO_CREDENTIAL}, a.status AS agent_status, \
-         CASE WHEN a.owner_id IS NULL THEN 'owner_unresolved' WHEN p.deleted_at IS NOT NULL THEN 'owner_deleted' \
-              ELSE 'owner_inactive' END AS reason, \
-         a.owner_email AS registered_owner_email, \
-         (SELECT MAX(le.occurred_at) FROM lifecycle_events le \
-          WHERE le.person_id = a.owner_id AND le.kind = 'person-deactivated') AS owner_deactivated_at, \
+         {ORPHAN_REASON_SQL} AS reason, \
+         {first_email} AS registered_owner_email, \
+         (SELECT MAX(le.occurred_at) FROM lifecycle_events le JOIN agent_owners lo ON lo.person_id = le.person_id \
+          WHERE lo.agent_id = a.id AND le.kind = 'person-deactivated') AS owner_deactivated_at, \
+         (SELECT COUNT(*) FROM agent_owners co WHERE co.agent_id = a.id) AS owner_count, \
          {live} AS live_credentials \
-         FROM agents a {AGENT_OWNER_JOINS} WHERE a.deleted_at IS NULL AND {ORPHANED_CONDITION}"
+         FROM agents a {AGENT_OWNER_JOINS} WHERE a.deleted_at IS NULL AND {ORPHANED_CONDITION}",
+        first_email = first_email_sql!(),
     ))
+}
+
+fn lost_owner(params: &RuleParams) -> Sql {
+    // Only while the agent is still owned: one that became an orphan since is reported
+    // as an orphan instead. One finding per event, so two departures are two findings.
+    let mut sql = Sql::new(format!(
+        "SELECT ev.id AS sort_key, 'agent_lost_owner' AS kind, 'low' AS severity, \
+         {AGENT_OWNER}, {NO_CREDENTIAL}, ev.person_id AS lost_person_id, \
+         COALESCE(lp.display_name, lp.user_name) AS lost_person_name, ev.occurred_at AS lost_at, \
+         (SELECT COUNT(*) FROM agent_owners co WHERE co.agent_id = a.id) AS owners_left \
+         FROM agent_events ev JOIN agents a ON a.id = ev.agent_id {AGENT_OWNER_JOINS} \
+         LEFT JOIN people lp ON lp.id = ev.person_id \
+         WHERE ev.kind = '{AGENT_OWNER_LOST}' AND a.deleted_at IS NULL AND NOT {ORPHANED_CONDITION} \
+           AND ev.occurred_at >= "
+    ));
+    sql.time(params.from)
+        .push(" AND ev.occurred_at < ")
+        .time(params.to);
+    sql
 }
 
 /// The item statuses that can make each revocation kind (see the CASE below).
@@ -300,7 +347,7 @@ fn revocations(params: &RuleParams, kind: Option<&str>) -> Sql {
         " THEN 'high' ELSE 'medium' END \
               WHEN i.status = 'held' OR {failed} OR i.status = 'revoked_unverified' THEN 'high' \
               ELSE 'medium' END AS severity, \
-         a.id AS agent_id, a.name AS agent_name, p.id AS owner_id, \
+         a.id AS agent_id, a.name AS agent_name, a.source AS agent_source, p.id AS owner_id, \
          COALESCE(p.display_name, p.user_name) AS owner_name, \
          (SELECT e.value FROM person_emails e WHERE e.person_id = p.id \
           ORDER BY e.is_primary DESC, e.value LIMIT 1) AS owner_email, \
@@ -314,10 +361,12 @@ fn revocations(params: &RuleParams, kind: Option<&str>) -> Sql {
          JOIN credentials c ON c.id = i.credential_id \
          LEFT JOIN jobs j ON j.dedupe_key = ('revoke:' || i.credential_id || ':' || i.case_id) \
          LEFT JOIN agents a ON a.id = (SELECT MIN(ac.agent_id) FROM agent_credentials ac \
-              JOIN agents oa ON oa.id = ac.agent_id \
-              WHERE ac.credential_id = i.credential_id AND oa.owner_id = oc.person_id) \
-         LEFT JOIN people p ON p.id = oc.person_id LEFT JOIN people m ON m.id = p.manager_id \
-         WHERE "
+              WHERE ac.credential_id = i.credential_id \
+              AND i.agent_ids LIKE ('%\"' || ac.agent_id || '\"%')) \
+         LEFT JOIN people p ON p.id = COALESCE(oc.person_id, {first_person}) \
+         LEFT JOIN people m ON m.id = p.manager_id \
+         WHERE ",
+        first_person = first_person_sql!(),
     ));
     if let Some(statuses) = kind.and_then(item_statuses) {
         sql.push(format!("i.status IN {statuses} AND "));
@@ -366,15 +415,19 @@ fn collateral(params: &RuleParams) -> Sql {
          JOIN agents a ON a.id = lk.agent_id AND a.deleted_at IS NULL \
          {AGENT_OWNER_JOINS} LEFT JOIN people dp ON dp.id = oc.person_id \
          WHERE i.collateral LIKE ('%\"agent_id\":\"' || a.id || '\"%') \
-           AND p.active = TRUE AND p.deleted_at IS NULL AND oc.opened_at < "
+           AND NOT {ORPHANED_CONDITION} AND oc.opened_at < "
     ));
     sql.time(params.to);
     sql
 }
 
 fn credentials(params: &RuleParams, engine: Engine, rule: Rule) -> Sql {
-    let owners = "(SELECT COUNT(DISTINCT COALESCE(la.owner_id, 'email:' || la.owner_email_key, 'agent:' || la.id)) \
+    // Counted by each agent's first owner: one agent with several owners is one owner
+    // set, and revoking its credential breaks nobody else.
+    let owners = "(SELECT COUNT(DISTINCT COALESCE(lo.person_id, 'group:' || lo.group_id, \
+                                         'email:' || lo.email_key, 'agent:' || la.id)) \
          FROM agent_credentials ac JOIN agents la ON la.id = ac.agent_id \
+         LEFT JOIN agent_owners lo ON lo.agent_id = la.id AND lo.position = 0 \
          WHERE ac.credential_id = c.id AND la.deleted_at IS NULL)";
     let (kind, severity_head) = match rule {
         Rule::Shared => (
@@ -488,7 +541,7 @@ fn unmatched_hr(params: &RuleParams) -> Sql {
 fn deactivated_without_agents(params: &RuleParams) -> Sql {
     let mut sql = Sql::new(
         "SELECT le.id AS sort_key, 'deactivated_without_agents' AS kind, 'info' AS severity, \
-         NULL AS agent_id, NULL AS agent_name, p.id AS owner_id, \
+         NULL AS agent_id, NULL AS agent_name, NULL AS agent_source, p.id AS owner_id, \
          COALESCE(p.display_name, p.user_name) AS owner_name, \
          (SELECT e.value FROM person_emails e WHERE e.person_id = p.id \
           ORDER BY e.is_primary DESC, e.value LIMIT 1) AS owner_email, \
@@ -500,7 +553,8 @@ fn deactivated_without_agents(params: &RuleParams) -> Sql {
          WHERE le.kind = 'person-deactivated' AND p.active = FALSE \
            AND le.occurred_at = (SELECT MAX(l2.occurred_at) FROM lifecycle_events l2 \
                 WHERE l2.person_id = le.person_id AND l2.kind = 'person-deactivated') \
-           AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.owner_id = le.person_id AND a.deleted_at IS NULL) \
+           AND NOT EXISTS (SELECT 1 FROM agent_owners o JOIN agents a ON a.id = o.agent_id \
+                           WHERE o.person_id = le.person_id AND a.deleted_at IS NULL) \
            AND le.occurred_at >= ",
     );
     sql.time(params.from)
@@ -598,8 +652,14 @@ impl Store {
         }
         Ok(with_pool!(self, p => {
             let mut q = QueryBuilder::<Db>::new(
-                "SELECT ac.credential_id, a.id, a.name, a.owner_id, a.owner_email FROM agent_credentials ac \
-                 JOIN agents a ON a.id = ac.agent_id WHERE a.deleted_at IS NULL AND ac.credential_id IN (",
+                concat!(
+                    "SELECT ac.credential_id, a.id, a.name, ",
+                    first_person_sql!(),
+                    ", ",
+                    first_email_sql!(),
+                    " FROM agent_credentials ac \
+                     JOIN agents a ON a.id = ac.agent_id WHERE a.deleted_at IS NULL AND ac.credential_id IN (",
+                ),
             );
             let mut list = q.separated(", ");
             for id in credential_ids {

@@ -8,14 +8,27 @@ use super::{
     new_id, now, with_pool, with_tx, Page, PageRequest, Store, StoreError, StoreResult, Tx,
 };
 
-/// An agent linked to a credential, with its owner.
+/// An agent linked to a credential, with its first person owner and whether it
+/// keeps an active owner.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct LinkedAgent {
     pub credential_id: String,
     pub agent_id: String,
     pub agent_name: String,
     pub owner_id: Option<String>,
-    pub owner_active: Option<bool>,
+    /// An active owner is left (not counting the departing person).
+    pub owned: bool,
+}
+
+/// An agent a departure touches: the person owns it directly or through a group.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TouchedAgent {
+    pub id: String,
+    pub name: String,
+    /// An active owner is left without the departing person: nothing is revoked.
+    pub still_owned: bool,
+    /// The person was one of its owners, or the last active member of an owner group.
+    pub lost_owner: bool,
 }
 
 /// A credential used by the departing person's agents.
@@ -31,7 +44,10 @@ pub struct AffectedCredential {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Case {
     pub id: String,
-    pub person_id: String,
+    /// The departing person; None for a case whose subject is an agent.
+    pub person_id: Option<String>,
+    /// The agent an identity provider deactivated or deleted.
+    pub agent_id: Option<String>,
     pub lifecycle_event_id: Option<String>,
     pub triggered_by: String,
     pub reason: Option<String>,
@@ -72,17 +88,31 @@ pub struct CaseItem {
 }
 
 const CASE_COLUMNS: &str =
-    "id, person_id, lifecycle_event_id, triggered_by, reason, policy, status, opened_at, closed_at, outcome";
+    "id, person_id, agent_id, lifecycle_event_id, triggered_by, reason, policy, status, opened_at, closed_at, outcome";
 const ITEM_COLUMNS: &str =
     "id, case_id, credential_id, agent_ids, collateral, action, status, detail, created_at, updated_at";
 
 /// A case to open.
 pub struct NewCase<'a> {
-    pub person_id: &'a str,
-    pub lifecycle_event_id: Option<&'a str>,
+    pub subject: Subject<'a>,
     pub triggered_by: &'a str,
     pub reason: Option<&'a str>,
     pub policy: &'a str,
+}
+
+/// What a case is about, with the event that opened it (one case per event).
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// A departure: the person's deactivation event.
+    Person {
+        person_id: &'a str,
+        lifecycle_event_id: &'a str,
+    },
+    /// An agent deactivated or deleted by its identity provider.
+    Agent {
+        agent_id: &'a str,
+        agent_event_id: &'a str,
+    },
 }
 
 /// An item to add to a case.
@@ -231,26 +261,29 @@ impl Tx {
         Ok(())
     }
 
-    /// Live agents owned by the person: (id, name).
-    pub async fn agents_owned_by(&mut self, person_id: &str) -> StoreResult<Vec<(String, String)>> {
-        Ok(with_tx!(self, c => {
-            sqlx::query_as("SELECT id, name FROM agents WHERE owner_id = $1 AND deleted_at IS NULL ORDER BY id")
-                .bind(person_id)
-                .fetch_all(&mut *c)
-                .await?
-        }))
-    }
-
-    /// Credentials linked to the person's live agents.
-    pub async fn credentials_of_owner(
-        &mut self,
-        person_id: &str,
-    ) -> StoreResult<Vec<AffectedCredential>> {
+    /// Live agents the person owns, directly or as a member of an owner group, with
+    /// what the person's departure does to each.
+    pub async fn agents_touched_by(&mut self, person_id: &str) -> StoreResult<Vec<TouchedAgent>> {
         Ok(with_tx!(self, c => {
             sqlx::query_as(
-                "SELECT c.id, c.provider, c.kind, c.external_id, c.status FROM credentials c \
-                 WHERE c.id IN (SELECT ac.credential_id FROM agent_credentials ac JOIN agents a ON a.id = ac.agent_id \
-                                WHERE a.owner_id = $1 AND a.deleted_at IS NULL) ORDER BY c.id",
+                "SELECT a.id, a.name, \
+                 EXISTS (SELECT 1 FROM agent_owners ao \
+                         LEFT JOIN scim_group_members agm ON agm.group_id = ao.group_id \
+                         JOIN people aop ON aop.id = COALESCE(ao.person_id, agm.person_id) \
+                         WHERE ao.agent_id = a.id AND aop.active = TRUE AND aop.deleted_at IS NULL \
+                         AND aop.id <> $1) AS still_owned, \
+                 (EXISTS (SELECT 1 FROM agent_owners ao WHERE ao.agent_id = a.id AND ao.person_id = $1) \
+                  OR EXISTS (SELECT 1 FROM agent_owners ao \
+                             JOIN scim_group_members agm ON agm.group_id = ao.group_id AND agm.person_id = $1 \
+                             WHERE ao.agent_id = a.id AND NOT EXISTS ( \
+                                 SELECT 1 FROM scim_group_members om JOIN people mp ON mp.id = om.person_id \
+                                 WHERE om.group_id = ao.group_id AND mp.id <> $1 \
+                                 AND mp.active = TRUE AND mp.deleted_at IS NULL))) AS lost_owner \
+                 FROM agents a WHERE a.deleted_at IS NULL AND a.id IN ( \
+                     SELECT ao.agent_id FROM agent_owners ao WHERE ao.person_id = $1 \
+                     UNION SELECT ao.agent_id FROM agent_owners ao \
+                           JOIN scim_group_members agm ON agm.group_id = ao.group_id WHERE agm.person_id = $1) \
+                 ORDER BY a.id",
             )
             .bind(person_id)
             .fetch_all(&mut *c)
@@ -258,20 +291,57 @@ impl Tx {
         }))
     }
 
-    /// Every live agent linked to these credentials, with its owner's state.
-    pub async fn agents_linked_to(
+    /// Credentials linked to these agents.
+    pub async fn credentials_of_agents(
         &mut self,
-        credential_ids: &[String],
-    ) -> StoreResult<Vec<LinkedAgent>> {
-        if credential_ids.is_empty() {
+        agent_ids: &[String],
+    ) -> StoreResult<Vec<AffectedCredential>> {
+        if agent_ids.is_empty() {
             return Ok(Vec::new());
         }
         Ok(with_tx!(self, c => {
             let mut q = QueryBuilder::<Db>::new(
-                "SELECT ac.credential_id, a.id AS agent_id, a.name AS agent_name, a.owner_id, p.active AS owner_active \
-                 FROM agent_credentials ac JOIN agents a ON a.id = ac.agent_id LEFT JOIN people p ON p.id = a.owner_id \
-                 WHERE a.deleted_at IS NULL AND ac.credential_id IN (",
+                "SELECT c.id, c.provider, c.kind, c.external_id, c.status FROM credentials c \
+                 WHERE c.id IN (SELECT ac.credential_id FROM agent_credentials ac WHERE ac.agent_id IN (",
             );
+            let mut list = q.separated(", ");
+            for id in agent_ids {
+                list.push_bind(id.clone());
+            }
+            q.push(")) ORDER BY c.id");
+            q.build_query_as().fetch_all(&mut *c).await?
+        }))
+    }
+
+    /// Every live agent linked to these credentials (and the agents of `subjects`, even
+    /// deleted), with its first person owner and whether an active owner other than
+    /// `departing` is left.
+    pub async fn agents_linked_to(
+        &mut self,
+        credential_ids: &[String],
+        subjects: &[String],
+        departing: Option<&str>,
+    ) -> StoreResult<Vec<LinkedAgent>> {
+        if credential_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first_person = crate::store::agents::FIRST_PERSON_SQL;
+        Ok(with_tx!(self, c => {
+            let mut q = QueryBuilder::<Db>::new(format!(
+                "SELECT ac.credential_id, a.id AS agent_id, a.name AS agent_name, {first_person} AS owner_id, \
+                 EXISTS (SELECT 1 FROM agent_owners ao \
+                         LEFT JOIN scim_group_members agm ON agm.group_id = ao.group_id \
+                         JOIN people aop ON aop.id = COALESCE(ao.person_id, agm.person_id) \
+                         WHERE ao.agent_id = a.id AND aop.active = TRUE AND aop.deleted_at IS NULL \
+                         AND aop.id <> "
+            ));
+            q.push_bind(departing.unwrap_or_default().to_string());
+            q.push(") AS owned FROM agent_credentials ac JOIN agents a ON a.id = ac.agent_id \
+                    WHERE (a.deleted_at IS NULL");
+            for id in subjects {
+                q.push(" OR a.id = ").push_bind(id.clone());
+            }
+            q.push(") AND ac.credential_id IN (");
             let mut list = q.separated(", ");
             for id in credential_ids {
                 list.push_bind(id.clone());
@@ -284,14 +354,27 @@ impl Tx {
     /// Opens a case; returns None when the departure already has one.
     pub async fn insert_case(&mut self, case: &NewCase<'_>) -> StoreResult<Option<String>> {
         let id = new_id();
+        let (person_id, lifecycle_event_id, agent_id, agent_event_id) = match case.subject {
+            Subject::Person {
+                person_id,
+                lifecycle_event_id,
+            } => (Some(person_id), Some(lifecycle_event_id), None, None),
+            Subject::Agent {
+                agent_id,
+                agent_event_id,
+            } => (None, None, Some(agent_id), Some(agent_event_id)),
+        };
         let inserted = with_tx!(self, c => {
             sqlx::query(
-                "INSERT INTO offboarding_cases (id, person_id, lifecycle_event_id, triggered_by, reason, policy, status, \
-                 opened_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7) ON CONFLICT DO NOTHING",
+                "INSERT INTO offboarding_cases (id, person_id, lifecycle_event_id, agent_id, agent_event_id, \
+                 triggered_by, reason, policy, status, opened_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9) ON CONFLICT DO NOTHING",
             )
             .bind(&id)
-            .bind(case.person_id)
-            .bind(case.lifecycle_event_id)
+            .bind(person_id)
+            .bind(lifecycle_event_id)
+            .bind(agent_id)
+            .bind(agent_event_id)
             .bind(case.triggered_by)
             .bind(case.reason)
             .bind(case.policy)
@@ -398,13 +481,16 @@ impl Store {
 
     pub async fn list_cases(
         &self,
-        person_id: Option<&str>,
+        filter: &CaseFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Case>> {
         let rows: Vec<Case> = with_pool!(self, p => {
             let mut q = QueryBuilder::<Db>::new(format!("SELECT {CASE_COLUMNS} FROM offboarding_cases WHERE 1 = 1"));
-            if let Some(person_id) = person_id {
-                q.push(" AND person_id = ").push_bind(person_id.to_string());
+            if let Some(person_id) = &filter.person_id {
+                q.push(" AND person_id = ").push_bind(person_id.clone());
+            }
+            if let Some(agent_id) = &filter.agent_id {
+                q.push(" AND agent_id = ").push_bind(agent_id.clone());
             }
             if let Some(after) = &page.after {
                 q.push(" AND id > ").push_bind(after.clone());
@@ -414,4 +500,11 @@ impl Store {
         });
         Ok(page.paginate(rows, |c| &c.id))
     }
+}
+
+/// Filters of the case list.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub person_id: Option<String>,
+    pub agent_id: Option<String>,
 }

@@ -630,8 +630,8 @@ impl Tx {
         Ok(())
     }
 
-    /// Gives agents registered with one of these owner emails, and no resolved owner
-    /// yet, to this person. Returns the ids of the agents that were resolved.
+    /// Resolves the owners registered with one of these emails, and no person yet, to
+    /// this person. Returns the ids of the agents that were resolved.
     pub async fn resolve_agents_by_email(
         &mut self,
         person_id: &str,
@@ -641,16 +641,27 @@ impl Tx {
         for email in emails {
             let ids: Vec<String> = with_tx!(self, c => {
                 sqlx::query_scalar(
-                    "UPDATE agents SET owner_id = $1, updated_at = $2 \
-                     WHERE owner_id IS NULL AND deleted_at IS NULL AND owner_email_key = $3 \
-                     RETURNING id",
+                    "UPDATE agent_owners SET person_id = $1 \
+                     WHERE person_id IS NULL AND group_id IS NULL AND email_key = $2 \
+                     AND agent_id IN (SELECT id FROM agents WHERE deleted_at IS NULL) \
+                     AND NOT EXISTS (SELECT 1 FROM agent_owners x \
+                                     WHERE x.agent_id = agent_owners.agent_id AND x.person_id = $1) \
+                     RETURNING agent_id",
                 )
                 .bind(person_id)
-                .bind(now())
                 .bind(case_key(&email.value))
                 .fetch_all(&mut *c)
                 .await?
             });
+            for id in &ids {
+                with_tx!(self, c => {
+                    sqlx::query("UPDATE agents SET updated_at = $2, version = version + 1 WHERE id = $1")
+                        .bind(id)
+                        .bind(now())
+                        .execute(&mut *c)
+                        .await?;
+                });
+            }
             resolved.extend(ids);
         }
         Ok(resolved)
