@@ -50,7 +50,7 @@ async fn search(
     req: HttpRequest,
     body: ScimJson<SearchRequest>,
 ) -> Result<HttpResponse, ScimError> {
-    let params = body.0.validate(Resource::Group)?;
+    let params = body.0.checked()?.validate(Resource::Group)?;
     list_groups(&state, &req, params).await
 }
 
@@ -59,6 +59,19 @@ async fn list_groups(
     req: &HttpRequest,
     params: ListParams,
 ) -> Result<HttpResponse, ScimError> {
+    let (total, resources) = groups_page(state, req, &params).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &list_response(total, params.start_index, resources),
+    ))
+}
+
+/// The groups matching `params`, in total, and the page of them it asks for.
+pub(super) async fn groups_page(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &ListParams,
+) -> Result<(i64, Vec<Value>), ScimError> {
     let condition = match &params.filter {
         Some(filter) => sql::to_sql(Resource::Group, filter)?,
         None => sql::all(),
@@ -91,10 +104,7 @@ async fn list_groups(
             )
         })
         .collect();
-    Ok(respond(
-        StatusCode::OK,
-        &list_response(total, params.start_index, resources),
-    ))
+    Ok((total, resources))
 }
 
 async fn get(

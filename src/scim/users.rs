@@ -52,7 +52,7 @@ async fn search(
     req: HttpRequest,
     body: ScimJson<SearchRequest>,
 ) -> Result<HttpResponse, ScimError> {
-    let params = body.0.validate(Resource::User)?;
+    let params = body.0.checked()?.validate(Resource::User)?;
     list_users(&state, &req, params).await
 }
 
@@ -61,6 +61,19 @@ async fn list_users(
     req: &HttpRequest,
     params: ListParams,
 ) -> Result<HttpResponse, ScimError> {
+    let (total, resources) = users_page(state, req, &params).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &list_response(total, params.start_index, resources),
+    ))
+}
+
+/// The users matching `params`, in total, and the page of them it asks for.
+pub(super) async fn users_page(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &ListParams,
+) -> Result<(i64, Vec<Value>), ScimError> {
     let condition = match &params.filter {
         Some(filter) => sql::to_sql(Resource::User, filter)?,
         None => sql::all(),
@@ -88,10 +101,7 @@ async fn list_users(
             project(&USER, rendered, &params.attributes, &params.excluded)
         })
         .collect();
-    Ok(respond(
-        StatusCode::OK,
-        &list_response(total, params.start_index, resources),
-    ))
+    Ok((total, resources))
 }
 
 async fn get(
