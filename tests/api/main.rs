@@ -31,6 +31,7 @@ mod scim_index;
 mod scim_okta;
 mod scim_others;
 mod scim_protocol;
+mod scim_schema_check;
 mod scim_search;
 mod secrets;
 mod service_process;
