@@ -227,8 +227,10 @@ pub const ENTERPRISE_ATTRS: &[Attr] = &[
     Attr::complex("manager", MANAGER_SUB),
 ];
 
+/// `value` is required (RFC 7643 §4.2 lets service providers require it): a member
+/// is a user of the directory, named by id.
 const MEMBER_SUB: &[Attr] = &[
-    Attr::string("value").immutable(),
+    Attr::string("value").immutable().required(),
     Attr::reference("$ref", &["User", "Group"]).immutable(),
     Attr::string("display").immutable(),
     Attr::string("type").immutable(),

@@ -28,6 +28,7 @@ mod scim_entra;
 mod scim_failsafe;
 mod scim_fuzz;
 mod scim_index;
+mod scim_members;
 mod scim_okta;
 mod scim_others;
 mod scim_protocol;

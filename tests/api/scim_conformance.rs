@@ -209,6 +209,12 @@ fn tightened() -> Vec<Tightening> {
             why: "RFC 7643 §4.2 says REQUIRED (its §8.7.1 representation disagrees)",
         },
         Tightening {
+            path: "Group.members.value",
+            characteristic: "required",
+            served: json!(true),
+            why: "RFC 7643 §4.2 lets a service provider require it; a member is a user's id",
+        },
+        Tightening {
             path: "Group.displayName",
             characteristic: "uniqueness",
             served: json!("server"),
