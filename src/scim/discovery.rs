@@ -9,8 +9,8 @@ use super::error::ScimError;
 use super::list::{list_response, MAX_COUNT};
 use super::patch::MAX_OPERATIONS;
 use super::schema::{
-    schema_json, ENTERPRISE_ATTRS, ENTERPRISE_SCHEMA, GROUP_ATTRS, GROUP_SCHEMA, USER_ATTRS,
-    USER_SCHEMA,
+    schema_json, Attr, ENTERPRISE_ATTRS, ENTERPRISE_SCHEMA, GROUP_ATTRS, GROUP_SCHEMA,
+    SCHEMA_DEFINITION, USER_ATTRS, USER_SCHEMA,
 };
 use super::{base_url, resource, respond};
 use crate::startup::AppState;
@@ -28,10 +28,7 @@ async fn service_provider_config(state: web::Data<AppState>, req: HttpRequest) -
     respond(
         StatusCode::OK,
         &json!({
-            "schemas": [
-                "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
-                OWNERBOUND_CONFIG_EXTENSION
-            ],
+            "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA, OWNERBOUND_CONFIG_EXTENSION],
             "documentationUri": "https://github.com/ownerbound/ownerbound#scim",
             "patch": {"supported": true},
             "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
@@ -61,11 +58,148 @@ async fn service_provider_config(state: web::Data<AppState>, req: HttpRequest) -
 pub const OWNERBOUND_CONFIG_EXTENSION: &str =
     "urn:ietf:params:scim:schemas:extension:ownerbound:2.0:ServiceProviderConfig";
 
+pub const SERVICE_PROVIDER_CONFIG_SCHEMA: &str =
+    "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+
+/// `{"supported": …}` of the ServiceProviderConfig.
+const SUPPORTED: &[Attr] = &[Attr::boolean("supported").required().read_only()];
+
+/// RFC 7643 §5 and §8.7.2. `authenticationSchemes.type` is REQUIRED by §5 (the §8.7.2
+/// representation leaves it out) and `primary` is the §2.4 sub-attribute of every
+/// multi-valued attribute; ownerbound serves both.
+const SERVICE_PROVIDER_CONFIG_ATTRS: &[Attr] = &[
+    Attr::reference("documentationUri", &["external"]).read_only(),
+    Attr::complex("patch", SUPPORTED).required().read_only(),
+    Attr::complex(
+        "bulk",
+        &[
+            Attr::boolean("supported").required().read_only(),
+            Attr::integer("maxOperations").required().read_only(),
+            Attr::integer("maxPayloadSize").required().read_only(),
+        ],
+    )
+    .required()
+    .read_only(),
+    Attr::complex(
+        "filter",
+        &[
+            Attr::boolean("supported").required().read_only(),
+            Attr::integer("maxResults").required().read_only(),
+        ],
+    )
+    .required()
+    .read_only(),
+    Attr::complex("changePassword", SUPPORTED)
+        .required()
+        .read_only(),
+    Attr::complex("sort", SUPPORTED).required().read_only(),
+    Attr::complex("etag", SUPPORTED).required().read_only(),
+    Attr::complex(
+        "authenticationSchemes",
+        &[
+            Attr::string("type").required().read_only(),
+            Attr::string("name").required().read_only(),
+            Attr::string("description").required().read_only(),
+            Attr::reference("specUri", &["external"]).read_only(),
+            Attr::reference("documentationUri", &["external"]).read_only(),
+            Attr::boolean("primary").read_only(),
+        ],
+    )
+    .multi()
+    .required()
+    .read_only(),
+];
+
+/// RFC 7643 §6 and §8.7.2.
+const RESOURCE_TYPE_ATTRS: &[Attr] = &[
+    Attr::string("id").read_only(),
+    Attr::string("name").required().read_only(),
+    Attr::string("description").read_only(),
+    Attr::reference("endpoint", &["uri"]).required().read_only(),
+    Attr::reference("schema", &["uri"])
+        .required()
+        .exact()
+        .read_only(),
+    Attr::complex(
+        "schemaExtensions",
+        &[
+            Attr::reference("schema", &["uri"])
+                .required()
+                .exact()
+                .read_only(),
+            Attr::boolean("required").required().read_only(),
+        ],
+    )
+    .multi()
+    .required()
+    .read_only(),
+];
+
+/// The characteristics of an attribute definition (RFC 7643 §7, §8.7.2), then `$more`.
+macro_rules! attribute_characteristics {
+    ($($more:expr),*) => {
+        &[
+            Attr::string("name").required().exact().read_only(),
+            Attr::string("type").required().read_only(),
+            Attr::boolean("multiValued").required().read_only(),
+            Attr::string("description").exact().read_only(),
+            Attr::boolean("required").read_only(),
+            Attr::string("canonicalValues").multi().exact().read_only(),
+            Attr::boolean("caseExact").read_only(),
+            Attr::string("mutability").exact().read_only(),
+            Attr::string("returned").exact().read_only(),
+            Attr::string("uniqueness").exact().read_only(),
+            Attr::string("referenceTypes").multi().exact().read_only(),
+            $($more),*
+        ]
+    };
+}
+
+const SUB_ATTRIBUTE: &[Attr] = attribute_characteristics!();
+
+const ATTRIBUTE: &[Attr] =
+    attribute_characteristics!(Attr::complex("subAttributes", SUB_ATTRIBUTE)
+        .multi()
+        .read_only());
+
+/// RFC 7643 §7 and §8.7.2.
+const SCHEMA_ATTRS: &[Attr] = &[
+    Attr::string("id").required().read_only(),
+    Attr::string("name").required().read_only(),
+    Attr::string("description").read_only(),
+    Attr::complex("attributes", ATTRIBUTE)
+        .multi()
+        .required()
+        .read_only(),
+];
+
+const OWNERBOUND_CONFIG_ATTRS: &[Attr] = &[Attr::integer("maxPatchOperations").read_only()];
+
 fn all_schemas(base: &str) -> Vec<Value> {
     vec![
         schema_json(USER_SCHEMA, "User", USER_ATTRS, base),
         schema_json(ENTERPRISE_SCHEMA, "EnterpriseUser", ENTERPRISE_ATTRS, base),
         schema_json(GROUP_SCHEMA, "Group", GROUP_ATTRS, base),
+        schema_json(
+            SERVICE_PROVIDER_CONFIG_SCHEMA,
+            "Service Provider Configuration",
+            SERVICE_PROVIDER_CONFIG_ATTRS,
+            base,
+        ),
+        schema_json(
+            OWNERBOUND_CONFIG_EXTENSION,
+            "ownerbound Service Provider Configuration",
+            OWNERBOUND_CONFIG_ATTRS,
+            base,
+        ),
+        schema_json(
+            RESOURCE_TYPE_SCHEMA,
+            "ResourceType",
+            RESOURCE_TYPE_ATTRS,
+            base,
+        ),
+        schema_json(SCHEMA_DEFINITION, "Schema", SCHEMA_ATTRS, base),
     ]
 }
 
@@ -93,7 +227,7 @@ async fn schema(
 fn all_resource_types(base: &str) -> Vec<Value> {
     vec![
         json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "schemas": [RESOURCE_TYPE_SCHEMA],
             "id": "User", "name": "User", "endpoint": "/Users",
             "description": "People of the directory; deactivating one offboards their agents",
             "schema": USER_SCHEMA,
@@ -101,7 +235,7 @@ fn all_resource_types(base: &str) -> Vec<Value> {
             "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User")}
         }),
         json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "schemas": [RESOURCE_TYPE_SCHEMA],
             "id": "Group", "name": "Group", "endpoint": "/Groups",
             "description": "Groups of people",
             "schema": GROUP_SCHEMA,

@@ -50,7 +50,7 @@ async fn search(
     req: HttpRequest,
     body: ScimJson<SearchRequest>,
 ) -> Result<HttpResponse, ScimError> {
-    let params = body.0.validate(Resource::Group)?;
+    let params = body.0.checked()?.validate(Resource::Group)?;
     list_groups(&state, &req, params).await
 }
 
@@ -59,6 +59,19 @@ async fn list_groups(
     req: &HttpRequest,
     params: ListParams,
 ) -> Result<HttpResponse, ScimError> {
+    let (total, resources) = groups_page(state, req, &params).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &list_response(total, params.start_index, resources),
+    ))
+}
+
+/// The groups matching `params`, in total, and the page of them it asks for.
+pub(super) async fn groups_page(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &ListParams,
+) -> Result<(i64, Vec<Value>), ScimError> {
     let condition = match &params.filter {
         Some(filter) => sql::to_sql(Resource::Group, filter)?,
         None => sql::all(),
@@ -91,10 +104,7 @@ async fn list_groups(
             )
         })
         .collect();
-    Ok(respond(
-        StatusCode::OK,
-        &list_response(total, params.start_index, resources),
-    ))
+    Ok((total, resources))
 }
 
 async fn get(
@@ -132,7 +142,8 @@ async fn create(
     let mut doc = canonicalize(&GROUP, as_object(&body.0)?)?;
     let actor = caller.actor();
     let mut tx = state.store.begin().await?;
-    let requested = take_members(&mut doc);
+    let requested = take_members(&mut doc)?;
+    check_members(&mut tx, &requested).await?;
     let display_name = doc["displayName"].as_str().unwrap_or_default().to_string();
     let document = Value::Object(doc.clone()).to_string();
     let id = tx
@@ -142,8 +153,8 @@ async fn create(
             document: &document,
         })
         .await?;
-    let skipped = set_members(&mut tx, &id, &requested).await?;
-    audit(&mut tx, &actor, "scim.group.created", &id, &skipped, &[]).await?;
+    tx.replace_members(&id, &requested).await?;
+    audit(&mut tx, &actor, "scim.group.created", &id, &[]).await?;
     tx.commit().await?;
     let response = group_response(&state, &req, &id, StatusCode::CREATED).await?;
     Ok(response)
@@ -161,18 +172,11 @@ async fn replace(
     let mut tx = state.store.begin().await?;
     let current = tx.get_group(&id).await.map_err(group_not_found)?;
     check_if_match(&req, current.version)?;
-    let requested = take_members(&mut doc);
+    let requested = take_members(&mut doc)?;
+    check_members(&mut tx, &requested).await?;
     write(&mut tx, &current.id, &doc).await?;
-    let skipped = set_members(&mut tx, &current.id, &requested).await?;
-    audit(
-        &mut tx,
-        &actor,
-        "scim.group.replaced",
-        &current.id,
-        &skipped,
-        &[],
-    )
-    .await?;
+    tx.replace_members(&current.id, &requested).await?;
+    audit(&mut tx, &actor, "scim.group.replaced", &current.id, &[]).await?;
     tx.commit().await?;
     group_response(&state, &req, &id, StatusCode::OK).await
 }
@@ -209,18 +213,11 @@ async fn patch_group(
             "displayName is required and cannot be removed",
         ));
     }
-    let requested = take_members(&mut doc);
+    let requested = take_members(&mut doc)?;
+    check_members(&mut tx, &requested).await?;
     write(&mut tx, &current.id, &doc).await?;
-    let skipped = set_members(&mut tx, &current.id, &requested).await?;
-    audit(
-        &mut tx,
-        &actor,
-        "scim.group.patched",
-        &current.id,
-        &skipped,
-        &ignored,
-    )
-    .await?;
+    tx.replace_members(&current.id, &requested).await?;
+    audit(&mut tx, &actor, "scim.group.patched", &current.id, &ignored).await?;
     tx.commit().await?;
     group_response(&state, &req, &id, StatusCode::OK).await
 }
@@ -245,18 +242,58 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Removes `members` from the document and returns the member ids it listed.
-fn take_members(doc: &mut Map<String, Value>) -> Vec<String> {
+/// Removes `members` from the document and returns the member ids it listed. A
+/// member without a value references nothing, and is refused.
+fn take_members(doc: &mut Map<String, Value>) -> Result<Vec<String>, ScimError> {
     let Some(Value::Array(members)) = doc.remove("members") else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    let mut ids: Vec<String> = members
+    let mut ids = members
         .iter()
-        .filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_string))
-        .collect();
+        .map(|m| {
+            m.get("value")
+                .and_then(Value::as_str)
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| ScimError::invalid_value("members: each member needs a value"))
+        })
+        .collect::<Result<Vec<String>, ScimError>>()?;
     ids.sort();
     ids.dedup();
-    ids
+    Ok(ids)
+}
+
+/// Refuses members that are no live user, before anything is written: a member
+/// dropped while answering 200 would leave the identity provider believing someone is
+/// in a group that ownerbound never recorded. Groups are not members (no nesting).
+async fn check_members(tx: &mut Tx, requested: &[String]) -> Result<(), ScimError> {
+    let mut unknown = Vec::new();
+    for id in requested {
+        if !tx.person_is_live(id).await? {
+            let is_group = match tx.get_group(id).await {
+                Ok(_) => true,
+                Err(StoreError::NotFound) => false,
+                Err(other) => return Err(other.into()),
+            };
+            unknown.push(if is_group {
+                format!("{id:?} (a Group: groups cannot be members)")
+            } else {
+                format!("{id:?}")
+            });
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let shown = unknown.len().min(10);
+    let more = match unknown.len() - shown {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Err(ScimError::invalid_value(format!(
+        "members: no User has the value {}{more}",
+        unknown[..shown].join(", ")
+    )))
 }
 
 async fn write(tx: &mut Tx, id: &str, doc: &Map<String, Value>) -> Result<(), ScimError> {
@@ -273,37 +310,14 @@ async fn write(tx: &mut Tx, id: &str, doc: &Map<String, Value>) -> Result<(), Sc
     Ok(())
 }
 
-/// Sets the members that are known people; returns the ids that are not.
-async fn set_members(
-    tx: &mut Tx,
-    group_id: &str,
-    requested: &[String],
-) -> Result<Vec<String>, ScimError> {
-    let mut known = Vec::new();
-    let mut unknown = Vec::new();
-    for id in requested {
-        if tx.person_is_live(id).await? {
-            known.push(id.clone());
-        } else {
-            unknown.push(id.clone());
-        }
-    }
-    tx.replace_members(group_id, &known).await?;
-    Ok(unknown)
-}
-
 async fn audit(
     tx: &mut Tx,
     actor: &str,
     action: &str,
     id: &str,
-    unknown_members: &[String],
     ignored_paths: &[String],
 ) -> Result<(), ScimError> {
     let mut details = json!({});
-    if !unknown_members.is_empty() {
-        details["unknown_members_skipped"] = json!(unknown_members);
-    }
     if !ignored_paths.is_empty() {
         details["ignored_paths"] = json!(ignored_paths);
     }

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::ScimError;
 use super::filter::{parse_filter, Filter};
-use super::schema::{ResourceSchema, LIST_RESPONSE};
+use super::schema::{ResourceSchema, LIST_RESPONSE, SEARCH_REQUEST};
 use super::sql::Resource;
 
 /// Page size when the client does not ask for one.
@@ -47,6 +47,20 @@ pub struct SearchRequest {
 }
 
 impl SearchRequest {
+    /// A `POST /.search` body must say it is a SearchRequest (RFC 7644 §3.4.3).
+    pub fn checked(self) -> Result<Self, ScimError> {
+        if !self
+            .schemas
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(SEARCH_REQUEST))
+        {
+            return Err(ScimError::invalid_syntax(format!(
+                "schemas must be [\"{SEARCH_REQUEST}\"]"
+            )));
+        }
+        Ok(self)
+    }
+
     /// From query parameters, whose names are matched case-insensitively.
     pub fn from_query(query: &HashMap<String, String>) -> Result<Self, ScimError> {
         let get = |name: &str| {
@@ -131,13 +145,15 @@ impl SearchRequest {
 
 impl ListParams {
     /// `ORDER BY` text: the sort column, then (appended by the store) the id, so
-    /// pages are stable. Where NULLs go is spelled out: the engines' defaults differ.
+    /// pages are stable. Resources without a value come last in ascending order and
+    /// first in descending order (RFC 7644 §3.4.2.3), spelled out: the engines'
+    /// defaults differ.
     pub fn order_by(&self, default: &'static str) -> String {
         let column = self.sort_column.unwrap_or(default);
         if self.descending {
-            format!("{column} DESC NULLS LAST")
+            format!("{column} DESC NULLS FIRST")
         } else {
-            format!("{column} ASC NULLS FIRST")
+            format!("{column} ASC NULLS LAST")
         }
     }
 

@@ -18,6 +18,7 @@ pub mod list;
 pub mod patch;
 pub mod resource;
 pub mod schema;
+pub mod search;
 pub mod sql;
 pub mod users;
 
@@ -47,6 +48,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .configure(users::routes)
                 .configure(groups::routes)
                 .configure(discovery::routes)
+                .configure(search::routes)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ScimError::not_found("endpoint"))
                 })),

@@ -156,6 +156,10 @@ pub fn canonical_single(
             if s.contains('\0') {
                 return Err(wrong("text without NUL characters"));
             }
+            // RFC 7643 §2.3.6: binary values are base64, and are served as such.
+            if attr.ty == AttrType::Binary && !is_base64(s) {
+                return Err(wrong("base64"));
+            }
             Some(Value::String(s.clone()))
         }
         (AttrType::String | AttrType::Reference | AttrType::Binary, _) => {
@@ -170,6 +174,13 @@ pub fn canonical_single(
         (AttrType::Decimal, Value::Number(n)) => Some(Value::Number(n.clone())),
         (AttrType::Integer | AttrType::Decimal, _) => return Err(wrong("a number")),
     })
+}
+
+fn is_base64(text: &str) -> bool {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .is_ok()
 }
 
 /// `meta` of a resource.

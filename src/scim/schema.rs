@@ -11,6 +11,8 @@ pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListRespo
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+/// The schema of schema definitions (RFC 7643 §7).
+pub const SCHEMA_DEFINITION: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttrType {
@@ -50,6 +52,8 @@ pub struct Attr {
     pub mutability: Mutability,
     pub returned: Returned,
     pub unique: bool,
+    /// For references: what they may point to (RFC 7643 §7 `referenceTypes`).
+    pub reference_types: &'static [&'static str],
     pub sub: &'static [Attr],
 }
 
@@ -64,32 +68,43 @@ impl Attr {
             mutability: Mutability::ReadWrite,
             returned: Returned::Default,
             unique: false,
+            reference_types: &[],
             sub: &[],
         }
     }
-    const fn string(name: &'static str) -> Self {
+    pub(crate) const fn string(name: &'static str) -> Self {
         Self::new(name, AttrType::String)
     }
-    const fn boolean(name: &'static str) -> Self {
+    pub(crate) const fn boolean(name: &'static str) -> Self {
         Self::new(name, AttrType::Boolean)
     }
-    const fn reference(name: &'static str) -> Self {
-        Self::new(name, AttrType::Reference)
+    pub(crate) const fn integer(name: &'static str) -> Self {
+        Self::new(name, AttrType::Integer)
     }
-    const fn complex(name: &'static str, sub: &'static [Attr]) -> Self {
+    /// A reference to one of `to` (RFC 7643 §7 `referenceTypes`: resource type names,
+    /// `external` or `uri`).
+    pub(crate) const fn reference(name: &'static str, to: &'static [&'static str]) -> Self {
+        let mut a = Self::new(name, AttrType::Reference);
+        a.reference_types = to;
+        a
+    }
+    const fn binary(name: &'static str) -> Self {
+        Self::new(name, AttrType::Binary)
+    }
+    pub(crate) const fn complex(name: &'static str, sub: &'static [Attr]) -> Self {
         let mut a = Self::new(name, AttrType::Complex);
         a.sub = sub;
         a
     }
-    const fn multi(mut self) -> Self {
+    pub(crate) const fn multi(mut self) -> Self {
         self.multi = true;
         self
     }
-    const fn required(mut self) -> Self {
+    pub(crate) const fn required(mut self) -> Self {
         self.required = true;
         self
     }
-    const fn exact(mut self) -> Self {
+    pub(crate) const fn exact(mut self) -> Self {
         self.case_exact = true;
         self
     }
@@ -97,7 +112,7 @@ impl Attr {
         self.unique = true;
         self
     }
-    const fn read_only(mut self) -> Self {
+    pub(crate) const fn read_only(mut self) -> Self {
         self.mutability = Mutability::ReadOnly;
         self
     }
@@ -128,6 +143,22 @@ const MULTI_VALUE_SUB: &[Attr] = &[
     Attr::boolean("primary"),
 ];
 
+/// `photos`: the value is a URL (RFC 7643 §4.1.2).
+const PHOTO_SUB: &[Attr] = &[
+    Attr::reference("value", &["external"]),
+    Attr::string("display"),
+    Attr::string("type"),
+    Attr::boolean("primary"),
+];
+
+/// `x509Certificates`: the value is a DER certificate, base64 (RFC 7643 §4.1.2).
+const CERTIFICATE_SUB: &[Attr] = &[
+    Attr::binary("value"),
+    Attr::string("display"),
+    Attr::string("type"),
+    Attr::boolean("primary"),
+];
+
 const NAME_SUB: &[Attr] = &[
     Attr::string("formatted"),
     Attr::string("familyName"),
@@ -150,7 +181,7 @@ const ADDRESS_SUB: &[Attr] = &[
 
 const GROUP_REF_SUB: &[Attr] = &[
     Attr::string("value").read_only(),
-    Attr::reference("$ref").read_only(),
+    Attr::reference("$ref", &["User", "Group"]).read_only(),
     Attr::string("display").read_only(),
     Attr::string("type").read_only(),
 ];
@@ -161,7 +192,7 @@ pub const USER_ATTRS: &[Attr] = &[
     Attr::complex("name", NAME_SUB),
     Attr::string("displayName"),
     Attr::string("nickName"),
-    Attr::reference("profileUrl"),
+    Attr::reference("profileUrl", &["external"]),
     Attr::string("title"),
     Attr::string("userType"),
     Attr::string("preferredLanguage"),
@@ -172,17 +203,17 @@ pub const USER_ATTRS: &[Attr] = &[
     Attr::complex("emails", MULTI_VALUE_SUB).multi(),
     Attr::complex("phoneNumbers", MULTI_VALUE_SUB).multi(),
     Attr::complex("ims", MULTI_VALUE_SUB).multi(),
-    Attr::complex("photos", MULTI_VALUE_SUB).multi(),
+    Attr::complex("photos", PHOTO_SUB).multi(),
     Attr::complex("addresses", ADDRESS_SUB).multi(),
     Attr::complex("groups", GROUP_REF_SUB).multi().read_only(),
     Attr::complex("entitlements", MULTI_VALUE_SUB).multi(),
     Attr::complex("roles", MULTI_VALUE_SUB).multi(),
-    Attr::complex("x509Certificates", MULTI_VALUE_SUB).multi(),
+    Attr::complex("x509Certificates", CERTIFICATE_SUB).multi(),
 ];
 
 const MANAGER_SUB: &[Attr] = &[
     Attr::string("value"),
-    Attr::reference("$ref"),
+    Attr::reference("$ref", &["User"]),
     Attr::string("displayName").read_only(),
 ];
 
@@ -196,9 +227,11 @@ pub const ENTERPRISE_ATTRS: &[Attr] = &[
     Attr::complex("manager", MANAGER_SUB),
 ];
 
+/// `value` is required (RFC 7643 §4.2 lets service providers require it): a member
+/// is a user of the directory, named by id.
 const MEMBER_SUB: &[Attr] = &[
-    Attr::string("value").immutable(),
-    Attr::reference("$ref").immutable(),
+    Attr::string("value").immutable().required(),
+    Attr::reference("$ref", &["User", "Group"]).immutable(),
     Attr::string("display").immutable(),
     Attr::string("type").immutable(),
 ];
@@ -319,7 +352,7 @@ impl ResourceSchema {
 /// The `/Schemas` representation of one schema.
 pub fn schema_json(id: &str, name: &str, attrs: &[Attr], base_url: &str) -> Value {
     json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "schemas": [SCHEMA_DEFINITION],
         "id": id,
         "name": name,
         "description": format!("{name} as supported by ownerbound"),
@@ -364,7 +397,7 @@ fn attr_json(a: &Attr) -> Value {
         json!(if a.unique { "server" } else { "none" }),
     );
     if a.ty == AttrType::Reference {
-        out.insert("referenceTypes".into(), json!(["external", "uri"]));
+        out.insert("referenceTypes".into(), json!(a.reference_types));
     }
     if !a.sub.is_empty() {
         out.insert(

@@ -52,7 +52,7 @@ async fn search(
     req: HttpRequest,
     body: ScimJson<SearchRequest>,
 ) -> Result<HttpResponse, ScimError> {
-    let params = body.0.validate(Resource::User)?;
+    let params = body.0.checked()?.validate(Resource::User)?;
     list_users(&state, &req, params).await
 }
 
@@ -61,6 +61,19 @@ async fn list_users(
     req: &HttpRequest,
     params: ListParams,
 ) -> Result<HttpResponse, ScimError> {
+    let (total, resources) = users_page(state, req, &params).await?;
+    Ok(respond(
+        StatusCode::OK,
+        &list_response(total, params.start_index, resources),
+    ))
+}
+
+/// The users matching `params`, in total, and the page of them it asks for.
+pub(super) async fn users_page(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &ListParams,
+) -> Result<(i64, Vec<Value>), ScimError> {
     let condition = match &params.filter {
         Some(filter) => sql::to_sql(Resource::User, filter)?,
         None => sql::all(),
@@ -88,10 +101,7 @@ async fn list_users(
             project(&USER, rendered, &params.attributes, &params.excluded)
         })
         .collect();
-    Ok(respond(
-        StatusCode::OK,
-        &list_response(total, params.start_index, resources),
-    ))
+    Ok((total, resources))
 }
 
 async fn get(
@@ -245,10 +255,12 @@ async fn apply_patch(
     let mut doc = document_of(&current);
     doc.insert("active".into(), Value::Bool(current.active));
     let ignored = patch::apply(&USER, &mut doc, &current.id, &body.operations)?;
-    // Removing `active` (or setting it to null) leaves it as it was: a missing value
-    // must never read as "active" and bring an offboarded person back.
+    // Removing `active`, or setting it to null (the same thing, RFC 7643 §2.5), leaves
+    // the person without an administrative status, which ownerbound reads as not
+    // active: a deactivation, as `active: false` would be. A missing value never reads
+    // as "active": it cannot bring an offboarded person back.
     if !doc.contains_key("active") {
-        doc.insert("active".into(), Value::Bool(current.active));
+        doc.insert("active".into(), Value::Bool(false));
     }
     if doc
         .get("userName")
@@ -318,19 +330,27 @@ async fn deactivate_despite(
     Ok(())
 }
 
-/// Whether PATCH operations set `active` to false, in any dialect.
+/// Whether PATCH operations set `active` to false, remove it or set it to null, in
+/// any dialect.
 fn asks_to_deactivate(operations: &[patch::PatchOperation]) -> bool {
+    let names_active = |path: &str| {
+        let local = path.rsplit(':').next().unwrap_or(path);
+        local.eq_ignore_ascii_case("active")
+    };
+    let clears = |value: Option<&Value>| value.is_none_or(Value::is_null) || is_false(value);
     operations.iter().any(|op| {
-        let sets = matches!(op.op.to_ascii_lowercase().as_str(), "add" | "replace");
         let value = op.value.as_ref();
-        sets && match op.path.as_deref().map(str::trim) {
-            Some(path) => {
-                let local = path.rsplit(':').next().unwrap_or(path);
-                local.eq_ignore_ascii_case("active") && is_false(value)
-            }
-            None => value
+        match (
+            op.op.to_ascii_lowercase().as_str(),
+            op.path.as_deref().map(str::trim),
+        ) {
+            ("remove", Some(path)) => names_active(path),
+            ("add" | "replace", Some(path)) => names_active(path) && clears(value),
+            ("add" | "replace", None) => value
                 .and_then(Value::as_object)
-                .is_some_and(|o| is_false(field(o, "active"))),
+                .and_then(|o| field(o, "active"))
+                .is_some_and(|v| clears(Some(v))),
+            _ => false,
         }
     })
 }

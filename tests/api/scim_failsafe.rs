@@ -10,7 +10,7 @@ use crate::helpers::TestApp;
 use crate::on_both_engines;
 use crate::scim_entra::urlencode;
 
-async fn new_user(app: &TestApp, token: &str, user_name: &str) -> String {
+pub(crate) async fn new_user(app: &TestApp, token: &str, user_name: &str) -> String {
     let (status, _, body) = app
         .scim(
             token,
@@ -21,6 +21,19 @@ async fn new_user(app: &TestApp, token: &str, user_name: &str) -> String {
         .await;
     assert_eq!(status, 201, "{body}");
     body["id"].as_str().unwrap().to_string()
+}
+
+/// PATCHes a user with these operations; returns the status and the body.
+async fn patch_user(app: &TestApp, token: &str, id: &str, operations: Value) -> (u16, Value) {
+    let (status, _, body) = app
+        .scim(
+            token,
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(&json!({"Operations": operations})),
+        )
+        .await;
+    (status, body)
 }
 
 async fn a_refused_patch_that_deactivates_still_deactivates(app: TestApp) {
@@ -106,14 +119,7 @@ async fn removing_or_nulling_active_never_reactivates(app: TestApp) {
         json!([{"op": "replace", "path": "active", "value": null}]),
         json!([{"op": "replace", "value": {"active": null, "displayName": "Still Gone"}}]),
     ] {
-        let (status, _, body) = app
-            .scim(
-                &token,
-                Method::PATCH,
-                &format!("/Users/{id}"),
-                Some(&json!({"Operations": ops})),
-            )
-            .await;
+        let (status, body) = patch_user(&app, &token, &id, ops.clone()).await;
         // Accepted as "unchanged", or refused as a missing value; never a reactivation.
         assert!(status == 200 || status == 400, "{body}");
         let (_, _, user) = app
@@ -121,6 +127,58 @@ async fn removing_or_nulling_active_never_reactivates(app: TestApp) {
             .await;
         assert_eq!(user["active"], false, "{ops}");
     }
+    assert_eq!(app.lifecycle_events(&id).await.len(), 1);
+}
+
+async fn removing_active_from_an_active_user_deactivates_them(app: TestApp) {
+    let token = app.scim_token().await;
+    for (name, ops) in [
+        ("removed", json!([{"op": "remove", "path": "active"}])),
+        ("entra-removed", json!([{"op": "Remove", "path": "active"}])),
+        (
+            "urn-removed",
+            json!([{"op": "remove", "path": "urn:ietf:params:scim:schemas:core:2.0:User:active"}]),
+        ),
+        (
+            "nulled",
+            json!([{"op": "replace", "value": {"active": null, "displayName": "Nulled"}}]),
+        ),
+    ] {
+        let id = new_user(&app, &token, name).await;
+        let (status, body) = patch_user(&app, &token, &id, ops.clone()).await;
+        assert_eq!(status, 200, "{ops}: {body}");
+        assert_eq!(body["active"], false, "{ops}: {body}");
+        let (_, _, user) = app
+            .scim(&token, Method::GET, &format!("/Users/{id}"), None)
+            .await;
+        assert_eq!(user["active"], false, "{ops}");
+        assert_eq!(
+            app.lifecycle_events(&id).await,
+            vec![("person-deactivated".to_string(), "scim".to_string())],
+            "{ops}"
+        );
+        // Removing it again changes nothing: no second event, still inactive.
+        patch_user(
+            &app,
+            &token,
+            &id,
+            json!([{"op": "remove", "path": "active"}]),
+        )
+        .await;
+        assert_eq!(app.lifecycle_events(&id).await.len(), 1, "{ops}");
+    }
+    // Refused for something else, the removal of `active` still deactivates.
+    let id = new_user(&app, &token, "refused").await;
+    let operations = json!([
+        {"op": "remove", "path": "active"},
+        {"op": "replace", "path": "displayName", "value": 42}
+    ]);
+    let (status, _) = patch_user(&app, &token, &id, operations).await;
+    assert_eq!(status, 400);
+    let (_, _, user) = app
+        .scim(&token, Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(user["active"], false, "{user}");
     assert_eq!(app.lifecycle_events(&id).await.len(), 1);
 }
 
@@ -406,6 +464,7 @@ on_both_engines!(
     a_refused_patch_that_deactivates_still_deactivates,
     a_refused_put_that_deactivates_still_deactivates,
     removing_or_nulling_active_never_reactivates,
+    removing_active_from_an_active_user_deactivates_them,
     adoption_and_length_limits,
     non_ascii_names_filter_alike_on_both_engines,
     arbitrary_filters_and_paths_over_http_never_fail_the_server

@@ -89,7 +89,11 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
         [
             "urn:ietf:params:scim:schemas:core:2.0:User",
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
-            "urn:ietf:params:scim:schemas:core:2.0:Group"
+            "urn:ietf:params:scim:schemas:core:2.0:Group",
+            "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
+            EXTENSION,
+            "urn:ietf:params:scim:schemas:core:2.0:ResourceType",
+            "urn:ietf:params:scim:schemas:core:2.0:Schema"
         ]
     );
     let (status, _, user_schema) = app
