@@ -9,8 +9,8 @@ use super::error::ScimError;
 use super::list::{list_response, MAX_COUNT};
 use super::patch::MAX_OPERATIONS;
 use super::schema::{
-    schema_json, Attr, ENTERPRISE_ATTRS, ENTERPRISE_SCHEMA, GROUP_ATTRS, GROUP_SCHEMA,
-    SCHEMA_DEFINITION, USER_ATTRS, USER_SCHEMA,
+    schema_json, Attr, AGENT_ATTRS, AGENT_SCHEMA, ENTERPRISE_ATTRS, ENTERPRISE_SCHEMA, GROUP_ATTRS,
+    GROUP_SCHEMA, SCHEMA_DEFINITION, USER_ATTRS, USER_SCHEMA,
 };
 use super::{base_url, resource, respond};
 use crate::startup::AppState;
@@ -36,6 +36,13 @@ async fn service_provider_config(state: web::Data<AppState>, req: HttpRequest) -
             "changePassword": {"supported": false},
             "sort": {"supported": true},
             "etag": {"supported": true},
+            // draft-abbey-scim-agent-extension §3: how a client learns that Agents
+            // can be pushed here. AgenticApplications are not served (yet).
+            "agentExtension": {
+                "supported": true,
+                "agentsSupported": true,
+                "agenticApplicationsSupported": false
+            },
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",
                 "name": "Bearer token",
@@ -95,6 +102,18 @@ const SERVICE_PROVIDER_CONFIG_ATTRS: &[Attr] = &[
         .read_only(),
     Attr::complex("sort", SUPPORTED).required().read_only(),
     Attr::complex("etag", SUPPORTED).required().read_only(),
+    // Added to the ServiceProviderConfig by draft-abbey-scim-agent-extension §3.
+    Attr::complex(
+        "agentExtension",
+        &[
+            Attr::boolean("supported").required().read_only(),
+            Attr::boolean("agentsSupported").required().read_only(),
+            Attr::boolean("agenticApplicationsSupported")
+                .required()
+                .read_only(),
+        ],
+    )
+    .read_only(),
     Attr::complex(
         "authenticationSchemes",
         &[
@@ -181,6 +200,7 @@ fn all_schemas(base: &str) -> Vec<Value> {
         schema_json(USER_SCHEMA, "User", USER_ATTRS, base),
         schema_json(ENTERPRISE_SCHEMA, "EnterpriseUser", ENTERPRISE_ATTRS, base),
         schema_json(GROUP_SCHEMA, "Group", GROUP_ATTRS, base),
+        schema_json(AGENT_SCHEMA, "Agent", AGENT_ATTRS, base),
         schema_json(
             SERVICE_PROVIDER_CONFIG_SCHEMA,
             "Service Provider Configuration",
@@ -241,6 +261,14 @@ fn all_resource_types(base: &str) -> Vec<Value> {
             "schema": GROUP_SCHEMA,
             "schemaExtensions": [],
             "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/Group")}
+        }),
+        json!({
+            "schemas": [RESOURCE_TYPE_SCHEMA],
+            "id": "Agent", "name": "Agent", "endpoint": "/Agents",
+            "description": "AI agents with their owners (draft-abbey-scim-agent-extension); deactivating or deleting one revokes its credentials",
+            "schema": AGENT_SCHEMA,
+            "schemaExtensions": [],
+            "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/Agent")}
         }),
     ]
 }

@@ -10,6 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub mod agents;
 pub mod discovery;
 pub mod error;
 pub mod filter;
@@ -47,6 +48,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .wrap(middleware::from_fn(reject_bad_uri))
                 .configure(users::routes)
                 .configure(groups::routes)
+                .configure(agents::routes)
                 .configure(discovery::routes)
                 .configure(search::routes)
                 .default_service(web::to(|| async {

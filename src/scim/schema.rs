@@ -7,6 +7,10 @@ use serde_json::{json, Map, Value};
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+/// The AI agent resource of draft-abbey-scim-agent-extension, whose URN
+/// draft-wzdk-scim-agent-resource shares (compared case-insensitively: a twin draft
+/// writes it `…:2.0:agent`).
+pub const AGENT_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Agent";
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -242,6 +246,43 @@ pub const GROUP_ATTRS: &[Attr] = &[
     Attr::complex("members", MEMBER_SUB).multi(),
 ];
 
+/// An agent's owners: users or groups (draft-abbey §4, `owners`). The draft marks them
+/// read-only, but identity providers must be able to write them, so they are
+/// read-write here; `display` is ours to fill in.
+const OWNER_SUB: &[Attr] = &[
+    Attr::string("value").required(),
+    Attr::reference("$ref", &["User", "Group"]),
+    Attr::string("display").read_only(),
+    Attr::string("type"),
+];
+
+const AGENT_APPLICATION_SUB: &[Attr] = &[
+    Attr::string("value").read_only(),
+    Attr::reference("$ref", &["AgenticApplication"]).read_only(),
+    Attr::string("display").read_only(),
+];
+
+/// Agent attributes of both drafts: draft-abbey's `name` and draft-wzdk's
+/// `agentUserName` name the same handle (one is filled in from the other).
+pub const AGENT_ATTRS: &[Attr] = &[
+    Attr::string("name").required().unique(),
+    Attr::string("agentUserName").unique(),
+    Attr::string("displayName"),
+    Attr::string("description"),
+    Attr::boolean("active"),
+    Attr::string("agentType"),
+    // The prose lets the client set it to an OIDC `sub`; it cannot change afterwards.
+    Attr::string("subject").immutable(),
+    Attr::complex("owners", OWNER_SUB).multi(),
+    Attr::complex("entitlements", MULTI_VALUE_SUB).multi(),
+    Attr::complex("roles", MULTI_VALUE_SUB).multi(),
+    Attr::complex("x509Certificates", CERTIFICATE_SUB).multi(),
+    Attr::complex("groups", GROUP_REF_SUB).multi().read_only(),
+    Attr::complex("applications", AGENT_APPLICATION_SUB)
+        .multi()
+        .read_only(),
+];
+
 /// Attributes every resource has (RFC 7643 §3.1).
 pub const COMMON_ATTRS: &[Attr] = &[
     Attr::string("id").read_only().always().exact().unique(),
@@ -272,6 +313,14 @@ pub const GROUP: ResourceSchema = ResourceSchema {
     endpoint: "/Groups",
     core: GROUP_SCHEMA,
     attrs: GROUP_ATTRS,
+    extensions: &[],
+};
+
+pub const AGENT: ResourceSchema = ResourceSchema {
+    name: "Agent",
+    endpoint: "/Agents",
+    core: AGENT_SCHEMA,
+    attrs: AGENT_ATTRS,
     extensions: &[],
 };
 

@@ -1,5 +1,5 @@
 //! `POST /.search` from the root (RFC 7644 §3.4.3): one search over every resource
-//! type, Users then Groups.
+//! type, Users, then Groups, then Agents.
 //!
 //! Design, as RFC 7644 has it and strict clients expect:
 //! - A filter applies to each resource type in turn. An attribute a resource type does
@@ -22,9 +22,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::error::ScimError;
 use super::filter::{AttrPath, CompareOp, Filter, FilterValue};
 use super::list::{list_response, ListParams, SearchRequest};
-use super::schema::{Namespace, ResourceSchema, GROUP, USER};
+use super::schema::{Namespace, ResourceSchema, AGENT, GROUP, USER};
 use super::sql::Resource;
-use super::{groups, resource, respond, users, ScimJson};
+use super::{agents, groups, resource, respond, users, ScimJson};
 use crate::startup::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -49,7 +49,7 @@ async fn search(
     // Parsed and checked once (filter syntax, paging), then narrowed for each type.
     let params = request.validate(Resource::User)?;
     if let Some(filter) = &params.filter {
-        if let Some(path) = undefined_everywhere(filter, &[&USER, &GROUP]) {
+        if let Some(path) = undefined_everywhere(filter, &[&USER, &GROUP, &AGENT]) {
             return Err(ScimError::invalid_filter(format!(
                 "no resource type has the attribute {path}"
             )));
@@ -57,6 +57,18 @@ async fn search(
     }
     let for_type = |schema: &ResourceSchema, start_index: i64, count: i64| ListParams {
         filter: params.filter.as_ref().map(|f| narrow(f, schema)),
+        start_index,
+        count,
+        ..params.clone()
+    };
+    // Agents define attributes (displayName, agentType …) they cannot be filtered on:
+    // from the root such a term is false for agents rather than failing the search
+    // for Users and Groups too.
+    let for_agents = |start_index: i64, count: i64| ListParams {
+        filter: params
+            .filter
+            .as_ref()
+            .map(|f| narrow_to(f, &|p| defines(&AGENT, p) && Resource::Agent.filterable(p))),
         start_index,
         count,
         ..params.clone()
@@ -73,9 +85,22 @@ async fn search(
     )
     .await?;
     resources.extend(more);
+    let taken = resources.len() as i64;
+    let agent_offset = (offset - user_total - group_total).max(0);
+    let (agent_total, more) = agents::agents_page(
+        &state,
+        &req,
+        &for_agents(agent_offset + 1, params.count - taken),
+    )
+    .await?;
+    resources.extend(more);
     Ok(respond(
         StatusCode::OK,
-        &list_response(user_total + group_total, params.start_index, resources),
+        &list_response(
+            user_total + group_total + agent_total,
+            params.start_index,
+            resources,
+        ),
     ))
 }
 
@@ -109,6 +134,11 @@ fn undefined_everywhere(filter: &Filter, schemas: &[&ResourceSchema]) -> Option<
 /// term that is false for every resource (`id eq null`: every resource has an id), so
 /// they behave as terms on a missing value.
 fn narrow(filter: &Filter, schema: &ResourceSchema) -> Filter {
+    narrow_to(filter, &|path| defines(schema, path))
+}
+
+/// [`narrow`], keeping the terms on the paths `keep` accepts.
+fn narrow_to(filter: &Filter, keep: &dyn Fn(&AttrPath) -> bool) -> Filter {
     let never = || Filter::Compare {
         path: AttrPath {
             urn: None,
@@ -119,11 +149,13 @@ fn narrow(filter: &Filter, schema: &ResourceSchema) -> Filter {
         value: FilterValue::Null,
     };
     match filter {
-        Filter::And(a, b) => Filter::And(Box::new(narrow(a, schema)), Box::new(narrow(b, schema))),
-        Filter::Or(a, b) => Filter::Or(Box::new(narrow(a, schema)), Box::new(narrow(b, schema))),
-        Filter::Not(inner) => Filter::Not(Box::new(narrow(inner, schema))),
+        Filter::And(a, b) => {
+            Filter::And(Box::new(narrow_to(a, keep)), Box::new(narrow_to(b, keep)))
+        }
+        Filter::Or(a, b) => Filter::Or(Box::new(narrow_to(a, keep)), Box::new(narrow_to(b, keep))),
+        Filter::Not(inner) => Filter::Not(Box::new(narrow_to(inner, keep))),
         Filter::Present(path) | Filter::Compare { path, .. } | Filter::ValuePath { path, .. } => {
-            if defines(schema, path) {
+            if keep(path) {
                 filter.clone()
             } else {
                 never()

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::error::ScimError;
 use super::filter::{AttrPath, CompareOp, Filter, FilterValue};
-use super::schema::{ResourceSchema, ENTERPRISE_SCHEMA, GROUP, USER};
+use super::schema::{ResourceSchema, AGENT, ENTERPRISE_SCHEMA, GROUP, USER};
 use crate::domain::case_key;
 use crate::store::people::escape_like;
 use crate::store::{SqlPart, SqlValue};
@@ -56,6 +56,11 @@ const MEMBERS: Related = Related {
     inner: "m.group_id",
     from: "scim_group_members m",
 };
+const OWNERS: Related = Related {
+    outer: "a.id",
+    inner: "o.agent_id",
+    from: "agent_owners o",
+};
 
 impl Related {
     fn open(&self) -> String {
@@ -87,6 +92,8 @@ const fn rel(expr: &'static str, kind: Kind, related: Related) -> Column {
 pub enum Resource {
     User,
     Group,
+    /// Agents pushed over SCIM (alias `a`).
+    Agent,
 }
 
 impl Resource {
@@ -94,6 +101,7 @@ impl Resource {
         match self {
             Self::User => &USER,
             Self::Group => &GROUP,
+            Self::Agent => &AGENT,
         }
     }
 
@@ -106,7 +114,9 @@ impl Resource {
             (_, "meta", Some("created")) => col(self.alias("created_at"), Time),
             (_, "meta", Some("lastmodified")) => col(self.alias("updated_at"), Time),
             (Self::User, "username", None) => col("p.user_name_key", Folded),
-            (_, "displayname", None) => col(self.alias("display_name_key"), Folded),
+            (Self::User | Self::Group, "displayname", None) => {
+                col(self.alias("display_name_key"), Folded)
+            }
             (Self::User, "name", Some("givenname")) => col("p.given_name_key", Folded),
             (Self::User, "name", Some("familyname")) => col("p.family_name_key", Folded),
             (Self::User, "active", None) => col("p.active", Bool),
@@ -116,6 +126,11 @@ impl Resource {
             (Self::User, "employeenumber", None) => col("p.employee_number", Exact),
             (Self::User, "manager", None | Some("value")) => col("p.manager_id", Exact),
             (Self::Group, "members", None | Some("value")) => rel("m.person_id", Exact, MEMBERS),
+            (Self::Agent, "name" | "agentusername", None) => col("a.name_key", Folded),
+            (Self::Agent, "active", None) => col("(a.status = 'active')", Bool),
+            (Self::Agent, "owners", None | Some("value")) => {
+                rel("COALESCE(o.person_id, o.group_id)", Exact, OWNERS)
+            }
             _ => return None,
         })
     }
@@ -132,6 +147,10 @@ impl Resource {
             (Self::Group, "created_at") => "g.created_at",
             (Self::Group, "updated_at") => "g.updated_at",
             (Self::Group, "display_name_key") => "g.display_name_key",
+            (Self::Agent, "id") => "a.id",
+            (Self::Agent, "external_id") => "a.external_id",
+            (Self::Agent, "created_at") => "a.created_at",
+            (Self::Agent, "updated_at") => "a.updated_at",
             _ => unreachable!("no such column alias"),
         }
     }
@@ -141,8 +160,18 @@ impl Resource {
         match (self, attr) {
             (Self::User, "emails") => Some(EMAILS),
             (Self::Group, "members") => Some(MEMBERS),
+            (Self::Agent, "owners") => Some(OWNERS),
             _ => None,
         }
+    }
+
+    /// Whether a filter term on this attribute can be translated (a ValuePath's
+    /// attribute: whether it is a filterable multi-valued one).
+    pub fn filterable(self, path: &AttrPath) -> bool {
+        let Ok((attr, sub)) = self.normalise(path) else {
+            return false;
+        };
+        self.column(&attr, sub.as_deref()).is_some() || self.related(&attr).is_some()
     }
 
     /// SQL for `sortBy`.

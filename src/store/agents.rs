@@ -11,8 +11,8 @@ use sqlx::QueryBuilder;
 
 use super::people::escape_like;
 use super::{
-    conflict, new_id, now, with_pool, with_tx, Page, PageRequest, Store, StoreError, StoreResult,
-    Tx,
+    conflict, new_id, now, push_parts, with_pool, with_tx, Page, PageRequest, SqlPart, Store,
+    StoreError, StoreResult, Tx,
 };
 use crate::domain::{case_key, AgentSource, AgentStatus, OrphanReason};
 
@@ -273,6 +273,37 @@ impl Store {
         Ok(())
     }
 
+    /// Live agents pushed over SCIM that match a translated SCIM filter: the total and
+    /// one page (owners loaded).
+    pub async fn query_scim_agents(
+        &self,
+        condition: &[SqlPart],
+        order_by: &str,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(i64, Vec<Agent>)> {
+        let scope = "a.deleted_at IS NULL AND a.source = 'scim' AND (";
+        let select = agent_select();
+        let (total, mut rows) = with_pool!(self, p => {
+            let mut q = QueryBuilder::<Db>::new(format!("SELECT COUNT(*) FROM agents a WHERE {scope}"));
+            push_parts!(q, condition);
+            q.push(")");
+            let total: i64 = q.build_query_scalar().fetch_one(p).await?;
+            let rows: Vec<Agent> = if limit > 0 && offset < total {
+                let mut q = QueryBuilder::<Db>::new(format!("{select} WHERE {scope}"));
+                push_parts!(q, condition);
+                q.push(") ORDER BY ").push(order_by).push(", a.id LIMIT ").push_bind(limit);
+                q.push(" OFFSET ").push_bind(offset);
+                q.build_query_as().fetch_all(p).await?
+            } else {
+                Vec::new()
+            };
+            (total, rows)
+        });
+        self.load_owners(&mut rows).await?;
+        Ok((total, rows))
+    }
+
     /// Live agents matching the filter, in creation order.
     pub async fn list_agents(
         &self,
@@ -485,6 +516,19 @@ impl Tx {
                 .await?;
             });
         }
+        Ok(())
+    }
+
+    /// Marks an agent as owned by `source` from now on (an identity provider adopting
+    /// an agent the API registered).
+    pub async fn set_agent_source(&mut self, id: &str, source: AgentSource) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query("UPDATE agents SET source = $2 WHERE id = $1")
+                .bind(id)
+                .bind(source.as_str())
+                .execute(&mut *c)
+                .await?;
+        });
         Ok(())
     }
 

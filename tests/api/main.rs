@@ -23,6 +23,7 @@ mod reports;
 mod revocation;
 mod revocation_faults;
 mod schema;
+mod scim_agents;
 mod scim_conformance;
 mod scim_entra;
 mod scim_failsafe;

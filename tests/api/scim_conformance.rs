@@ -136,6 +136,55 @@ authenticationSchemes complex multi required mut=readOnly
   documentationUri reference mut=readOnly refs=external
 ";
 
+/// draft-abbey-scim-agent-extension-00 §4 (the Agent schema JSON), plus
+/// draft-wzdk-scim-agent-resource's `agentUserName` for the same handle. `protocols`
+/// and `parent` are not served.
+const AGENT: &str = "
+name string required uniq=server
+agentUserName string uniq=server
+displayName string
+description string
+active boolean
+agentType string
+subject string mut=readOnly
+owners complex multi mut=readOnly
+  value string mut=readOnly
+  $ref reference mut=readOnly refs=User,Group
+  display string mut=readOnly
+entitlements complex multi
+  value string
+  display string
+  type string
+  primary boolean
+roles complex multi
+  value string
+  display string
+  type string
+  primary boolean
+x509Certificates complex multi
+  value binary
+  display string
+  type string
+  primary boolean
+groups complex multi mut=readOnly
+  value string mut=readOnly
+  $ref reference mut=readOnly refs=User,Group
+  display string mut=readOnly
+  type string mut=readOnly
+applications complex multi mut=readOnly
+  value string mut=readOnly
+  $ref reference mut=readOnly refs=AgenticApplication
+  display string mut=readOnly
+";
+
+/// draft-abbey-scim-agent-extension-00 §3: what the ServiceProviderConfig gains.
+const AGENT_EXTENSION_OF_CONFIG: &str = "
+agentExtension complex mut=readOnly
+  supported boolean required mut=readOnly
+  agentsSupported boolean required mut=readOnly
+  agenticApplicationsSupported boolean required mut=readOnly
+";
+
 /// RFC 7643 §8.7.2, Resource Type.
 const RESOURCE_TYPE: &str = "
 id string mut=readOnly
@@ -180,23 +229,25 @@ attributes complex multi required mut=readOnly
     referenceTypes string multi caseExact mut=readOnly
 ";
 
-/// The definition each served schema must follow, by schema id.
-const REFERENCE: &[(&str, &str)] = &[
-    ("urn:ietf:params:scim:schemas:core:2.0:User", USER),
+/// The definition each served schema must follow, by schema id, in parts (a draft
+/// may add attributes to an RFC schema).
+const REFERENCE: &[(&str, &[&str])] = &[
+    ("urn:ietf:params:scim:schemas:core:2.0:User", &[USER]),
     (
         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
-        ENTERPRISE_USER,
+        &[ENTERPRISE_USER],
     ),
-    ("urn:ietf:params:scim:schemas:core:2.0:Group", GROUP),
+    ("urn:ietf:params:scim:schemas:core:2.0:Group", &[GROUP]),
+    ("urn:ietf:params:scim:schemas:core:2.0:Agent", &[AGENT]),
     (
         "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
-        SERVICE_PROVIDER_CONFIG,
+        &[SERVICE_PROVIDER_CONFIG, AGENT_EXTENSION_OF_CONFIG],
     ),
     (
         "urn:ietf:params:scim:schemas:core:2.0:ResourceType",
-        RESOURCE_TYPE,
+        &[RESOURCE_TYPE],
     ),
-    ("urn:ietf:params:scim:schemas:core:2.0:Schema", SCHEMA),
+    ("urn:ietf:params:scim:schemas:core:2.0:Schema", &[SCHEMA]),
 ];
 
 /// Where ownerbound is stricter than RFC 7643's schema representation, on purpose.
@@ -219,6 +270,37 @@ fn tightened() -> Vec<Tightening> {
             characteristic: "uniqueness",
             served: json!("server"),
             why: "a second group of the same name is refused with 409 uniqueness",
+        },
+        Tightening {
+            path: "Agent.owners",
+            characteristic: "mutability",
+            served: json!("readWrite"),
+            why: "identity providers must be able to write an agent's owners; the draft marks them \
+                  read-only though its own flows set them",
+        },
+        Tightening {
+            path: "Agent.owners.value",
+            characteristic: "mutability",
+            served: json!("readWrite"),
+            why: "as owners",
+        },
+        Tightening {
+            path: "Agent.owners.value",
+            characteristic: "required",
+            served: json!(true),
+            why: "an owner is a User or Group named by id",
+        },
+        Tightening {
+            path: "Agent.owners.$ref",
+            characteristic: "mutability",
+            served: json!("readWrite"),
+            why: "as owners: it tells a User from a Group",
+        },
+        Tightening {
+            path: "Agent.subject",
+            characteristic: "mutability",
+            served: json!("immutable"),
+            why: "the draft's prose lets the client set it to an OIDC sub on creation; it cannot change",
         },
     ]
 }
@@ -275,6 +357,24 @@ const SAMPLES: &[Sample] = &[
         },
         patch: |_| json!([{"op": "replace", "path": "displayName", "value": "Testers 2"}]),
     },
+    Sample {
+        resource_type: "Agent",
+        body: |ids| {
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Agent"],
+                   "name": "conformance-agent", "externalId": "ag-1", "active": true,
+                   "displayName": "Conformance agent", "description": "Checks documents",
+                   "agentType": "Assistant", "subject": "sub-1",
+                   "owners": [{"value": ids["User"], "type": "User"}, {"value": ids["Group"], "type": "Group"}],
+                   "entitlements": [{"value": "invoices:read"}], "roles": [{"value": "reader"}],
+                   "x509Certificates": [{"value": "MIIBAAAA"}]})
+        },
+        patch: |ids| {
+            json!([
+                {"op": "remove", "path": format!("owners[value eq \"{}\"]", ids["Group"])},
+                {"op": "replace", "path": "description", "value": "Checks more"}
+            ])
+        },
+    },
 ];
 
 async fn validator(app: &TestApp, token: &str) -> Validator {
@@ -299,11 +399,11 @@ async fn the_served_schemas_are_rfc_7643s(app: TestApp) {
             continue;
         }
         match REFERENCE.iter().find(|(urn, _)| *urn == id) {
-            Some((_, text)) => {
+            Some((_, parts)) => {
                 compare_definitions(
                     name,
                     served,
-                    &definitions(text),
+                    &definitions(&parts.concat()),
                     false,
                     &tightened(),
                     &mut out,

@@ -32,7 +32,8 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
     assert_eq!(config["filter"]["maxResults"], 500);
     assert_eq!(config["etag"]["supported"], true);
     assert_eq!(config["sort"]["supported"], true);
-    // Only RFC 7643 §5's attributes (and meta's own), plus an extension of ours.
+    // Only RFC 7643 §5's attributes (and meta's own), the agent draft's agentExtension,
+    // plus an extension of ours.
     const EXTENSION: &str =
         "urn:ietf:params:scim:schemas:extension:ownerbound:2.0:ServiceProviderConfig";
     let mut keys: Vec<&str> = config
@@ -45,6 +46,7 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
     assert_eq!(
         keys,
         [
+            "agentExtension",
             "authenticationSchemes",
             "bulk",
             "changePassword",
@@ -90,6 +92,7 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
             "urn:ietf:params:scim:schemas:core:2.0:User",
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
             "urn:ietf:params:scim:schemas:core:2.0:Group",
+            "urn:ietf:params:scim:schemas:core:2.0:Agent",
             "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
             EXTENSION,
             "urn:ietf:params:scim:schemas:core:2.0:ResourceType",
@@ -113,7 +116,18 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
         .unwrap();
     assert_eq!(user_name["uniqueness"], "server");
     let (_, _, types) = app.scim(&token, Method::GET, "/ResourceTypes", None).await;
-    assert_eq!(types["totalResults"], 2);
+    assert_eq!(types["totalResults"], 3);
+    let (status, agent_type) = {
+        let (status, _, body) = app
+            .scim(&token, Method::GET, "/ResourceTypes/Agent", None)
+            .await;
+        (status, body)
+    };
+    assert_eq!(
+        (status, agent_type["endpoint"].clone()),
+        (200, json!("/Agents"))
+    );
+    assert_eq!(config["agentExtension"]["agentsSupported"], true);
     let (status, _, user_type) = app
         .scim(&token, Method::GET, "/ResourceTypes/User", None)
         .await;
