@@ -208,7 +208,10 @@ impl Report {
 pub fn subject_line(finding: &Finding) -> String {
     let mut parts = Vec::new();
     if let Some(agent) = &finding.agent {
-        parts.push(format!("agent {}", agent.name));
+        match &agent.source {
+            Some(source) => parts.push(format!("agent {} (source {source})", agent.name)),
+            None => parts.push(format!("agent {}", agent.name)),
+        }
     }
     if let Some(owner) = &finding.owner {
         let name = owner

@@ -151,6 +151,39 @@ async fn a_deactivation_opens_one_case_naming_the_collateral(app: TestApp) {
     );
 }
 
+/// The preview names every other agent that uses a credential about to be revoked,
+/// orphans included: here one registered with an owner email nobody has yet.
+async fn the_impact_preview_names_an_orphan_sharing_a_credential(app: TestApp) {
+    let ada = app
+        .create_person(&json!({"emails": ["ada@example.com"]}))
+        .await;
+    let shared =
+        json!({"provider": "github", "kind": "api_key", "secret": "ghp-shared-orphan-0003"});
+    let ada_agent = app
+        .create_agent(&json!({"name": "ada-bot", "owner_id": ada["id"], "credentials": [shared]}))
+        .await;
+    let shadow = app
+        .create_agent(&json!({"name": "shadow-bot", "owner_email": "nobody@example.com", "credentials": [shared]}))
+        .await;
+    let preview: Value = app
+        .get(&format!(
+            "/api/v1/people/{}/impact",
+            ada["id"].as_str().unwrap()
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let item = &preview["credentials"][0];
+    assert_eq!(item["agent_ids"], json!([ada_agent["id"]]), "{preview}");
+    assert_eq!(
+        item["collateral"],
+        json!([{"agent_id": shadow["id"], "agent_name": "shadow-bot", "owner_id": null, "orphaned": true}]),
+        "{preview}"
+    );
+    assert_eq!(item["action"], "revoke");
+}
+
 async fn impact_previews_change_nothing_and_offboarding_is_manual_too(app: TestApp) {
     let (ada, bob_agent) = setup(&app).await;
     let before = app.row_counts().await;
@@ -588,6 +621,7 @@ on_both_engines!(
     a_manual_provider_opens_a_task_until_someone_confirms_it,
     a_deactivation_opens_one_case_naming_the_collateral,
     impact_previews_change_nothing_and_offboarding_is_manual_too,
+    the_impact_preview_names_an_orphan_sharing_a_credential,
     an_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off,
     failed_jobs_back_off_then_die_and_can_be_retried,
     racing_workers_run_each_of_1000_jobs_exactly_once

@@ -64,6 +64,10 @@ async fn seed(app: &TestApp) {
         {"provider": "okta", "kind": "oauth_access_token", "secret": SECRETS[4]}]}),
     )
     .await;
+    // Owned by the leaver and by Amy: it loses an owner and keeps one.
+    app.create_agent(&json!({"name": "pair-bot", "owners": [
+        {"person_id": leaver["id"]}, {"email": "amy@example.com"}]}))
+        .await;
     let id = leaver["id"].as_str().unwrap();
     app.post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
         .await;
@@ -122,6 +126,12 @@ async fn the_report_has_every_section_in_html_text_and_json(app: TestApp) {
         ("Broad scopes", "broad scope"),
         ("manager Grace Boss", "the owner's manager"),
         ("ghost@example.com", "the shadow agent's registered owner"),
+        ("Agents that lost an owner", "agents that lost an owner"),
+        (
+            "agent pair-bot (source api)",
+            "the agent that lost an owner, with its source",
+        ),
+        ("lost person name: Lee Ver", "who it lost"),
         ("What to do", "actions"),
     ] {
         assert!(text.contains(needle), "text lacks {why}: {needle}");
