@@ -1,5 +1,6 @@
-//! SCIM groups and their members. Groups matter to ownerbound only as context (who
-//! was in which team); membership never drives revocation.
+//! SCIM groups and their members. A group that owns an agent answers for it through
+//! its active members: when the last of them leaves, the agent is an orphan and its
+//! credentials are revoked (see `store::agents`).
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
