@@ -589,6 +589,56 @@ async fn one_of_two_owners_leaving_revokes_nothing_and_the_last_one_does(app: Te
     );
 }
 
+async fn an_import_attaches_credentials_to_a_pushed_agent_and_changes_nothing_else(app: TestApp) {
+    let d = directory(&app).await;
+    let agent = push_agent(&app, &d).await;
+    let id = agent["id"].as_str().unwrap();
+    let file = app.dir.path().join("credentials.csv");
+    // By the identity provider's id, then by name; the third row would change the agent.
+    std::fs::write(
+        &file,
+        "name,agent_external_id,platform,provider,kind,external_id\n\
+         any-name,okta-ag-7731,,slack,api_key,S1\n\
+         invoice-triage,,,github,api_key,G1\n",
+    )
+    .unwrap();
+    let done = app.cli(&["agents", "import", file.to_str().unwrap()]);
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let listed: Value = app
+        .get(&format!("/api/v1/agents/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["credential_count"], 2, "{listed}");
+    let (_, _, all) = app.scim(&d.token, Method::GET, "/Agents", None).await;
+    assert_eq!(all["totalResults"], 1, "the import created another agent");
+
+    std::fs::write(
+        &file,
+        "name,platform,provider,kind,external_id\ninvoice-triage,zapier,slack,api_key,S2\n",
+    )
+    .unwrap();
+    let refused = app.cli(&["agents", "import", file.to_str().unwrap()]);
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("managed by SCIM"));
+    let after: Value = app
+        .get(&format!("/api/v1/agents/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (after["credential_count"].clone(), after["platform"].clone()),
+        (json!(2), json!("Assistant"))
+    );
+}
+
 /// The case whose subject is this agent, with its items.
 async fn agent_case(app: &TestApp, agent_id: &str) -> Value {
     let cases: Value = app
@@ -615,4 +665,5 @@ on_both_engines!(
     deactivating_a_pushed_agent_revokes_its_credentials_and_proves_them_dead,
     deleting_a_pushed_agent_revokes_its_credentials,
     one_of_two_owners_leaving_revokes_nothing_and_the_last_one_does,
+    an_import_attaches_credentials_to_a_pushed_agent_and_changes_nothing_else,
 );
