@@ -107,6 +107,133 @@ async fn owner_by_id_must_exist(app: TestApp) {
     assert_eq!(agent["orphaned"], false);
 }
 
+async fn an_agent_has_several_owners_and_is_orphaned_only_when_none_is_active(app: TestApp) {
+    let ada = app
+        .create_person(&json!({"emails": ["ada@example.com"]}))
+        .await;
+    let scim = app.scim_token().await;
+    let (_, _, bob) = app
+        .scim(&scim, reqwest::Method::POST, "/Users", Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bob@example.com"})))
+        .await;
+    let (_, _, group) = app
+        .scim(
+            &scim,
+            reqwest::Method::POST,
+            "/Groups",
+            Some(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Ops",
+            "members": [{"value": bob["id"]}]})),
+        )
+        .await;
+    let agent = app
+        .create_agent(&json!({"name": "ops-bot", "owners": [
+            {"email": "ghost@example.com"}, {"person_id": ada["id"]}, {"group_id": group["id"]}]}))
+        .await;
+    let id = agent["id"].as_str().unwrap();
+    let kinds: Vec<(Value, Value)> = agent["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["type"].clone(), o["resolved"].clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (json!("person"), json!(false)),
+            (json!("person"), json!(true)),
+            (json!("group"), json!(true))
+        ]
+    );
+    // The single-owner fields show the first person owner, as registered.
+    assert_eq!(
+        (
+            agent["owner_email"].clone(),
+            agent["owner_resolved"].clone()
+        ),
+        (json!("ghost@example.com"), json!(false))
+    );
+    assert_eq!(agent["orphaned"], false);
+
+    // Ada leaves: the group's active member still answers for it.
+    app.patch(
+        &format!("/api/v1/people/{}", ada["id"].as_str().unwrap()),
+        &json!({"active": false}),
+    )
+    .await;
+    let now: Value = app
+        .get(&format!("/api/v1/agents/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["orphaned"], false, "{now}");
+    // Bob leaves the group: nobody active is left.
+    app.scim(
+        &scim,
+        reqwest::Method::PATCH,
+        &format!("/Groups/{}", group["id"].as_str().unwrap()),
+        Some(
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                     "Operations": [{"op": "remove", "path": "members"}]}),
+        ),
+    )
+    .await;
+    let now: Value = app
+        .get(&format!("/api/v1/agents/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (now["orphaned"].clone(), now["orphan_reason"].clone()),
+        (json!(true), json!("owner_inactive"))
+    );
+    let orphans: Value = app
+        .get("/api/v1/agents?orphaned=true")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orphans["items"][0]["id"], id);
+
+    // Replacing the owners through the API; bad owner lists are refused, naming the field.
+    let patched = app
+        .patch(
+            &format!("/api/v1/agents/{id}"),
+            &json!({"owners": [{"email": "lin@example.com"}]}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let now: Value = app
+        .get(&format!("/api/v1/agents/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["owners"].as_array().unwrap().len(), 1);
+    assert_eq!(now["orphan_reason"], "owner_unresolved");
+    for (body, field) in [
+        (
+            json!({"name": "a", "owners": [{"email": "x@example.com"}], "owner_email": "y@example.com"}),
+            "owners",
+        ),
+        (json!({"name": "b", "owners": []}), "owner_email"),
+        (
+            json!({"name": "c", "owners": [{"group_id": "no-such-group"}]}),
+            "owners[0]",
+        ),
+        (
+            json!({"name": "d", "owners": [{"email": "x@example.com", "group_id": "g"}]}),
+            "owners[0]",
+        ),
+    ] {
+        let refused = app.post("/api/v1/agents", &body).await;
+        let problem = assert_problem(refused, 422, "validation_failed").await;
+        assert_eq!(problem["field"], field, "{body}");
+    }
+}
+
 async fn same_secret_for_two_agents_is_one_credential_linked_to_both(app: TestApp) {
     let shared =
         json!({"provider": "github", "kind": "api_key", "secret": "ghp_shared_between_two"});
@@ -411,6 +538,7 @@ async fn pagination_is_stable_and_complete(app: TestApp) {
 
 on_both_engines!(
     agent_with_a_credential_reads_back_without_the_secret,
+    an_agent_has_several_owners_and_is_orphaned_only_when_none_is_active,
     unknown_owner_email_is_an_orphan_until_the_person_appears,
     owner_by_id_must_exist,
     same_secret_for_two_agents_is_one_credential_linked_to_both,
