@@ -20,7 +20,9 @@ use super::patch::{self, PatchRequest};
 use super::resource::{canonicalize, render, Meta};
 use super::schema::AGENT;
 use super::sql::{self, Resource};
-use super::{as_object, base_url, check_if_match, resource, respond, with_etag, ScimJson};
+use super::{
+    as_object, base_url, check_if_match, resource, respond, respond_resource, with_etag, ScimJson,
+};
 use crate::access::Caller;
 use crate::audit::AuditEntry;
 use crate::domain::{AgentSource, AgentStatus};
@@ -498,18 +500,7 @@ async fn agent_response(
     let agent = pushed(state.store.get_agent(id).await)?;
     let base = base_url(req, state.settings.public_url.as_deref());
     let body = render_agent(&agent, &base);
-    let mut response = respond(status, &body);
-    if status == StatusCode::CREATED {
-        if let Some(location) = body["meta"]["location"]
-            .as_str()
-            .and_then(|l| l.parse().ok())
-        {
-            response
-                .headers_mut()
-                .insert(actix_web::http::header::LOCATION, location);
-        }
-    }
-    Ok(with_etag(response, agent.version))
+    Ok(respond_resource(status, &body, agent.version))
 }
 
 async fn audit(

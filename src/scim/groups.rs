@@ -13,7 +13,9 @@ use super::patch::{self, PatchRequest};
 use super::resource::{canonicalize, render, Meta};
 use super::schema::GROUP;
 use super::sql::{self, Resource};
-use super::{as_object, base_url, check_if_match, resource, respond, with_etag, ScimJson};
+use super::{
+    as_object, base_url, check_if_match, resource, respond, respond_resource, with_etag, ScimJson,
+};
 use crate::access::Caller;
 use crate::audit::AuditEntry;
 use crate::startup::AppState;
@@ -371,18 +373,7 @@ async fn group_response(
         .await?;
     let base = base_url(req, state.settings.public_url.as_deref());
     let body = render_group(&group, &members, &base);
-    let mut response = respond(status, &body);
-    if status == StatusCode::CREATED {
-        if let Some(location) = body["meta"]["location"]
-            .as_str()
-            .and_then(|l| l.parse().ok())
-        {
-            response
-                .headers_mut()
-                .insert(actix_web::http::header::LOCATION, location);
-        }
-    }
-    Ok(with_etag(response, group.version))
+    Ok(respond_resource(status, &body, group.version))
 }
 
 fn group_not_found(err: StoreError) -> ScimError {

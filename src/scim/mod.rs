@@ -127,6 +127,23 @@ pub fn respond(status: StatusCode, body: &Value) -> HttpResponse {
         .body(body.to_string())
 }
 
+/// A resource written or read: its body, its `ETag`, and on creation its `Location`
+/// (RFC 7644 §3.3).
+pub fn respond_resource(status: StatusCode, body: &Value, version: i64) -> HttpResponse {
+    let mut response = respond(status, body);
+    if status == StatusCode::CREATED {
+        if let Some(location) = body["meta"]["location"]
+            .as_str()
+            .and_then(|l| l.parse().ok())
+        {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::LOCATION, location);
+        }
+    }
+    with_etag(response, version)
+}
+
 /// Adds the `ETag` header of a resource version.
 pub fn with_etag(mut response: HttpResponse, version: i64) -> HttpResponse {
     if let Ok(value) = resource::etag(version).parse() {
