@@ -92,7 +92,9 @@ async fn agent_view(state: &AppState, id: &str) -> Result<AgentView, ApiError> {
         .await
         .map_err(not_found("agent"))?;
     let credentials = all_credentials_of(state, id).await?;
-    Ok(AgentView::new(agent, Some(credentials)))
+    let mut view = AgentView::new(agent, Some(credentials));
+    view.events = Some(state.store.agent_events(id).await?);
+    Ok(view)
 }
 
 async fn all_credentials_of(

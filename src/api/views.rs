@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::domain::OrphanReason;
 use crate::inventory::CredentialOutcome;
-use crate::store::agents::{Agent, AgentOwner};
+use crate::store::agents::{Agent, AgentEvent, AgentOwner};
 use crate::store::credentials::Credential;
 use crate::store::Page;
 
@@ -86,6 +86,10 @@ pub struct AgentView {
     pub used_scopes: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Vec<CredentialView>>,
+    /// What happened to the agent itself: owners it lost, its deactivation or deletion
+    /// by the identity provider (on the agent's own page only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<AgentEvent>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -123,6 +127,7 @@ impl AgentView {
                 .as_deref()
                 .map(|s| serde_json::from_str(s).unwrap_or_default()),
             credentials,
+            events: None,
             created_at: agent.created_at,
             updated_at: agent.updated_at,
         }

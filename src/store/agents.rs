@@ -304,6 +304,20 @@ impl Store {
         Ok((total, rows))
     }
 
+    /// What happened to the agent itself (lost owners, deactivation, deletion), oldest
+    /// first.
+    pub async fn agent_events(&self, agent_id: &str) -> StoreResult<Vec<AgentEvent>> {
+        Ok(with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT id, kind, person_id, source, occurred_at FROM agent_events \
+                 WHERE agent_id = $1 ORDER BY occurred_at, id",
+            )
+            .bind(agent_id)
+            .fetch_all(p)
+            .await?
+        }))
+    }
+
     /// Live agents matching the filter, in creation order.
     pub async fn list_agents(
         &self,
@@ -572,6 +586,17 @@ impl Tx {
         });
         Ok(id)
     }
+}
+
+/// An event of an agent's own lifecycle, as recorded.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct AgentEvent {
+    pub id: String,
+    pub kind: String,
+    /// The owner who left, for `owner-lost`.
+    pub person_id: Option<String>,
+    pub source: String,
+    pub occurred_at: DateTime<Utc>,
 }
 
 /// An event of an agent's own lifecycle.

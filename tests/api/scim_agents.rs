@@ -535,6 +535,9 @@ async fn one_of_two_owners_leaving_revokes_nothing_and_the_last_one_does(app: Te
         .await
         .unwrap();
     assert_eq!(agent["orphaned"], false);
+    // Recorded on the agent itself.
+    assert_eq!(agent["events"][0]["kind"], "owner-lost", "{agent}");
+    assert_eq!(agent["events"][0]["person_id"], d.ana.as_str());
     let lost: Value = app
         .get("/api/v1/findings?kind=agent_lost_owner")
         .await
