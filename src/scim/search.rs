@@ -1,5 +1,5 @@
 //! `POST /.search` from the root (RFC 7644 §3.4.3): one search over every resource
-//! type, Users, then Groups, then Agents.
+//! type, Users, then Groups, then Agents, then AgenticApplications.
 //!
 //! Design, as RFC 7644 has it and strict clients expect:
 //! - A filter applies to each resource type in turn. An attribute a resource type does
@@ -22,9 +22,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::error::ScimError;
 use super::filter::{AttrPath, CompareOp, Filter, FilterValue};
 use super::list::{list_response, ListParams, SearchRequest};
-use super::schema::{Namespace, ResourceSchema, AGENT, GROUP, USER};
+use super::schema::{Namespace, ResourceSchema, AGENT, APPLICATION, GROUP, USER};
 use super::sql::Resource;
-use super::{agents, groups, resource, respond, users, ScimJson};
+use super::{agents, applications, groups, resource, respond, users, ScimJson};
 use crate::startup::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -49,7 +49,7 @@ async fn search(
     // Parsed and checked once (filter syntax, paging), then narrowed for each type.
     let params = request.validate(Resource::User)?;
     if let Some(filter) = &params.filter {
-        if let Some(path) = undefined_everywhere(filter, &[&USER, &GROUP, &AGENT]) {
+        if let Some(path) = undefined_everywhere(filter, &[&USER, &GROUP, &AGENT, &APPLICATION]) {
             return Err(ScimError::invalid_filter(format!(
                 "no resource type has the attribute {path}"
             )));
@@ -61,14 +61,17 @@ async fn search(
         count,
         ..params.clone()
     };
-    // Agents define attributes (displayName, agentType …) they cannot be filtered on:
-    // from the root such a term is false for agents rather than failing the search
-    // for Users and Groups too.
-    let for_agents = |start_index: i64, count: i64| ListParams {
+    // Agents and applications define attributes (displayName, agentType …) they cannot
+    // be filtered on: from the root such a term is false for them rather than failing
+    // the search for Users and Groups too.
+    let for_filterable = |schema: &'static ResourceSchema,
+                          resource: Resource,
+                          start_index: i64,
+                          count: i64| ListParams {
         filter: params
             .filter
             .as_ref()
-            .map(|f| narrow_to(f, &|p| defines(&AGENT, p) && Resource::Agent.filterable(p))),
+            .map(|f| narrow_to(f, &|p| defines(schema, p) && resource.filterable(p))),
         start_index,
         count,
         ..params.clone()
@@ -90,14 +93,33 @@ async fn search(
     let (agent_total, more) = agents::agents_page(
         &state,
         &req,
-        &for_agents(agent_offset + 1, params.count - taken),
+        &for_filterable(
+            &AGENT,
+            Resource::Agent,
+            agent_offset + 1,
+            params.count - taken,
+        ),
+    )
+    .await?;
+    resources.extend(more);
+    let taken = resources.len() as i64;
+    let application_offset = (offset - user_total - group_total - agent_total).max(0);
+    let (application_total, more) = applications::applications_page(
+        &state,
+        &req,
+        &for_filterable(
+            &APPLICATION,
+            Resource::Application,
+            application_offset + 1,
+            params.count - taken,
+        ),
     )
     .await?;
     resources.extend(more);
     Ok(respond(
         StatusCode::OK,
         &list_response(
-            user_total + group_total + agent_total,
+            user_total + group_total + agent_total + application_total,
             params.start_index,
             resources,
         ),
