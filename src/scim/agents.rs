@@ -31,6 +31,7 @@ use crate::startup::AppState;
 use crate::store::agents::{
     Agent, AgentFields, AgentOwner, OwnerRef, AGENT_DEACTIVATED, AGENT_DELETED,
 };
+use crate::store::applications::AgentApplication;
 use crate::store::{StoreError, Tx};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -98,13 +99,19 @@ pub(super) async fn agents_page(
             params.count,
         )
         .await?;
+    let applications = if params.wants("applications") {
+        let ids: Vec<String> = agents.iter().map(|a| a.id.clone()).collect();
+        state.store.applications_of_agents(&ids).await?
+    } else {
+        Vec::new()
+    };
     let base = base_url(req, state.settings.public_url.as_deref());
     let resources = agents
         .iter()
         .map(|a| {
             project(
                 &AGENT,
-                render_agent(a, &base),
+                render_agent(a, &applications, &base),
                 &params.attributes,
                 &params.excluded,
             )
@@ -121,10 +128,14 @@ async fn get(
 ) -> Result<HttpResponse, ScimError> {
     let params = SearchRequest::from_query(&query)?.validate(Resource::Agent)?;
     let agent = pushed(state.store.get_agent(&id).await)?;
+    let applications = state
+        .store
+        .applications_of_agents(std::slice::from_ref(&agent.id))
+        .await?;
     let base = base_url(&req, state.settings.public_url.as_deref());
     let body = project(
         &AGENT,
-        render_agent(&agent, &base),
+        render_agent(&agent, &applications, &base),
         &params.attributes,
         &params.excluded,
     );
@@ -249,6 +260,8 @@ async fn delete(
     let current = pushed(tx.get_agent(&id).await)?;
     check_if_match(&req, current.version)?;
     tx.delete_agent(&current.id).await?;
+    // A deleted agent is no longer one of any application's agents.
+    tx.unlink_agent_from_applications(&current.id).await?;
     tx.append_audit(
         &AuditEntry::new(&actor, "scim.agent.deleted", "agent", Some(&current.id))
             .with_details(json!({"name": current.name})),
@@ -444,7 +457,7 @@ fn owner_input(owner: &AgentOwner) -> Option<Value> {
     }
 }
 
-fn render_agent(agent: &Agent, base: &str) -> Value {
+fn render_agent(agent: &Agent, applications: &[AgentApplication], base: &str) -> Value {
     let doc = stored_document(agent);
     let mut extra = Map::new();
     extra.insert("name".into(), json!(agent.name));
@@ -476,6 +489,21 @@ fn render_agent(agent: &Agent, base: &str) -> Value {
     if !owners.is_empty() {
         extra.insert("owners".into(), Value::Array(owners));
     }
+    // Read-only: which AgenticApplications list this agent among their `agents`.
+    let applications: Vec<Value> = applications
+        .iter()
+        .filter(|a| a.agent_id == agent.id)
+        .map(|a| {
+            json!({
+                "value": a.application_id,
+                "$ref": format!("{base}/AgenticApplications/{}", a.application_id),
+                "display": a.display,
+            })
+        })
+        .collect();
+    if !applications.is_empty() {
+        extra.insert("applications".into(), Value::Array(applications));
+    }
     render(
         &AGENT,
         &agent.id,
@@ -498,8 +526,12 @@ async fn agent_response(
     status: StatusCode,
 ) -> Result<HttpResponse, ScimError> {
     let agent = pushed(state.store.get_agent(id).await)?;
+    let applications = state
+        .store
+        .applications_of_agents(std::slice::from_ref(&agent.id))
+        .await?;
     let base = base_url(req, state.settings.public_url.as_deref());
-    let body = render_agent(&agent, &base);
+    let body = render_agent(&agent, &applications, &base);
     Ok(respond_resource(status, &body, agent.version))
 }
 

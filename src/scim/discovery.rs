@@ -9,8 +9,9 @@ use super::error::ScimError;
 use super::list::{list_response, MAX_COUNT};
 use super::patch::MAX_OPERATIONS;
 use super::schema::{
-    schema_json, Attr, AGENT_ATTRS, AGENT_SCHEMA, ENTERPRISE_ATTRS, ENTERPRISE_SCHEMA, GROUP_ATTRS,
-    GROUP_SCHEMA, SCHEMA_DEFINITION, USER_ATTRS, USER_SCHEMA,
+    schema_json, Attr, AGENT_ATTRS, AGENT_SCHEMA, APPLICATION_ATTRS, APPLICATION_SCHEMA,
+    ENTERPRISE_ATTRS, ENTERPRISE_SCHEMA, GROUP_ATTRS, GROUP_SCHEMA, SCHEMA_DEFINITION, USER_ATTRS,
+    USER_SCHEMA,
 };
 use super::{base_url, resource, respond};
 use crate::startup::AppState;
@@ -37,11 +38,11 @@ async fn service_provider_config(state: web::Data<AppState>, req: HttpRequest) -
             "sort": {"supported": true},
             "etag": {"supported": true},
             // draft-abbey-scim-agent-extension §3: how a client learns that Agents
-            // can be pushed here. AgenticApplications are not served (yet).
+            // and AgenticApplications can be pushed here.
             "agentExtension": {
                 "supported": true,
                 "agentsSupported": true,
-                "agenticApplicationsSupported": false
+                "agenticApplicationsSupported": true
             },
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",
@@ -202,6 +203,12 @@ fn all_schemas(base: &str) -> Vec<Value> {
         schema_json(GROUP_SCHEMA, "Group", GROUP_ATTRS, base),
         schema_json(AGENT_SCHEMA, "Agent", AGENT_ATTRS, base),
         schema_json(
+            APPLICATION_SCHEMA,
+            "AgenticApplication",
+            APPLICATION_ATTRS,
+            base,
+        ),
+        schema_json(
             SERVICE_PROVIDER_CONFIG_SCHEMA,
             "Service Provider Configuration",
             SERVICE_PROVIDER_CONFIG_ATTRS,
@@ -269,6 +276,14 @@ fn all_resource_types(base: &str) -> Vec<Value> {
             "schema": AGENT_SCHEMA,
             "schemaExtensions": [],
             "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/Agent")}
+        }),
+        json!({
+            "schemas": [RESOURCE_TYPE_SCHEMA],
+            "id": "AgenticApplication", "name": "AgenticApplication", "endpoint": "/AgenticApplications",
+            "description": "Applications that host or provide access to agents (draft-abbey-scim-agent-extension); deactivating or deleting one revokes nothing",
+            "schema": APPLICATION_SCHEMA,
+            "schemaExtensions": [],
+            "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/AgenticApplication")}
         }),
     ]
 }

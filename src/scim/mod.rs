@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub mod agents;
+pub mod applications;
 pub mod discovery;
 pub mod error;
 pub mod filter;
@@ -49,6 +50,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .configure(users::routes)
                 .configure(groups::routes)
                 .configure(agents::routes)
+                .configure(applications::routes)
                 .configure(discovery::routes)
                 .configure(search::routes)
                 .default_service(web::to(|| async {

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::error::ScimError;
 use super::filter::{parse_path, CompareOp, Filter, FilterValue};
-use super::resource::{canonical_single, canonical_value};
+use super::resource::{canonical_single, canonical_sub, canonical_value};
 use super::schema::{Attr, AttrType, Mutability, Namespace, ResourceSchema};
 
 /// A PatchOp request body.
@@ -331,7 +331,7 @@ fn apply_complex(
         (_, Some(sub)) => set(
             &mut object,
             sub.name,
-            canonical_single(sub, value, &format!("{key}.{}", sub.name))?,
+            canonical_sub(sub, value, &format!("{key}.{}", sub.name))?,
         ),
         // RFC 7644 §3.5.2.1 and §3.5.2.3: sub-attributes not given stay as they are,
         // for add and replace alike.
@@ -401,7 +401,7 @@ fn apply_multi(
                     _ => set(
                         item,
                         sub.name,
-                        canonical_single(sub, value, &format!("{key}.{}", sub.name))?,
+                        canonical_sub(sub, value, &format!("{key}.{}", sub.name))?,
                     ),
                 }
             }
@@ -433,7 +433,7 @@ fn apply_multi(
                     (_, Some(sub)) => set(
                         &mut object,
                         sub.name,
-                        canonical_single(sub, value, &format!("{key}.{}", sub.name))?,
+                        canonical_sub(sub, value, &format!("{key}.{}", sub.name))?,
                     ),
                     (_, None) => {
                         if let Some(Value::Object(new)) = canonical_single(target.attr, value, key)?

@@ -135,7 +135,7 @@ pub fn canonical_single(
                 if sub.mutability == Mutability::ReadOnly {
                     continue;
                 }
-                if let Some(v) = canonical_single(sub, v, &format!("{label}.{}", sub.name))? {
+                if let Some(v) = canonical_sub(sub, v, &format!("{label}.{}", sub.name))? {
                     out.insert(sub.name.to_string(), v);
                 }
             }
@@ -174,6 +174,16 @@ pub fn canonical_single(
         (AttrType::Decimal, Value::Number(n)) => Some(Value::Number(n.clone())),
         (AttrType::Integer | AttrType::Decimal, _) => return Err(wrong("a number")),
     })
+}
+
+/// Canonicalises the value of a sub-attribute, which may itself be multi-valued
+/// (`oAuthConfiguration.redirectUri`, a list of strings).
+pub fn canonical_sub(sub: &Attr, value: &Value, label: &str) -> Result<Option<Value>, ScimError> {
+    if sub.multi {
+        canonical_value(sub, value, label)
+    } else {
+        canonical_single(sub, value, label)
+    }
 }
 
 fn is_base64(text: &str) -> bool {

@@ -11,6 +11,8 @@ pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// draft-wzdk-scim-agent-resource shares (compared case-insensitively: a twin draft
 /// writes it `…:2.0:agent`).
 pub const AGENT_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Agent";
+/// The agentic application resource of draft-abbey-scim-agent-extension §5.2.
+pub const APPLICATION_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:AgenticApplication";
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -91,6 +93,9 @@ impl Attr {
         let mut a = Self::new(name, AttrType::Reference);
         a.reference_types = to;
         a
+    }
+    const fn date_time(name: &'static str) -> Self {
+        Self::new(name, AttrType::DateTime)
     }
     const fn binary(name: &'static str) -> Self {
         Self::new(name, AttrType::Binary)
@@ -283,6 +288,52 @@ pub const AGENT_ATTRS: &[Attr] = &[
         .read_only(),
 ];
 
+/// `applicationUrls` (draft-abbey §5.2.4): `type` is one of ssoEndpoint, loginPage,
+/// api, homepage.
+const APPLICATION_URL_SUB: &[Attr] = &[
+    Attr::string("value"),
+    Attr::string("type"),
+    Attr::boolean("primary"),
+    Attr::string("description"),
+];
+
+const OAUTH_CONFIGURATION_SUB: &[Attr] = &[
+    Attr::string("clientId"),
+    Attr::string("description"),
+    Attr::string("audienceUri"),
+    Attr::string("issuerUri"),
+    Attr::string("redirectUri").multi(),
+];
+
+/// An application's agents: `value` names an agent pushed to `/Agents` (required, as
+/// for an agent's owners); `type` is owned, authorized or guest; `display` is ours.
+const APPLICATION_AGENT_SUB: &[Attr] = &[
+    Attr::string("value").required(),
+    Attr::reference("$ref", &["Agent"]),
+    Attr::string("display").read_only(),
+    Attr::string("type"),
+];
+
+const EXTERNAL_IDENTIFIER_SUB: &[Attr] = &[
+    Attr::string("value"),
+    Attr::string("type"),
+    Attr::string("system"),
+];
+
+/// AgenticApplication attributes (draft-abbey §5.2.4). `lastAccessed` is read-only:
+/// ownerbound does not see applications being used, so it never has a value here.
+pub const APPLICATION_ATTRS: &[Attr] = &[
+    Attr::string("name").required().unique(),
+    Attr::string("displayName"),
+    Attr::string("description"),
+    Attr::boolean("active"),
+    Attr::complex("applicationUrls", APPLICATION_URL_SUB).multi(),
+    Attr::date_time("lastAccessed").read_only(),
+    Attr::complex("oAuthConfiguration", OAUTH_CONFIGURATION_SUB).multi(),
+    Attr::complex("agents", APPLICATION_AGENT_SUB).multi(),
+    Attr::complex("externalIdentifiers", EXTERNAL_IDENTIFIER_SUB).multi(),
+];
+
 /// Attributes every resource has (RFC 7643 §3.1).
 pub const COMMON_ATTRS: &[Attr] = &[
     Attr::string("id").read_only().always().exact().unique(),
@@ -321,6 +372,14 @@ pub const AGENT: ResourceSchema = ResourceSchema {
     endpoint: "/Agents",
     core: AGENT_SCHEMA,
     attrs: AGENT_ATTRS,
+    extensions: &[],
+};
+
+pub const APPLICATION: ResourceSchema = ResourceSchema {
+    name: "AgenticApplication",
+    endpoint: "/AgenticApplications",
+    core: APPLICATION_SCHEMA,
+    attrs: APPLICATION_ATTRS,
     extensions: &[],
 };
 

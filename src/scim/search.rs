@@ -1,5 +1,5 @@
 //! `POST /.search` from the root (RFC 7644 §3.4.3): one search over every resource
-//! type, Users, then Groups, then Agents.
+//! type, Users, then Groups, then Agents, then AgenticApplications.
 //!
 //! Design, as RFC 7644 has it and strict clients expect:
 //! - A filter applies to each resource type in turn. An attribute a resource type does
@@ -22,9 +22,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::error::ScimError;
 use super::filter::{AttrPath, CompareOp, Filter, FilterValue};
 use super::list::{list_response, ListParams, SearchRequest};
-use super::schema::{Namespace, ResourceSchema, AGENT, GROUP, USER};
+use super::schema::{Namespace, ResourceSchema, AGENT, APPLICATION, GROUP, USER};
 use super::sql::Resource;
-use super::{agents, groups, resource, respond, users, ScimJson};
+use super::{agents, applications, groups, resource, respond, users, ScimJson};
 use crate::startup::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -49,39 +49,52 @@ async fn search(
     // Parsed and checked once (filter syntax, paging), then narrowed for each type.
     let params = request.validate(Resource::User)?;
     if let Some(filter) = &params.filter {
-        if let Some(path) = undefined_everywhere(filter, &[&USER, &GROUP, &AGENT]) {
+        if let Some(path) = first_path(filter, &|p| !TYPES.iter().any(|(s, _)| defines(s, p))) {
             return Err(ScimError::invalid_filter(format!(
                 "no resource type has the attribute {path}"
             )));
         }
+        if let Some(path) = first_path(filter, &|p| {
+            !TYPES.iter().any(|(s, r)| can_filter(s, *r, p))
+        }) {
+            return Err(ScimError::invalid_filter(format!(
+                "filtering on {path} is not supported"
+            )));
+        }
     }
-    let for_type = |schema: &ResourceSchema, start_index: i64, count: i64| ListParams {
-        filter: params.filter.as_ref().map(|f| narrow(f, schema)),
-        start_index,
-        count,
-        ..params.clone()
-    };
-    // Agents define attributes (displayName, agentType …) they cannot be filtered on:
-    // from the root such a term is false for agents rather than failing the search
-    // for Users and Groups too.
-    let for_agents = |start_index: i64, count: i64| ListParams {
+    // A type may define an attribute it cannot be filtered on (a User's complex
+    // `name`, an Agent's `agentType`): from the root such a term is false for that type
+    // rather than failing the search for the others.
+    let for_filterable = |schema: &'static ResourceSchema,
+                          resource: Resource,
+                          start_index: i64,
+                          count: i64| ListParams {
         filter: params
             .filter
             .as_ref()
-            .map(|f| narrow_to(f, &|p| defines(&AGENT, p) && Resource::Agent.filterable(p))),
+            .map(|f| narrow_to(f, &|p| can_filter(schema, resource, p))),
         start_index,
         count,
         ..params.clone()
     };
     let offset = params.offset();
-    let (user_total, mut resources) =
-        users::users_page(&state, &req, &for_type(&USER, offset + 1, params.count)).await?;
+    let (user_total, mut resources) = users::users_page(
+        &state,
+        &req,
+        &for_filterable(&USER, Resource::User, offset + 1, params.count),
+    )
+    .await?;
     let taken = resources.len() as i64;
     let group_offset = (offset - user_total).max(0);
     let (group_total, more) = groups::groups_page(
         &state,
         &req,
-        &for_type(&GROUP, group_offset + 1, params.count - taken),
+        &for_filterable(
+            &GROUP,
+            Resource::Group,
+            group_offset + 1,
+            params.count - taken,
+        ),
     )
     .await?;
     resources.extend(more);
@@ -90,14 +103,33 @@ async fn search(
     let (agent_total, more) = agents::agents_page(
         &state,
         &req,
-        &for_agents(agent_offset + 1, params.count - taken),
+        &for_filterable(
+            &AGENT,
+            Resource::Agent,
+            agent_offset + 1,
+            params.count - taken,
+        ),
+    )
+    .await?;
+    resources.extend(more);
+    let taken = resources.len() as i64;
+    let application_offset = (offset - user_total - group_total - agent_total).max(0);
+    let (application_total, more) = applications::applications_page(
+        &state,
+        &req,
+        &for_filterable(
+            &APPLICATION,
+            Resource::Application,
+            application_offset + 1,
+            params.count - taken,
+        ),
     )
     .await?;
     resources.extend(more);
     Ok(respond(
         StatusCode::OK,
         &list_response(
-            user_total + group_total + agent_total,
+            user_total + group_total + agent_total + application_total,
             params.start_index,
             resources,
         ),
@@ -117,27 +149,33 @@ fn defines(schema: &ResourceSchema, path: &AttrPath) -> bool {
     schema.attr_in(namespace, &path.name).is_some()
 }
 
-/// The first attribute of a filter that none of `schemas` defines.
-fn undefined_everywhere(filter: &Filter, schemas: &[&ResourceSchema]) -> Option<String> {
+/// The resource types searched from the root, in order.
+const TYPES: &[(&ResourceSchema, Resource)] = &[
+    (&USER, Resource::User),
+    (&GROUP, Resource::Group),
+    (&AGENT, Resource::Agent),
+    (&APPLICATION, Resource::Application),
+];
+
+/// Whether a type defines the attribute and its SQL can filter on it.
+fn can_filter(schema: &ResourceSchema, resource: Resource, path: &AttrPath) -> bool {
+    defines(schema, path) && resource.filterable(path)
+}
+
+/// The first attribute path of a filter for which `bad` holds.
+fn first_path(filter: &Filter, bad: &dyn Fn(&AttrPath) -> bool) -> Option<String> {
     match filter {
-        Filter::And(a, b) | Filter::Or(a, b) => {
-            undefined_everywhere(a, schemas).or_else(|| undefined_everywhere(b, schemas))
-        }
-        Filter::Not(inner) => undefined_everywhere(inner, schemas),
+        Filter::And(a, b) | Filter::Or(a, b) => first_path(a, bad).or_else(|| first_path(b, bad)),
+        Filter::Not(inner) => first_path(inner, bad),
         Filter::Present(path) | Filter::Compare { path, .. } | Filter::ValuePath { path, .. } => {
-            (!schemas.iter().any(|s| defines(s, path))).then(|| path.to_string())
+            bad(path).then(|| path.to_string())
         }
     }
 }
 
-/// The filter for one resource type: terms on attributes it does not define become a
-/// term that is false for every resource (`id eq null`: every resource has an id), so
-/// they behave as terms on a missing value.
-fn narrow(filter: &Filter, schema: &ResourceSchema) -> Filter {
-    narrow_to(filter, &|path| defines(schema, path))
-}
-
-/// [`narrow`], keeping the terms on the paths `keep` accepts.
+/// The filter for one resource type: terms on paths `keep` refuses (attributes it does
+/// not define or cannot filter on) become a term that is false for every resource
+/// (`id eq null`: every resource has an id), so they behave as terms on a missing value.
 fn narrow_to(filter: &Filter, keep: &dyn Fn(&AttrPath) -> bool) -> Filter {
     let never = || Filter::Compare {
         path: AttrPath {
@@ -168,6 +206,10 @@ fn narrow_to(filter: &Filter, keep: &dyn Fn(&AttrPath) -> bool) -> Filter {
 mod tests {
     use super::*;
     use crate::scim::filter::parse_filter;
+
+    fn narrow(filter: &Filter, schema: &ResourceSchema) -> Filter {
+        narrow_to(filter, &|path| defines(schema, path))
+    }
 
     #[test]
     fn terms_on_attributes_a_type_lacks_become_false_there() {

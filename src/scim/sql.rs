@@ -1,14 +1,15 @@
 //! Translation of SCIM filters into SQL conditions over indexed columns, identical on
 //! both engines. Users are rows of `people` (alias `p`), groups rows of `scim_groups`
-//! (alias `g`). Filtering is supported on the attributes identity providers match and
-//! page on; any other attribute is an `invalidFilter` error, never a table scan in
-//! memory.
+//! (alias `g`), pushed agents rows of `agents` (alias `a`), agentic applications rows
+//! of `agentic_applications` (alias `ap`). Filtering is supported on the attributes
+//! identity providers match and page on; any other attribute is an `invalidFilter`
+//! error, never a table scan in memory.
 
 use chrono::{DateTime, Utc};
 
 use super::error::ScimError;
 use super::filter::{AttrPath, CompareOp, Filter, FilterValue};
-use super::schema::{ResourceSchema, AGENT, ENTERPRISE_SCHEMA, GROUP, USER};
+use super::schema::{ResourceSchema, AGENT, APPLICATION, ENTERPRISE_SCHEMA, GROUP, USER};
 use crate::domain::case_key;
 use crate::store::people::escape_like;
 use crate::store::{SqlPart, SqlValue};
@@ -62,6 +63,17 @@ const OWNERS: Related = Related {
     from: "agent_owners o",
 };
 
+const APPLICATION_URLS: Related = Related {
+    outer: "ap.id",
+    inner: "u.application_id",
+    from: "agentic_application_urls u",
+};
+const APPLICATION_AGENTS: Related = Related {
+    outer: "ap.id",
+    inner: "l.application_id",
+    from: "agentic_application_agents l",
+};
+
 impl Related {
     fn open(&self) -> String {
         format!(
@@ -94,6 +106,8 @@ pub enum Resource {
     Group,
     /// Agents pushed over SCIM (alias `a`).
     Agent,
+    /// Agentic applications (alias `ap`).
+    Application,
 }
 
 impl Resource {
@@ -102,6 +116,7 @@ impl Resource {
             Self::User => &USER,
             Self::Group => &GROUP,
             Self::Agent => &AGENT,
+            Self::Application => &APPLICATION,
         }
     }
 
@@ -131,6 +146,21 @@ impl Resource {
             (Self::Agent, "owners", None | Some("value")) => {
                 rel("COALESCE(o.person_id, o.group_id)", Exact, OWNERS)
             }
+            (Self::Application, "name", None) => col("ap.name_key", Folded),
+            (Self::Application, "active", None) => col("ap.active", Bool),
+            (Self::Application, "applicationurls", None | Some("value")) => {
+                rel("u.value_key", Folded, APPLICATION_URLS)
+            }
+            (Self::Application, "applicationurls", Some("type")) => {
+                rel("u.type", Lower, APPLICATION_URLS)
+            }
+            (Self::Application, "applicationurls", Some("primary")) => {
+                rel("u.is_primary", Bool, APPLICATION_URLS)
+            }
+            (Self::Application, "agents", None | Some("value")) => {
+                rel("l.agent_id", Exact, APPLICATION_AGENTS)
+            }
+            (Self::Application, "agents", Some("type")) => rel("l.type", Lower, APPLICATION_AGENTS),
             _ => return None,
         })
     }
@@ -151,6 +181,10 @@ impl Resource {
             (Self::Agent, "external_id") => "a.external_id",
             (Self::Agent, "created_at") => "a.created_at",
             (Self::Agent, "updated_at") => "a.updated_at",
+            (Self::Application, "id") => "ap.id",
+            (Self::Application, "external_id") => "ap.external_id",
+            (Self::Application, "created_at") => "ap.created_at",
+            (Self::Application, "updated_at") => "ap.updated_at",
             _ => unreachable!("no such column alias"),
         }
     }
@@ -161,6 +195,8 @@ impl Resource {
             (Self::User, "emails") => Some(EMAILS),
             (Self::Group, "members") => Some(MEMBERS),
             (Self::Agent, "owners") => Some(OWNERS),
+            (Self::Application, "applicationurls") => Some(APPLICATION_URLS),
+            (Self::Application, "agents") => Some(APPLICATION_AGENTS),
             _ => None,
         }
     }
@@ -528,6 +564,34 @@ mod tests {
             let err = to_sql(Resource::User, &parse_filter(filter).unwrap()).unwrap_err();
             assert_eq!(err.scim_type, Some("invalidFilter"), "{filter}");
         }
+    }
+
+    #[test]
+    fn application_url_and_agent_filters_become_semi_joins() {
+        let (text, binds) = render(
+            Resource::Application,
+            r#"applicationUrls.value eq "HTTPS://Assistant.example.com" and agents[value eq "a1" and type eq "Owned"]"#,
+        );
+        assert_eq!(
+            text,
+            "(ap.id IN (SELECT u.application_id FROM agentic_application_urls u WHERE u.value_key = ?) AND \
+             ap.id IN (SELECT l.application_id FROM agentic_application_agents l WHERE ((l.agent_id = ? AND lower(l.type) = ?))))"
+        );
+        assert_eq!(
+            binds,
+            vec![
+                SqlValue::Text("https://assistant.example.com".into()),
+                SqlValue::Text("a1".into()),
+                SqlValue::Text("owned".into())
+            ]
+        );
+        let (text, _) = render(Resource::Application, r#"name eq "x" and active eq true"#);
+        assert_eq!(text, "(ap.name_key = ? AND ap.active = ?)");
+        assert!(to_sql(
+            Resource::Application,
+            &parse_filter(r#"displayName eq "x""#).unwrap()
+        )
+        .is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub use crate::config::Engine;
 use crate::config::Settings;
 
 pub mod agents;
+pub mod applications;
 pub mod audit;
 pub mod credentials;
 pub mod findings;

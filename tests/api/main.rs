@@ -24,6 +24,7 @@ mod revocation;
 mod revocation_faults;
 mod schema;
 mod scim_agents;
+mod scim_applications;
 mod scim_conformance;
 mod scim_entra;
 mod scim_failsafe;

@@ -177,6 +177,37 @@ applications complex multi mut=readOnly
   display string mut=readOnly
 ";
 
+/// draft-abbey-scim-agent-extension §5.2.4 (HEAD; -00 has no JSON for it, so this is
+/// the prose: every attribute readWrite but `lastAccessed`, a timestamp the service
+/// provider keeps; the prose's `ref` is the `$ref` of its example).
+const AGENTIC_APPLICATION: &str = "
+name string required uniq=server
+displayName string
+description string
+active boolean
+applicationUrls complex multi
+  value string
+  type string
+  primary boolean
+  description string
+lastAccessed dateTime mut=readOnly
+oAuthConfiguration complex multi
+  clientId string
+  description string
+  audienceUri string
+  issuerUri string
+  redirectUri string multi
+agents complex multi
+  value string
+  $ref reference refs=Agent
+  display string
+  type string
+externalIdentifiers complex multi
+  value string
+  type string
+  system string
+";
+
 /// draft-abbey-scim-agent-extension-00 §3: what the ServiceProviderConfig gains.
 const AGENT_EXTENSION_OF_CONFIG: &str = "
 agentExtension complex mut=readOnly
@@ -240,6 +271,10 @@ const REFERENCE: &[(&str, &[&str])] = &[
     ("urn:ietf:params:scim:schemas:core:2.0:Group", &[GROUP]),
     ("urn:ietf:params:scim:schemas:core:2.0:Agent", &[AGENT]),
     (
+        "urn:ietf:params:scim:schemas:core:2.0:AgenticApplication",
+        &[AGENTIC_APPLICATION],
+    ),
+    (
         "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
         &[SERVICE_PROVIDER_CONFIG, AGENT_EXTENSION_OF_CONFIG],
     ),
@@ -295,6 +330,18 @@ fn tightened() -> Vec<Tightening> {
             characteristic: "mutability",
             served: json!("readWrite"),
             why: "as owners: it tells a User from a Group",
+        },
+        Tightening {
+            path: "AgenticApplication.agents.value",
+            characteristic: "required",
+            served: json!(true),
+            why: "an application's agent is an Agent named by id",
+        },
+        Tightening {
+            path: "AgenticApplication.agents.display",
+            characteristic: "mutability",
+            served: json!("readOnly"),
+            why: "the agent's name, filled in by ownerbound",
         },
         Tightening {
             path: "Agent.subject",
@@ -372,6 +419,32 @@ const SAMPLES: &[Sample] = &[
             json!([
                 {"op": "remove", "path": format!("owners[value eq \"{}\"]", ids["Group"])},
                 {"op": "replace", "path": "description", "value": "Checks more"}
+            ])
+        },
+    },
+    Sample {
+        resource_type: "AgenticApplication",
+        body: |ids| {
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:AgenticApplication"],
+                   "name": "Conformance Platform", "externalId": "app-1", "active": true,
+                   "displayName": "Conformance Platform", "description": "Hosts the agent",
+                   "applicationUrls": [{"type": "homepage", "primary": true,
+                                        "value": "https://conformance.example.com",
+                                        "description": "Home"}],
+                   "oAuthConfiguration": [{"clientId": "0oa1", "description": "Production",
+                                           "audienceUri": "https://conformance.example.com/api",
+                                           "issuerUri": "https://idp.example.com",
+                                           "redirectUri": ["https://conformance.example.com/cb"]}],
+                   "agents": [{"value": ids["Agent"], "type": "owned"}],
+                   "externalIdentifiers": [{"type": "ssoTenantId", "value": "00abc",
+                                            "system": "https://idp.example.com"}],
+                   "lastAccessed": "2024-06-20T17:45:00Z"})
+        },
+        patch: |_| {
+            json!([
+                {"op": "add", "path": "applicationUrls",
+                 "value": [{"type": "api", "value": "https://api.conformance.example.com"}]},
+                {"op": "replace", "path": "description", "value": "Hosts more"}
             ])
         },
     },

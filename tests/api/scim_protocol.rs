@@ -93,6 +93,7 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
             "urn:ietf:params:scim:schemas:core:2.0:Group",
             "urn:ietf:params:scim:schemas:core:2.0:Agent",
+            "urn:ietf:params:scim:schemas:core:2.0:AgenticApplication",
             "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
             EXTENSION,
             "urn:ietf:params:scim:schemas:core:2.0:ResourceType",
@@ -116,7 +117,7 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
         .unwrap();
     assert_eq!(user_name["uniqueness"], "server");
     let (_, _, types) = app.scim(&token, Method::GET, "/ResourceTypes", None).await;
-    assert_eq!(types["totalResults"], 3);
+    assert_eq!(types["totalResults"], 4);
     let (status, agent_type) = {
         let (status, _, body) = app
             .scim(&token, Method::GET, "/ResourceTypes/Agent", None)
@@ -128,6 +129,26 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
         (200, json!("/Agents"))
     );
     assert_eq!(config["agentExtension"]["agentsSupported"], true);
+    let (status, _, application_type) = app
+        .scim(
+            &token,
+            Method::GET,
+            "/ResourceTypes/AgenticApplication",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, application_type["endpoint"].clone()),
+        (200, json!("/AgenticApplications"))
+    );
+    assert_eq!(
+        application_type["schema"],
+        "urn:ietf:params:scim:schemas:core:2.0:AgenticApplication"
+    );
+    assert_eq!(
+        config["agentExtension"]["agenticApplicationsSupported"],
+        true
+    );
     let (status, _, user_type) = app
         .scim(&token, Method::GET, "/ResourceTypes/User", None)
         .await;

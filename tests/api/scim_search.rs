@@ -334,7 +334,48 @@ async fn searching_from_the_root_finds_users_and_groups(app: TestApp) {
     assert_eq!(status, 405);
 }
 
+/// A term on an attribute one type defines but cannot be filtered on (a User's
+/// complex `name`) is false for that type, not an error for the whole search.
+async fn a_root_search_on_an_agents_name_finds_the_agent(app: TestApp) {
+    let token = app.scim_token().await;
+    create(&app, &token, "/Users", json!({"userName": "someone"})).await;
+    create(
+        &app,
+        &token,
+        "/Agents",
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Agent"], "name": "root-agent"}),
+    )
+    .await;
+    let (status, found) = search(
+        &app,
+        &token,
+        "/.search",
+        json!({"filter": "name eq \"root-agent\""}),
+    )
+    .await;
+    assert_eq!(
+        (status, found["totalResults"].clone()),
+        (200, json!(1)),
+        "{found}"
+    );
+    assert_eq!(found["Resources"][0]["meta"]["resourceType"], "Agent");
+    // Defined, but no type can filter on it: refused, not silently empty.
+    let (status, refused) = search(
+        &app,
+        &token,
+        "/.search",
+        json!({"filter": "agentType eq \"x\""}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["scimType"].clone()),
+        (400, json!("invalidFilter")),
+        "{refused}"
+    );
+}
+
 on_both_engines!(
+    a_root_search_on_an_agents_name_finds_the_agent,
     users_and_groups_search_as_rfc_7644_says,
     searching_from_the_root_finds_users_and_groups
 );
