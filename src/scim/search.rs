@@ -232,13 +232,17 @@ mod tests {
     }
 
     #[test]
-    fn an_attribute_no_type_defines_is_found() {
+    fn an_attribute_no_type_defines_or_can_filter_on_is_found() {
+        let undefined = |p: &AttrPath| !TYPES.iter().any(|(s, _)| defines(s, p));
         let filter = parse_filter("displayName eq \"x\" and (nonsense pr or userName pr)").unwrap();
-        assert_eq!(
-            undefined_everywhere(&filter, &[&USER, &GROUP]).as_deref(),
-            Some("nonsense")
-        );
+        assert_eq!(first_path(&filter, &undefined).as_deref(), Some("nonsense"));
         let fine = parse_filter("displayName eq \"x\" and members[value eq \"1\"]").unwrap();
-        assert_eq!(undefined_everywhere(&fine, &[&USER, &GROUP]), None);
+        assert_eq!(first_path(&fine, &undefined), None);
+        let unfilterable = |p: &AttrPath| !TYPES.iter().any(|(s, r)| can_filter(s, *r, p));
+        let filter = parse_filter("name eq \"x\" or agentType eq \"y\"").unwrap();
+        assert_eq!(
+            first_path(&filter, &unfilterable).as_deref(),
+            Some("agentType")
+        );
     }
 }
