@@ -470,6 +470,19 @@ async fn deactivating_a_pushed_agent_revokes_its_credentials_and_proves_them_dea
         (json!("closed"), json!("revoked"))
     );
     assert_eq!(case["case"]["agent_id"], id.as_str());
+    // The same report sections as a departure: the revocation is proven, for the record.
+    let verified: Value = app
+        .get("/api/v1/findings?kind=revocation_verified")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        verified["items"][0]["agent"]["id"],
+        id.as_str(),
+        "{verified}"
+    );
+    assert_eq!(verified["items"][0]["agent"]["source"], "scim");
     assert!(!crate::helpers::captured_logs().contains(&token));
 }
 
