@@ -144,7 +144,13 @@ impl From<InventoryError> for ApiError {
 }
 
 fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(
+    // 55P03 lock_not_available (lock_timeout), 57014 query_canceled (statement_timeout):
+    // the database is busy, and the same request will succeed when it is not.
+    let busy = err
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "55P03" || code == "57014");
+    busy || matches!(
         err,
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
     )

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use secrecy::ExposeSecret;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -49,7 +49,18 @@ static POSTGRES_MIGRATOR: Migrator = Migrator {
 };
 
 /// Arbitrary constant naming the PostgreSQL advisory lock that serialises writers.
-const WRITE_LOCK_KEY: i64 = 0x006f_6277_7269_7465;
+pub const WRITE_LOCK_KEY: i64 = 0x006f_6277_7269_7465;
+
+/// Bounded waits on PostgreSQL, set on every connection: a writer that waits this
+/// long for a lock (another instance paused inside a transaction, say) gives up with
+/// a retryable error rather than hanging every SCIM and HR acknowledgement behind it.
+const LOCK_TIMEOUT: &str = "5s";
+/// No statement runs longer; the longest (findings over a large inventory) take well
+/// under a second.
+const STATEMENT_TIMEOUT: &str = "30s";
+/// A session that sits idle inside a transaction (a paused or wedged instance) loses
+/// it, and with it the locks it holds.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "60s";
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -241,10 +252,18 @@ impl Store {
                 .await?;
             Pool::Sqlite(pool)
         } else {
+            let options = PgConnectOptions::from_str(url)?.options([
+                ("lock_timeout", LOCK_TIMEOUT),
+                ("statement_timeout", STATEMENT_TIMEOUT),
+                (
+                    "idle_in_transaction_session_timeout",
+                    IDLE_IN_TRANSACTION_TIMEOUT,
+                ),
+            ]);
             let pool = PgPoolOptions::new()
                 .max_connections(10)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                .connect_with(options)
                 .await?;
             Pool::Postgres(pool)
         };

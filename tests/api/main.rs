@@ -5,6 +5,7 @@ mod helpers;
 mod agents;
 mod audit;
 mod auth;
+mod bounded_waits;
 mod cli;
 mod connectors;
 mod fake_providers;
