@@ -315,6 +315,21 @@ fn document_of(input: &Map<String, Value>) -> Result<Map<String, Value>, ScimErr
             input.insert("name".into(), handle);
         }
     }
+    // Checked before canonicalising, which drops what it cannot keep (`display` is
+    // read-only): an owner with no value would vanish and the agent be created
+    // without it, answering 201.
+    if let Some(Value::Array(owners)) = given(&input, "owners") {
+        let named = |o: &Value| {
+            o.get("value")
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.trim().is_empty())
+        };
+        if !owners.iter().all(named) {
+            return Err(ScimError::invalid_value(
+                "owners: every owner needs a value",
+            ));
+        }
+    }
     let mut doc = canonicalize(&AGENT, &input)?;
     agree_on_handle(&Map::new(), &mut doc)?;
     Ok(doc)

@@ -655,6 +655,90 @@ async fn an_import_attaches_credentials_to_a_pushed_agent_and_changes_nothing_el
     );
 }
 
+async fn bad_agent_requests_get_scim_errors_and_change_nothing(app: TestApp) {
+    let d = directory(&app).await;
+    push_agent(&app, &d).await;
+    let before = app.row_counts().await;
+    let url = format!("{}/scim/v2/Agents", app.address);
+    let send = |body: String, token: Option<&str>| {
+        let mut request = app
+            .client
+            .post(&url)
+            .header("content-type", "application/scim+json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    for (body, token, status, scim_type) in [
+        (
+            "{\"name\": ".to_string(),
+            Some(d.token.as_str()),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            "[1, 2]".to_string(),
+            Some(d.token.as_str()),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            json!({"name": "x", "active": "maybe"}).to_string(),
+            Some(d.token.as_str()),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            json!({"description": "no name"}).to_string(),
+            Some(d.token.as_str()),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            json!({"name": "x", "owners": [{"display": "no value"}]}).to_string(),
+            Some(d.token.as_str()),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            format!(
+                "{{\"name\": \"{}\"}}",
+                "x".repeat(crate::helpers::TEST_MAX_BODY)
+            ),
+            Some(d.token.as_str()),
+            413,
+            None,
+        ),
+        (json!({"name": "x"}).to_string(), None, 401, None),
+        (
+            json!({"name": "x"}).to_string(),
+            Some(app.admin_token.as_str()),
+            403,
+            None,
+        ),
+    ] {
+        let response = send(body.clone(), token).await.unwrap();
+        let got = response.status().as_u16();
+        let error: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(got, status, "{}: {error}", &body[..body.len().min(60)]);
+        assert_eq!(
+            error["schemas"],
+            json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+            "{error}"
+        );
+        if let Some(scim_type) = scim_type {
+            assert_eq!(error["scimType"], scim_type, "{error}");
+        }
+    }
+    assert_eq!(
+        app.row_counts().await,
+        before,
+        "a refused request changed something"
+    );
+}
+
 /// The case whose subject is this agent, with its items.
 async fn agent_case(app: &TestApp, agent_id: &str) -> Value {
     let cases: Value = app
@@ -682,4 +766,5 @@ on_both_engines!(
     deleting_a_pushed_agent_revokes_its_credentials,
     one_of_two_owners_leaving_revokes_nothing_and_the_last_one_does,
     an_import_attaches_credentials_to_a_pushed_agent_and_changes_nothing_else,
+    bad_agent_requests_get_scim_errors_and_change_nothing,
 );
