@@ -80,8 +80,10 @@ pub fn chain_hash(
 /// Outcome of walking the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainStatus {
-    /// Every entry links to its predecessor and matches its hash.
-    Intact { entries: u64 },
+    /// Every entry links to its predecessor and matches its hash. `unsealed` entries
+    /// were committed too late to be chained before the walk ended (PostgreSQL,
+    /// while writers run; see `Store::seal_audit`).
+    Intact { entries: u64, unsealed: u64 },
     /// The first entry that does not verify, and why.
     Broken { seq: i64, reason: String },
 }
@@ -106,7 +108,11 @@ pub async fn verify_chain(store: &Store) -> StoreResult<ChainStatus> {
             Err(err) => return Err(err),
         };
         if page.is_empty() {
-            return Ok(ChainStatus::Intact { entries: count });
+            let unsealed = store.unsealed_audit_entries().await?;
+            return Ok(ChainStatus::Intact {
+                entries: count,
+                unsealed: u64::try_from(unsealed).unwrap_or(0),
+            });
         }
         for row in &page {
             let broken = |reason: &str| ChainStatus::Broken {
@@ -140,6 +146,27 @@ pub async fn verify_chain(store: &Store) -> StoreResult<ChainStatus> {
             expected_prev = row.hash.clone();
             expected_seq += 1;
             count += 1;
+        }
+    }
+}
+
+/// How often the sealer looks at the outbox without being woken: entries left by
+/// other instances' writes (they wake their own sealer) or by a crash mid-way.
+const SEAL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Chains the audit outbox (PostgreSQL) until `shutdown`: at once after each commit
+/// of this instance that left entries, and every [`SEAL_INTERVAL`]. Every instance
+/// runs one; they take turns (see `Store::seal_audit`).
+pub async fn run_sealer(store: Store, shutdown: tokio_util::sync::CancellationToken) {
+    let signal = store.audit_signal();
+    loop {
+        if let Err(err) = store.seal_audit().await {
+            tracing::warn!(error = %err, "sealing audit entries failed; retrying");
+        }
+        tokio::select! {
+            () = signal.notified() => {}
+            () = tokio::time::sleep(SEAL_INTERVAL) => {}
+            () = shutdown.cancelled() => break,
         }
     }
 }

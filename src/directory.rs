@@ -109,8 +109,10 @@ impl Directory<'_> {
         let mut tx = self.store.begin().await?;
         check_manager(&mut tx, fields.manager_id.as_deref(), None).await?;
         let id = tx.insert_person(PersonSource::Api, &fields).await?;
-        tx.replace_emails(&id, &emails).await?;
+        // HR ids before emails: the order in which an HR termination resolves an
+        // employee takes the same locks (see `LockKey`), so the two cannot deadlock.
         tx.link_hr_ids(&id, &hr_ids).await?;
+        tx.replace_emails(&id, &emails).await?;
         tx.append_audit(
             &AuditEntry::new(self.actor, "person.created", "person", Some(&id)).with_details(
                 json!({
@@ -173,6 +175,10 @@ impl Directory<'_> {
         if patch.touches_attributes() {
             tx.update_person(id, &fields).await?;
         }
+        // HR ids before emails, as in `create_person`.
+        if let Some(hr_ids) = &patch.hr_ids {
+            tx.link_hr_ids(id, &parse_hr_ids(hr_ids)?).await?;
+        }
         let mut new_emails = Vec::new();
         if let Some(emails) = &patch.emails {
             new_emails = parse_emails(emails)?;
@@ -183,9 +189,6 @@ impl Directory<'_> {
                 ));
             }
             tx.replace_emails(id, &new_emails).await?;
-        }
-        if let Some(hr_ids) = &patch.hr_ids {
-            tx.link_hr_ids(id, &parse_hr_ids(hr_ids)?).await?;
         }
         tx.append_audit(
             &AuditEntry::new(self.actor, "person.updated", "person", Some(id)).with_details(

@@ -229,6 +229,12 @@ impl Application {
             self.report_check_interval,
             self.shutdown.clone(),
         ));
+        let sealer = (self.store.engine() == crate::store::Engine::Postgres).then(|| {
+            tokio::spawn(crate::audit::run_sealer(
+                self.store.clone(),
+                self.shutdown.clone(),
+            ))
+        });
         tokio::spawn(flush_refusals_periodically(
             self.hr_refusals.clone(),
             self.store.clone(),
@@ -258,8 +264,15 @@ impl Application {
         if let Some(workers) = workers {
             let _ = workers.await;
         }
+        if let Some(sealer) = sealer {
+            let _ = sealer.await;
+        }
         if let Err(err) = self.hr_refusals.flush(&self.store).await {
             tracing::warn!(error = %err, "could not store the last refused-webhook counts");
+        }
+        // The last writes (that flush) are chained before the store closes.
+        if let Err(err) = self.store.seal_audit().await {
+            tracing::warn!(error = %err, "sealing audit entries at shutdown failed");
         }
         self.store.close().await;
         tracing::info!("stopped");

@@ -145,11 +145,12 @@ impl From<InventoryError> for ApiError {
 
 fn is_unavailable(err: &sqlx::Error) -> bool {
     // 55P03 lock_not_available (lock_timeout), 57014 query_canceled (statement_timeout):
-    // the database is busy, and the same request will succeed when it is not.
+    // the database is busy. 40P01 deadlock_detected, 40001 serialization_failure: this
+    // writer lost a race to another. The same request succeeds when retried.
     let busy = err
         .as_database_error()
         .and_then(|db| db.code())
-        .is_some_and(|code| code == "55P03" || code == "57014");
+        .is_some_and(|code| matches!(code.as_ref(), "55P03" | "57014" | "40P01" | "40001"));
     busy || matches!(
         err,
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)

@@ -144,8 +144,10 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
         Command::Audit(AuditCommand::Verify) => {
             let store = open_store(&settings).await?;
             match verify_chain(&store).await? {
-                ChainStatus::Intact { entries } => {
-                    println!("audit chain intact: {entries} entries verified");
+                ChainStatus::Intact { entries, unsealed } => {
+                    println!(
+                        "audit chain intact: {entries} entries verified, {unsealed} not sealed yet"
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 ChainStatus::Broken { seq, reason } => {

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
+use super::locks::LockKey;
 use super::people::escape_like;
 use super::{
     conflict, new_id, now, push_parts, with_pool, with_tx, Page, PageRequest, SqlPart, Store,
@@ -381,8 +382,10 @@ impl Store {
 }
 
 impl Tx {
-    /// A live agent by id inside the transaction, with its owners.
+    /// A live agent by id inside the transaction, with its owners, locked until the
+    /// transaction ends (see [`LockKey::Agent`]).
     pub async fn get_agent(&mut self, id: &str) -> StoreResult<Agent> {
+        self.lock(LockKey::Agent(id)).await?;
         let sql = format!(
             "{} WHERE a.id = $1 AND a.deleted_at IS NULL",
             agent_select()
@@ -400,6 +403,7 @@ impl Tx {
 
     /// The id of the live agent with this name (case-insensitive), if any.
     pub async fn find_agent_by_name(&mut self, name: &str) -> StoreResult<Option<String>> {
+        self.lock(LockKey::AgentName(&case_key(name))).await?;
         Ok(with_tx!(self, c => {
             sqlx::query_scalar("SELECT id FROM agents WHERE name_key = $1 AND deleted_at IS NULL")
                 .bind(case_key(name))
@@ -424,6 +428,7 @@ impl Tx {
         &mut self,
         external_id: &str,
     ) -> StoreResult<Option<String>> {
+        self.lock(LockKey::AgentExternalId(external_id)).await?;
         Ok(with_tx!(self, c => {
             sqlx::query_scalar(
                 "SELECT id FROM agents WHERE external_id = $1 AND deleted_at IS NULL ORDER BY id LIMIT 1",
@@ -440,6 +445,8 @@ impl Tx {
         source: AgentSource,
     ) -> StoreResult<String> {
         let id = new_id();
+        self.lock(LockKey::AgentName(&case_key(&fields.name)))
+            .await?;
         with_tx!(self, c => {
             sqlx::query(
                 "INSERT INTO agents (id, name, name_key, description, platform, status, used_scopes, source, \

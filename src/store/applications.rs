@@ -162,7 +162,9 @@ impl Store {
 }
 
 impl Tx {
+    /// An application inside the transaction, locked until it ends.
     pub async fn get_application(&mut self, id: &str) -> StoreResult<Application> {
+        self.lock(super::locks::LockKey::Application(id)).await?;
         let sql =
             format!("SELECT {APPLICATION_COLUMNS} FROM agentic_applications ap WHERE ap.id = $1");
         let row: Option<Application> =

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
+use super::locks::LockKey;
 use super::{
     conflict, new_id, now, with_pool, with_tx, Page, PageRequest, Store, StoreError, StoreResult,
     Tx,
@@ -215,6 +216,7 @@ impl Tx {
         &mut self,
         fingerprint: &str,
     ) -> StoreResult<Option<String>> {
+        self.lock(LockKey::Secret(fingerprint)).await?;
         Ok(with_tx!(self, c => {
             sqlx::query_scalar("SELECT id FROM credentials WHERE fingerprint = $1")
                 .bind(fingerprint)
@@ -229,6 +231,8 @@ impl Tx {
         provider: &str,
         external_id: &str,
     ) -> StoreResult<Option<(String, Option<String>)>> {
+        self.lock(LockKey::CredentialHandle(provider, external_id))
+            .await?;
         Ok(with_tx!(self, c => {
             sqlx::query_as("SELECT id, fingerprint FROM credentials WHERE provider = $1 AND external_id = $2")
                 .bind(provider)
@@ -251,6 +255,14 @@ impl Tx {
     pub async fn insert_credential(&mut self, new: &NewCredential) -> StoreResult<()> {
         let scopes = serde_json::to_string(&new.scopes).expect("strings serialise");
         let at = now();
+        // Secret before handle, as every path that finds a credential takes them.
+        if let Some(fingerprint) = &new.fingerprint {
+            self.lock(LockKey::Secret(fingerprint)).await?;
+        }
+        if let Some(external_id) = &new.external_id {
+            self.lock(LockKey::CredentialHandle(&new.provider, external_id))
+                .await?;
+        }
         with_tx!(self, c => {
             sqlx::query(
                 "INSERT INTO credentials (id, provider, kind, external_id, scopes, issued_at, rotated_at, \
@@ -283,6 +295,7 @@ impl Tx {
         sealed_secret: &[u8],
         fingerprint: &str,
     ) -> StoreResult<()> {
+        self.lock(LockKey::Secret(fingerprint)).await?;
         with_tx!(self, c => {
             sqlx::query(
                 "UPDATE credentials SET secret_ciphertext = $2, fingerprint = $3, updated_at = $4 \

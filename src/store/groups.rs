@@ -119,7 +119,9 @@ impl Store {
 }
 
 impl Tx {
+    /// A group inside the transaction, locked until it ends (see [`LockKey::Group`]).
     pub async fn get_group(&mut self, id: &str) -> StoreResult<Group> {
+        self.lock(super::locks::LockKey::Group(id)).await?;
         let sql = format!("SELECT {GROUP_COLUMNS} FROM scim_groups g WHERE g.id = $1");
         let row: Option<Group> =
             with_tx!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await?);

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::QueryBuilder;
 
+use super::locks::LockKey;
 use super::{new_id, now, with_pool, with_tx, Page, PageRequest, Store, StoreResult, Tx};
 
 /// An inbox entry as listed (without the body).
@@ -217,6 +218,11 @@ impl Tx {
         email: Option<&str>,
     ) -> StoreResult<Option<String>> {
         if let Some(employee_id) = employee_id {
+            self.lock_all(&[
+                LockKey::HrEmployee(source, employee_id),
+                LockKey::EmployeeNumber(employee_id),
+            ])
+            .await?;
             let found: Option<String> = with_tx!(self, c => {
                 sqlx::query_scalar(
                     "SELECT h.person_id FROM person_hr_ids h JOIN people p ON p.id = h.person_id \

@@ -151,17 +151,25 @@ impl Tx {
         Ok(inserted == 1)
     }
 
-    /// Whether `lease_owner` still holds the job's lease. Inside a write
-    /// transaction (serialised on both engines) the answer holds until it commits.
+    /// Whether `lease_owner` still holds the job's lease. The answer holds until this
+    /// transaction ends: SQLite runs one writer at a time, and on PostgreSQL the job's
+    /// row stays locked, so a reclaim of an expired lease waits and then finds the
+    /// job finished.
     pub async fn holds_lease(&mut self, id: &str, lease_owner: &str) -> StoreResult<bool> {
-        let held: i64 = with_tx!(self, c => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE id = $1 AND lease_owner = $2 AND status = 'running'")
+        let sql = match self.engine() {
+            Engine::Sqlite => "SELECT id FROM jobs WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            Engine::Postgres => {
+                "SELECT id FROM jobs WHERE id = $1 AND lease_owner = $2 AND status = 'running' FOR UPDATE"
+            }
+        };
+        let held: Option<String> = with_tx!(self, c => {
+            sqlx::query_scalar(sql)
                 .bind(id)
                 .bind(lease_owner)
-                .fetch_one(&mut *c)
+                .fetch_optional(&mut *c)
                 .await?
         });
-        Ok(held == 1)
+        Ok(held.is_some())
     }
 
     /// Records a failed attempt, fenced by the lease: ready again at `retry_at` or

@@ -31,6 +31,7 @@ pub mod hr;
 pub mod instances;
 pub mod jobs;
 pub mod lifecycle;
+pub mod locks;
 pub mod offboarding;
 pub mod people;
 pub mod provider_health;
@@ -47,9 +48,6 @@ static POSTGRES_MIGRATOR: Migrator = Migrator {
     ignore_missing: true,
     ..sqlx::migrate!("./migrations/postgres")
 };
-
-/// Arbitrary constant naming the PostgreSQL advisory lock that serialises writers.
-pub const WRITE_LOCK_KEY: i64 = 0x006f_6277_7269_7465;
 
 /// Bounded waits on PostgreSQL, set on every connection: a writer that waits this
 /// long for a lock (another instance paused inside a transaction, say) gives up with
@@ -117,6 +115,9 @@ pub struct Store {
     /// Signalled when a committed write scheduled an HR termination, so the
     /// scheduler sleeps until the earliest one due rather than polling.
     schedule_signal: Arc<tokio::sync::Notify>,
+    /// Signalled when a committed write left audit entries in the outbox, so the
+    /// sealer chains them at once (PostgreSQL).
+    audit_signal: Arc<tokio::sync::Notify>,
 }
 
 /// The PostgreSQL `NOTIFY` channel on which a commit that made a job runnable wakes
@@ -182,6 +183,9 @@ pub struct Tx {
     /// Set when this transaction scheduled an HR termination.
     wakes_scheduler: bool,
     schedule_signal: Arc<tokio::sync::Notify>,
+    /// Set when this transaction put audit entries in the outbox.
+    wakes_sealer: bool,
+    audit_signal: Arc<tokio::sync::Notify>,
 }
 
 impl Tx {
@@ -212,7 +216,15 @@ impl Tx {
         if self.wakes_scheduler {
             self.schedule_signal.notify_one();
         }
+        if self.wakes_sealer {
+            self.audit_signal.notify_one();
+        }
         Ok(())
+    }
+
+    /// Marks that this transaction leaves audit entries to seal.
+    pub(crate) fn seal_audit_on_commit(&mut self) {
+        self.wakes_sealer = true;
     }
 
     /// Marks that this transaction schedules an HR termination.
@@ -272,6 +284,7 @@ impl Store {
             sqlite_writer: Arc::default(),
             job_signal: Arc::default(),
             schedule_signal: Arc::default(),
+            audit_signal: Arc::default(),
         })
     }
 
@@ -310,12 +323,11 @@ impl Store {
         }
     }
 
-    /// Starts a write transaction. Write transactions run one at a time, on both
-    /// engines alike: SQLite takes its write lock up front (`BEGIN IMMEDIATE`), and
-    /// PostgreSQL takes a transaction-scoped advisory lock shared by every instance.
-    /// Each one reads what the previous one committed, so read-check-write sequences
-    /// (deduplicating a secret, resolving an owner, extending the audit chain) need no
-    /// further locking. Writes are few and short; no network call happens inside one.
+    /// Starts a write transaction. On SQLite write transactions run one at a time:
+    /// SQLite takes its write lock up front (`BEGIN IMMEDIATE`). On PostgreSQL they run
+    /// side by side, in every instance; each read-check-write decision takes the lock
+    /// named after what it decides (see [`locks`]), and the audit chain is extended by
+    /// one sealer (see [`Store::seal_audit`]). No network call happens inside one.
     pub async fn begin(&self) -> StoreResult<Tx> {
         let mut writer = None;
         let inner = match &self.pool {
@@ -323,14 +335,7 @@ impl Store {
                 writer = Some(self.sqlite_writer.clone().lock_owned().await);
                 TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)
             }
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(WRITE_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await?;
-                TxInner::Postgres(tx)
-            }
+            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
         };
         Ok(Tx {
             inner,
@@ -339,6 +344,8 @@ impl Store {
             job_signal: self.job_signal.clone(),
             wakes_scheduler: false,
             schedule_signal: self.schedule_signal.clone(),
+            wakes_sealer: false,
+            audit_signal: self.audit_signal.clone(),
         })
     }
 
@@ -351,6 +358,11 @@ impl Store {
     /// Signalled when an HR termination was scheduled in this process.
     pub fn schedule_signal(&self) -> Arc<tokio::sync::Notify> {
         self.schedule_signal.clone()
+    }
+
+    /// Signalled when audit entries of this process wait in the outbox.
+    pub fn audit_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.audit_signal.clone()
     }
 
     /// Wakes idle workers of this process.

@@ -203,6 +203,7 @@ impl Tx {
     /// Closes the case when every item is settled (with its outcome), or opens it
     /// again when one is not; each change is audited.
     pub async fn settle_case(&mut self, case_id: &str) -> StoreResult<()> {
+        self.lock(super::locks::LockKey::Case(case_id)).await?;
         let statuses: Vec<String> = with_tx!(self, c => {
             sqlx::query_scalar("SELECT DISTINCT status FROM offboarding_items WHERE case_id = $1")
                 .bind(case_id)

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::QueryBuilder;
 
+use super::locks::LockKey;
 use super::{
     conflict, now, push_parts, with_pool, with_tx, Page, PageRequest, SqlPart, Store, StoreError,
     StoreResult, Tx,
@@ -311,8 +312,10 @@ impl Store {
 }
 
 impl Tx {
-    /// A person by id inside the transaction.
+    /// A person by id inside the transaction, locked until it ends: what the
+    /// transaction decides from this read holds (see [`LockKey::Person`]).
     pub async fn get_person(&mut self, id: &str) -> StoreResult<Person> {
+        self.lock(LockKey::Person(id)).await?;
         let sql = format!("SELECT {PERSON_COLUMNS} FROM people p WHERE p.id = $1");
         let row: PersonRow =
             with_tx!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await?)
@@ -338,6 +341,7 @@ impl Tx {
 
     /// The id of the live person with this email, case-insensitively.
     pub async fn find_person_id_by_email(&mut self, email: &str) -> StoreResult<Option<String>> {
+        self.lock(LockKey::Email(&case_key(email))).await?;
         Ok(with_tx!(self, c => {
             sqlx::query_scalar(
                 "SELECT p.id FROM people p JOIN person_emails e ON e.person_id = p.id \
@@ -357,6 +361,7 @@ impl Tx {
     ) -> StoreResult<String> {
         let id = super::new_id();
         let at = now();
+        self.lock_identifiers(fields).await?;
         with_tx!(self, c => {
             sqlx::query(
                 "INSERT INTO people (id, source, user_name, user_name_key, external_id, display_name, given_name, \
@@ -388,6 +393,7 @@ impl Tx {
 
     /// Replaces the writable attributes of a person and bumps its version.
     pub async fn update_person(&mut self, id: &str, fields: &PersonFields) -> StoreResult<()> {
+        self.lock_identifiers(fields).await?;
         let done = with_tx!(self, c => {
             sqlx::query(
                 "UPDATE people SET user_name = $2, user_name_key = $3, external_id = $4, display_name = $5, \
@@ -421,6 +427,27 @@ impl Tx {
         Ok(())
     }
 
+    /// Locks the identifiers a person is about to carry (see [`LockKey::UserName`],
+    /// [`LockKey::EmployeeNumber`]).
+    async fn lock_identifiers(&mut self, fields: &PersonFields) -> StoreResult<()> {
+        let user_name = fields.user_name.as_deref().map(case_key);
+        let mut keys = Vec::new();
+        if let Some(key) = &user_name {
+            keys.push(LockKey::UserName(key));
+        }
+        if let Some(number) = &fields.employee_number {
+            keys.push(LockKey::EmployeeNumber(number));
+        }
+        self.lock_all(&keys).await
+    }
+
+    /// Locks the emails a person is about to have (see [`LockKey::Email`]).
+    async fn lock_emails(&mut self, emails: &[PersonEmail]) -> StoreResult<()> {
+        let keys: Vec<String> = emails.iter().map(|e| case_key(&e.value)).collect();
+        let locks: Vec<LockKey<'_>> = keys.iter().map(|k| LockKey::Email(k)).collect();
+        self.lock_all(&locks).await
+    }
+
     /// Stores the SCIM document of a person and marks them SCIM-managed.
     pub async fn set_scim_resource(&mut self, id: &str, document: &str) -> StoreResult<()> {
         with_tx!(self, c => {
@@ -441,6 +468,7 @@ impl Tx {
         person_id: &str,
         emails: &[PersonEmail],
     ) -> StoreResult<Vec<String>> {
+        self.lock_emails(emails).await?;
         with_tx!(self, c => {
             sqlx::query("DELETE FROM person_emails WHERE person_id = $1")
                 .bind(person_id)
@@ -504,6 +532,7 @@ impl Tx {
         &mut self,
         user_name: &str,
     ) -> StoreResult<Option<String>> {
+        self.lock(LockKey::UserName(&case_key(user_name))).await?;
         Ok(with_tx!(self, c => {
             sqlx::query_scalar("SELECT id FROM people WHERE user_name_key = $1 AND deleted_at IS NULL")
                 .bind(case_key(user_name))
@@ -553,6 +582,7 @@ impl Tx {
         &mut self,
         emails: &[PersonEmail],
     ) -> StoreResult<Option<String>> {
+        self.lock_emails(emails).await?;
         for email in emails {
             let found: Option<String> = with_tx!(self, c => {
                 sqlx::query_scalar(
@@ -576,6 +606,7 @@ impl Tx {
         person_id: &str,
         emails: &[PersonEmail],
     ) -> StoreResult<()> {
+        self.lock_emails(emails).await?;
         with_tx!(self, c => {
             sqlx::query("DELETE FROM person_emails WHERE person_id = $1")
                 .bind(person_id)
@@ -601,6 +632,8 @@ impl Tx {
     /// Links HR employee ids to a person (kept if already linked to them).
     pub async fn link_hr_ids(&mut self, person_id: &str, ids: &[HrId]) -> StoreResult<()> {
         for hr in ids {
+            self.lock(LockKey::HrEmployee(&hr.source, &hr.employee_id))
+                .await?;
             let owner: Option<String> = with_tx!(self, c => {
                 sqlx::query_scalar("SELECT person_id FROM person_hr_ids WHERE source = $1 AND employee_id = $2")
                     .bind(&hr.source)

@@ -10,7 +10,7 @@ async fn tampering_with_one_audit_row_is_detected_and_named(app: TestApp) {
             .await;
     }
     let entries = match verify_chain(&app.store).await.unwrap() {
-        ChainStatus::Intact { entries } => entries,
+        ChainStatus::Intact { entries, .. } => entries,
         broken => panic!("fresh chain is broken: {broken:?}"),
     };
     // The bootstrap token and four agents.
@@ -72,7 +72,10 @@ async fn concurrent_writes_keep_one_unbroken_chain(app: TestApp) {
     }
     assert_eq!(
         verify_chain(&app.store).await.unwrap(),
-        ChainStatus::Intact { entries: 13 }
+        ChainStatus::Intact {
+            entries: 13,
+            unsealed: 0
+        }
     );
 }
 

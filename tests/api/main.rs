@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod bounded_waits;
 mod cli;
+mod concurrent_writes;
 mod connectors;
 mod fake_providers;
 mod fault_proxy;
