@@ -91,7 +91,7 @@ async fn json_import_is_idempotent_and_reports_rejected_rows(app: TestApp) {
     );
     assert!(!report.contains("ghp_import_shared"));
 
-    let audit_before = app.store.count_rows("audit_log").await.unwrap();
+    let audit_before = app.audit_entries().await;
     let second = app.cli(&["agents", "import", path]);
     assert!(
         stdout(&second).contains("0 agents created, 0 updated; 0 credentials created, 0 linked"),
@@ -100,10 +100,7 @@ async fn json_import_is_idempotent_and_reports_rejected_rows(app: TestApp) {
     );
     assert_eq!(app.store.count_rows("agents").await.unwrap(), 2);
     assert_eq!(app.store.count_rows("credentials").await.unwrap(), 2);
-    assert_eq!(
-        app.store.count_rows("audit_log").await.unwrap(),
-        audit_before
-    );
+    assert_eq!(app.audit_entries().await, audit_before);
 }
 
 async fn csv_import_groups_rows_by_agent_and_updates_changed_ones(app: TestApp) {

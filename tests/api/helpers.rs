@@ -447,7 +447,16 @@ impl TestApp {
     }
 
     /// Row counts of every table that a write could touch.
+    /// Every committed audit entry, chained or waiting in the outbox.
+    pub async fn audit_entries(&self) -> i64 {
+        self.store.seal_audit().await.unwrap();
+        self.store.count_rows("audit_log").await.unwrap()
+    }
+
+    /// Audit entries are counted once chained: those waiting in the outbox
+    /// (PostgreSQL) are sealed first, so every committed entry is counted.
     pub async fn row_counts(&self) -> Vec<(String, i64)> {
+        self.store.seal_audit().await.unwrap();
         let mut counts = Vec::new();
         for table in [
             "people",
@@ -458,6 +467,7 @@ impl TestApp {
             "agent_credentials",
             "api_tokens",
             "audit_log",
+            "audit_outbox",
             "scim_groups",
             "scim_group_members",
             "agent_owners",
@@ -482,7 +492,10 @@ impl TestApp {
 
     /// Runs raw SQL against this app's database, bypassing the application (to tamper
     /// with rows as an attacker with database access would).
+    /// Audit entries waiting in the outbox are chained first: tampering is with the
+    /// chain as it stands.
     pub async fn execute_sql(&self, sql: &str) {
+        self.store.seal_audit().await.unwrap();
         match self.engine {
             Engine::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();

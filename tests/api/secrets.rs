@@ -63,7 +63,7 @@ async fn a_stored_secret_appears_in_no_response_log_or_database_plaintext(app: T
             let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
             let dump: Vec<String> = sqlx::query_scalar(
                 "SELECT t::text FROM credentials t UNION ALL SELECT t::text FROM audit_log t \
-                 UNION ALL SELECT t::text FROM agents t",
+                 UNION ALL SELECT t::text FROM audit_outbox t UNION ALL SELECT t::text FROM agents t",
             )
             .fetch_all(&pool)
             .await
