@@ -88,16 +88,10 @@ pub(super) async fn users_page(
         )
         .await?;
     let base = base_url(req, state.settings.public_url.as_deref());
-    let groups = if params.wants("groups") {
-        let ids: Vec<String> = people.iter().map(|p| p.id.clone()).collect();
-        state.store.groups_of_people(&ids).await?
-    } else {
-        Vec::new()
-    };
     let resources = people
         .iter()
         .map(|person| {
-            let rendered = render_user(person, &groups, &base);
+            let rendered = render_user(person, &base);
             project(&USER, rendered, &params.attributes, &params.excluded)
         })
         .collect();
@@ -114,7 +108,7 @@ async fn get(
     let person = live_person(&state, &id).await?;
     let rendered = project(
         &USER,
-        user_json(&state, &req, &person).await?,
+        user_json(&state, &req, &person),
         &params.attributes,
         &params.excluded,
     );
@@ -170,7 +164,7 @@ async fn create(
     }
     tx.commit().await?;
     let person = live_person(&state, &id).await?;
-    let body = user_json(&state, &req, &person).await?;
+    let body = user_json(&state, &req, &person);
     let location = body["meta"]["location"]
         .as_str()
         .unwrap_or_default()
@@ -730,16 +724,17 @@ fn document_of(person: &Person) -> Map<String, Value> {
     doc
 }
 
-fn render_user(person: &Person, groups: &[(String, String, String)], base: &str) -> Value {
+fn render_user(person: &Person, base: &str) -> Value {
     let mut doc = document_of(person);
     // The column is authoritative for `active`: it is what offboarding acts on.
     doc.insert("active".into(), Value::Bool(person.active));
     let mut extra = Map::new();
-    let mine: Vec<Value> = groups
+    let mine: Vec<Value> = person
+        .groups
         .iter()
-        .filter(|(person_id, _, _)| *person_id == person.id)
-        .map(|(_, group_id, name)| {
-            json!({"value": group_id, "display": name, "$ref": format!("{base}/Groups/{group_id}"), "type": "direct"})
+        .map(|group| {
+            json!({"value": group.id, "display": group.display_name,
+                   "$ref": format!("{base}/Groups/{}", group.id), "type": "direct"})
         })
         .collect();
     if !mine.is_empty() {
@@ -760,20 +755,8 @@ fn render_user(person: &Person, groups: &[(String, String, String)], base: &str)
     )
 }
 
-async fn user_json(
-    state: &AppState,
-    req: &HttpRequest,
-    person: &Person,
-) -> Result<Value, ScimError> {
-    let groups = state
-        .store
-        .groups_of_people(std::slice::from_ref(&person.id))
-        .await?;
-    Ok(render_user(
-        person,
-        &groups,
-        &base_url(req, state.settings.public_url.as_deref()),
-    ))
+fn user_json(state: &AppState, req: &HttpRequest, person: &Person) -> Value {
+    render_user(person, &base_url(req, state.settings.public_url.as_deref()))
 }
 
 async fn respond_user(
@@ -782,7 +765,7 @@ async fn respond_user(
     id: &str,
 ) -> Result<HttpResponse, ScimError> {
     let person = live_person(state, id).await?;
-    let body = user_json(state, req, &person).await?;
+    let body = user_json(state, req, &person);
     Ok(with_etag(respond(StatusCode::OK, &body), person.version))
 }
 

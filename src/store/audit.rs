@@ -152,7 +152,7 @@ impl Store {
     /// for each (short) sealing transaction. Nothing to do on SQLite.
     pub async fn seal_audit(&self) -> StoreResult<u64> {
         let mut sealed = 0;
-        while self.unsealed_audit_entries().await? > 0 {
+        while self.has_unsealed_audit_entries().await? {
             let mut tx = self.begin().await?;
             with_tx!(tx, c => {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -190,6 +190,12 @@ impl Store {
             sealed += batch.len() as u64;
         }
         Ok(sealed)
+    }
+
+    async fn has_unsealed_audit_entries(&self) -> StoreResult<bool> {
+        Ok(with_pool!(self, p => {
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_outbox)").fetch_one(p).await?
+        }))
     }
 
     /// Entries committed but not chained yet (always 0 on SQLite).

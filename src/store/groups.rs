@@ -94,28 +94,6 @@ impl Store {
             q.build_query_as().fetch_all(p).await?
         }))
     }
-
-    /// (person id, group id, group display name) of these people's groups.
-    pub async fn groups_of_people(
-        &self,
-        person_ids: &[String],
-    ) -> StoreResult<Vec<(String, String, String)>> {
-        if person_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(with_pool!(self, p => {
-            let mut q = QueryBuilder::<Db>::new(
-                "SELECT m.person_id, g.id, g.display_name FROM scim_group_members m \
-                 JOIN scim_groups g ON g.id = m.group_id WHERE m.person_id IN (",
-            );
-            let mut list = q.separated(", ");
-            for id in person_ids {
-                list.push_bind(id.clone());
-            }
-            q.push(") ORDER BY g.display_name_key");
-            q.build_query_as().fetch_all(p).await?
-        }))
-    }
 }
 
 impl Tx {

@@ -99,15 +99,22 @@ impl Tx {
     /// transactions locking overlapping sets cannot deadlock on them.
     pub async fn lock_all(&mut self, keys: &[LockKey<'_>]) -> StoreResult<()> {
         let TxInner::Postgres(tx) = &mut self.inner else {
+            // SQLite: one writer at a time already.
             return Ok(());
         };
-        if keys.is_empty() {
+        let mut ids: Vec<i64> = keys
+            .iter()
+            .map(LockKey::advisory_key)
+            .filter(|id| !self.held_locks.contains(id))
+            .collect();
+        if ids.is_empty() {
+            // Held already (a lock lasts until the transaction ends), or none asked.
             return Ok(());
         }
-        let mut ids: Vec<i64> = keys.iter().map(LockKey::advisory_key).collect();
         ids.sort_unstable();
         ids.dedup();
-        sqlx::query("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k")
+        self.held_locks.extend(&ids);
+        sqlx::query("SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k")
             .bind(ids)
             .execute(&mut **tx)
             .await?;

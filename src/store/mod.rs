@@ -185,6 +185,8 @@ pub struct Tx {
     schedule_signal: Arc<tokio::sync::Notify>,
     /// Set when this transaction put audit entries in the outbox.
     wakes_sealer: bool,
+    /// Advisory locks this transaction holds (see [`locks`]): taken once each.
+    held_locks: std::collections::HashSet<i64>,
     audit_signal: Arc<tokio::sync::Notify>,
 }
 
@@ -345,6 +347,7 @@ impl Store {
             wakes_scheduler: false,
             schedule_signal: self.schedule_signal.clone(),
             wakes_sealer: false,
+            held_locks: Default::default(),
             audit_signal: self.audit_signal.clone(),
         })
     }

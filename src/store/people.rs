@@ -6,8 +6,8 @@ use sqlx::QueryBuilder;
 
 use super::locks::LockKey;
 use super::{
-    conflict, now, push_parts, with_pool, with_tx, Page, PageRequest, SqlPart, Store, StoreError,
-    StoreResult, Tx,
+    conflict, now, push_parts, with_pool, with_tx, Engine, Page, PageRequest, SqlPart, Store,
+    StoreError, StoreResult, Tx,
 };
 use crate::domain::{case_key, PersonSource};
 
@@ -34,6 +34,16 @@ pub struct Person {
     pub emails: Vec<PersonEmail>,
     /// Employee ids per HR source.
     pub hr_ids: Vec<HrId>,
+    /// The SCIM groups the person is a member of, by display name.
+    #[serde(skip)]
+    pub groups: Vec<PersonGroup>,
+}
+
+/// A group a person belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct PersonGroup {
+    pub id: String,
+    pub display_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::FromRow)]
@@ -69,27 +79,55 @@ struct PersonRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     scim_resource: Option<String>,
+    /// JSON arrays (see [`PERSON_COLUMNS_SQLITE`]); NULL for none on PostgreSQL.
+    emails_json: Option<String>,
+    hr_ids_json: Option<String>,
+    groups_json: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct EmailRow {
-    person_id: String,
-    value: String,
-    #[sqlx(rename = "type")]
-    kind: Option<String>,
-    is_primary: bool,
+/// A person's own columns (alias `p`).
+macro_rules! person_own_columns {
+    () => {
+        "p.id, p.source, p.user_name, p.external_id, p.display_name, \
+         p.given_name, p.family_name, p.employee_number, p.manager_id, p.active, p.deleted_at, \
+         p.version, p.created_at, p.updated_at, p.scim_resource"
+    };
 }
 
-#[derive(sqlx::FromRow)]
-struct HrIdRow {
-    person_id: String,
-    source: String,
-    employee_id: String,
-}
+/// A person's columns with their emails, HR ids and groups as JSON arrays, so that
+/// reading people is one indexed query (a subquery per person on each child table's
+/// person index), not one per child table. Written per engine: the JSON functions
+/// differ.
+const PERSON_COLUMNS_SQLITE: &str = concat!(
+    person_own_columns!(),
+    ", (SELECT json_group_array(json_object('value', e.value, 'type', e.type, \
+        'is_primary', json(CASE WHEN e.is_primary THEN 'true' ELSE 'false' END))) \
+        FROM (SELECT value, type, is_primary FROM person_emails WHERE person_id = p.id \
+              ORDER BY is_primary DESC, value) e) AS emails_json",
+    ", (SELECT json_group_array(json_object('source', h.source, 'employee_id', h.employee_id)) \
+        FROM (SELECT source, employee_id FROM person_hr_ids WHERE person_id = p.id ORDER BY source) h) \
+        AS hr_ids_json",
+    ", (SELECT json_group_array(json_object('id', g.id, 'display_name', g.display_name)) \
+        FROM (SELECT g.id, g.display_name FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id \
+              WHERE m.person_id = p.id ORDER BY g.display_name_key) g) AS groups_json",
+);
+const PERSON_COLUMNS_POSTGRES: &str = concat!(
+    person_own_columns!(),
+    ", (SELECT json_agg(json_build_object('value', e.value, 'type', e.type, 'is_primary', e.is_primary) \
+        ORDER BY e.is_primary DESC, e.value) FROM person_emails e WHERE e.person_id = p.id)::text AS emails_json",
+    ", (SELECT json_agg(json_build_object('source', h.source, 'employee_id', h.employee_id) ORDER BY h.source) \
+        FROM person_hr_ids h WHERE h.person_id = p.id)::text AS hr_ids_json",
+    ", (SELECT json_agg(json_build_object('id', g.id, 'display_name', g.display_name) ORDER BY g.display_name_key) \
+        FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id WHERE m.person_id = p.id)::text \
+        AS groups_json",
+);
 
-const PERSON_COLUMNS: &str = "p.id, p.source, p.user_name, p.external_id, p.display_name, \
-    p.given_name, p.family_name, p.employee_number, p.manager_id, p.active, p.deleted_at, \
-    p.version, p.created_at, p.updated_at, p.scim_resource";
+fn person_columns(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Sqlite => PERSON_COLUMNS_SQLITE,
+        Engine::Postgres => PERSON_COLUMNS_POSTGRES,
+    }
+}
 
 /// Pushes `FROM … WHERE … ORDER BY … LIMIT … OFFSET …` of a people page query.
 macro_rules! push_page_query {
@@ -128,41 +166,36 @@ pub struct PeopleFilter {
     pub source: Option<PersonSource>,
 }
 
-fn assemble(rows: Vec<PersonRow>, emails: Vec<EmailRow>, hr_ids: Vec<HrIdRow>) -> Vec<Person> {
+/// A JSON array column of [`PERSON_COLUMNS_SQLITE`] / [`PERSON_COLUMNS_POSTGRES`].
+fn json_list<T: serde::de::DeserializeOwned>(column: Option<&str>) -> StoreResult<Vec<T>> {
+    column.map_or(Ok(Vec::new()), |text| {
+        serde_json::from_str(text).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
+    })
+}
+
+fn assemble(rows: Vec<PersonRow>) -> StoreResult<Vec<Person>> {
     rows.into_iter()
-        .map(|r| Person {
-            emails: emails
-                .iter()
-                .filter(|e| e.person_id == r.id)
-                .map(|e| PersonEmail {
-                    value: e.value.clone(),
-                    kind: e.kind.clone(),
-                    is_primary: e.is_primary,
-                })
-                .collect(),
-            hr_ids: hr_ids
-                .iter()
-                .filter(|h| h.person_id == r.id)
-                .map(|h| HrId {
-                    source: h.source.clone(),
-                    employee_id: h.employee_id.clone(),
-                })
-                .collect(),
-            id: r.id,
-            source: r.source,
-            user_name: r.user_name,
-            external_id: r.external_id,
-            display_name: r.display_name,
-            given_name: r.given_name,
-            family_name: r.family_name,
-            employee_number: r.employee_number,
-            manager_id: r.manager_id,
-            active: r.active,
-            deleted_at: r.deleted_at,
-            version: r.version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            scim_resource: r.scim_resource,
+        .map(|r| {
+            Ok(Person {
+                emails: json_list(r.emails_json.as_deref())?,
+                hr_ids: json_list(r.hr_ids_json.as_deref())?,
+                groups: json_list(r.groups_json.as_deref())?,
+                id: r.id,
+                source: r.source,
+                user_name: r.user_name,
+                external_id: r.external_id,
+                display_name: r.display_name,
+                given_name: r.given_name,
+                family_name: r.family_name,
+                employee_number: r.employee_number,
+                manager_id: r.manager_id,
+                active: r.active,
+                deleted_at: r.deleted_at,
+                version: r.version,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                scim_resource: r.scim_resource,
+            })
         })
         .collect()
 }
@@ -170,22 +203,26 @@ fn assemble(rows: Vec<PersonRow>, emails: Vec<EmailRow>, hr_ids: Vec<HrIdRow>) -
 impl Store {
     /// A person by id, including deleted ones (callers decide what deleted means).
     pub async fn get_person(&self, id: &str) -> StoreResult<Person> {
-        let sql = format!("SELECT {PERSON_COLUMNS} FROM people p WHERE p.id = $1");
+        let sql = format!(
+            "SELECT {} FROM people p WHERE p.id = $1",
+            person_columns(self.engine())
+        );
         let row: Option<PersonRow> =
             with_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
         let row = row.ok_or(StoreError::NotFound)?;
-        Ok(self.with_identifiers(vec![row]).await?.remove(0))
+        Ok(assemble(vec![row])?.remove(0))
     }
 
     /// The live (not deleted) person who has this email, case-insensitively.
     pub async fn find_person_by_email(&self, email: &str) -> StoreResult<Option<Person>> {
         let sql = format!(
-            "SELECT {PERSON_COLUMNS} FROM people p JOIN person_emails e ON e.person_id = p.id \
-             WHERE e.value_key = $1 AND p.deleted_at IS NULL"
+            "SELECT {} FROM people p JOIN person_emails e ON e.person_id = p.id \
+             WHERE e.value_key = $1 AND p.deleted_at IS NULL",
+            person_columns(self.engine())
         );
         let row: Option<PersonRow> = with_pool!(self, p => sqlx::query_as(&sql).bind(case_key(email)).fetch_optional(p).await?);
         match row {
-            Some(row) => Ok(Some(self.with_identifiers(vec![row]).await?.remove(0))),
+            Some(row) => Ok(Some(assemble(vec![row])?.remove(0))),
             None => Ok(None),
         }
     }
@@ -196,9 +233,10 @@ impl Store {
         filter: &PeopleFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Person>> {
+        let columns = person_columns(self.engine());
         let rows: Vec<PersonRow> = with_pool!(self, p => {
             let mut q = QueryBuilder::<Db>::new(format!(
-                "SELECT {PERSON_COLUMNS} FROM people p WHERE p.deleted_at IS NULL"
+                "SELECT {columns} FROM people p WHERE p.deleted_at IS NULL"
             ));
             if let Some(active) = filter.active {
                 q.push(" AND p.active = ").push_bind(active);
@@ -225,7 +263,7 @@ impl Store {
             q.push(" ORDER BY p.id LIMIT ").push_bind(page.fetch_limit());
             q.build_query_as().fetch_all(p).await?
         });
-        let people = self.with_identifiers(rows).await?;
+        let people = assemble(rows)?;
         Ok(page.paginate(people, |p| &p.id))
     }
 
@@ -238,21 +276,30 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> StoreResult<(i64, Vec<Person>)> {
+        let columns = person_columns(self.engine());
         let (total, rows): (i64, Vec<PersonRow>) = with_pool!(self, p => {
-            let mut q = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM people p WHERE p.deleted_at IS NULL AND (");
-            push_parts!(q, condition);
-            q.push(")");
-            let total: i64 = q.build_query_scalar().fetch_one(p).await?;
-            let rows = if limit > 0 && offset < total {
-                let mut q = QueryBuilder::<Db>::new(format!("SELECT {PERSON_COLUMNS} "));
+            let rows: Vec<PersonRow> = if limit > 0 {
+                let mut q = QueryBuilder::<Db>::new(format!("SELECT {columns} "));
                 push_page_query!(q, condition, order_by, limit, offset);
                 q.build_query_as().fetch_all(p).await?
             } else {
                 Vec::new()
             };
+            // A first page with room to spare holds every match, so its length is the
+            // total: the lookups identity providers send before each write
+            // (`userName eq …`) need no count query.
+            let fetched = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+            let total = if offset == 0 && fetched < limit {
+                fetched
+            } else {
+                let mut q = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM people p WHERE p.deleted_at IS NULL AND (");
+                push_parts!(q, condition);
+                q.push(")");
+                q.build_query_scalar().fetch_one(p).await?
+            };
             (total, rows)
         });
-        Ok((total, self.with_identifiers(rows).await?))
+        Ok((total, assemble(rows)?))
     }
 
     /// The query plan of the page query [`query_people`](Self::query_people) runs, one
@@ -265,7 +312,7 @@ impl Store {
         Ok(match &self.pool {
             super::Pool::Sqlite(p) => {
                 let mut q = QueryBuilder::<sqlx::Sqlite>::new(format!(
-                    "EXPLAIN QUERY PLAN SELECT {PERSON_COLUMNS} "
+                    "EXPLAIN QUERY PLAN SELECT {PERSON_COLUMNS_SQLITE} "
                 ));
                 push_page_query!(q, condition, order_by, 100i64, 0i64);
                 let rows: Vec<(i64, i64, i64, String)> = q.build_query_as().fetch_all(p).await?;
@@ -273,41 +320,12 @@ impl Store {
             }
             super::Pool::Postgres(p) => {
                 let mut q = QueryBuilder::<sqlx::Postgres>::new(format!(
-                    "EXPLAIN SELECT {PERSON_COLUMNS} "
+                    "EXPLAIN SELECT {PERSON_COLUMNS_POSTGRES} "
                 ));
                 push_page_query!(q, condition, order_by, 100i64, 0i64);
                 q.build_query_scalar().fetch_all(p).await?
             }
         })
-    }
-
-    async fn with_identifiers(&self, rows: Vec<PersonRow>) -> StoreResult<Vec<Person>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let (emails, hr_ids): (Vec<EmailRow>, Vec<HrIdRow>) = with_pool!(self, p => {
-            let mut q = QueryBuilder::<Db>::new(
-                "SELECT person_id, value, type, is_primary FROM person_emails WHERE person_id IN (",
-            );
-            let mut list = q.separated(", ");
-            for id in &ids {
-                list.push_bind(id.clone());
-            }
-            q.push(") ORDER BY is_primary DESC, value");
-            let emails = q.build_query_as().fetch_all(p).await?;
-
-            let mut q = QueryBuilder::<Db>::new(
-                "SELECT person_id, source, employee_id FROM person_hr_ids WHERE person_id IN (",
-            );
-            let mut list = q.separated(", ");
-            for id in &ids {
-                list.push_bind(id.clone());
-            }
-            q.push(") ORDER BY source");
-            (emails, q.build_query_as().fetch_all(p).await?)
-        });
-        Ok(assemble(rows, emails, hr_ids))
     }
 }
 
@@ -316,27 +334,14 @@ impl Tx {
     /// transaction decides from this read holds (see [`LockKey::Person`]).
     pub async fn get_person(&mut self, id: &str) -> StoreResult<Person> {
         self.lock(LockKey::Person(id)).await?;
-        let sql = format!("SELECT {PERSON_COLUMNS} FROM people p WHERE p.id = $1");
+        let sql = format!(
+            "SELECT {} FROM people p WHERE p.id = $1",
+            person_columns(self.engine())
+        );
         let row: PersonRow =
             with_tx!(self, c => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *c).await?)
                 .ok_or(StoreError::NotFound)?;
-        let (emails, hr_ids): (Vec<EmailRow>, Vec<HrIdRow>) = with_tx!(self, c => {
-            let emails = sqlx::query_as(
-                "SELECT person_id, value, type, is_primary FROM person_emails \
-                 WHERE person_id = $1 ORDER BY is_primary DESC, value",
-            )
-            .bind(id)
-            .fetch_all(&mut *c)
-            .await?;
-            let hr = sqlx::query_as(
-                "SELECT person_id, source, employee_id FROM person_hr_ids WHERE person_id = $1 ORDER BY source",
-            )
-            .bind(id)
-            .fetch_all(&mut *c)
-            .await?;
-            (emails, hr)
-        });
-        Ok(assemble(vec![row], emails, hr_ids).remove(0))
+        Ok(assemble(vec![row])?.remove(0))
     }
 
     /// The id of the live person with this email, case-insensitively.
