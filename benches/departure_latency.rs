@@ -33,60 +33,15 @@ mod oauth_peer;
 
 use oauth_peer::{OAuthServer, REVOKER_CLIENT};
 
-const ADMIN: &str = "ob_bench_admin_token_0123456789";
+mod common;
+
+use common::{BenchDatabase, ADMIN};
 const TOKENS_PER_PERSON: usize = 3;
 const POLL: Duration = Duration::from_millis(5);
 /// A departure that takes longer than this is a failure, not a figure.
 const GIVE_UP: Duration = Duration::from_secs(120);
 /// Fresh tokens revoked and introspected by the provider alone.
 const PROVIDER_SAMPLES: usize = 50;
-
-/// A fresh PostgreSQL database on the server of `server_url`, or the SQLite file.
-struct BenchDatabase {
-    url: String,
-    engine: &'static str,
-    /// (server URL, database name) to drop at the end.
-    postgres: Option<(String, String)>,
-}
-
-impl BenchDatabase {
-    async fn create(dir: &std::path::Path) -> Self {
-        let Ok(server_url) = std::env::var("OWNERBOUND_BENCH_POSTGRES_URL") else {
-            return Self {
-                url: format!("sqlite://{}", dir.join("bench.db").display()),
-                engine: "sqlite",
-                postgres: None,
-            };
-        };
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&server_url)
-            .await
-            .expect("OWNERBOUND_BENCH_POSTGRES_URL is unreachable");
-        let name = format!("ob_bench_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create the benchmark's database");
-        let mut url = url::Url::parse(&server_url).expect("a postgres URL");
-        url.set_path(&format!("/{name}"));
-        Self {
-            url: url.to_string(),
-            engine: "postgres",
-            postgres: Some((server_url, name)),
-        }
-    }
-
-    async fn drop_database(self) {
-        if let Some((server_url, name)) = self.postgres {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&server_url).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-    }
-}
 
 /// Nearest-rank percentile, in milliseconds.
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

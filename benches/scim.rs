@@ -1,56 +1,35 @@
 //! SCIM throughput with a large directory: `cargo bench --bench scim`.
 //!
 //! Seeds OWNERBOUND_BENCH_USERS people (default 100,000) straight into the database,
-//! then drives the real HTTP endpoints over loopback: `POST /Users` and the match
-//! filter IdPs send before every create (`GET /Users?filter=userName eq "…"`).
-//! Prints requests per second and latency percentiles. SQLite by default; set
-//! OWNERBOUND_BENCH_POSTGRES_URL to a database to measure PostgreSQL instead.
+//! then drives the real HTTP endpoints over loopback: `POST /Users`, the match filter
+//! IdPs send before every create (`GET /Users?filter=userName eq "…"`), the same by
+//! work email, `GET /Users/{id}` of seeded people picked at random (fixed seed), and
+//! import paging. Prints requests per second and latency percentiles, and each
+//! endpoint's ratio to `GET /readyz` (one trivial query) measured in the same run with
+//! the same client and concurrency: the machine is shared, so only ratios compare
+//! across runs. SQLite by default; OWNERBOUND_BENCH_POSTGRES_URL (a server where the
+//! user may create databases) runs it in a fresh PostgreSQL database, dropped afterwards.
 
 use std::time::Instant;
 
-use ownerbound::config::Settings;
-use ownerbound::startup::Application;
 use ownerbound::store::Store;
-use secrecy::SecretString;
+use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 mod common;
 
-use common::{report, run};
+use common::{env_usize, report, run, BenchDatabase, Instance};
 
 #[tokio::main]
 async fn main() {
-    let users: u64 = std::env::var("OWNERBOUND_BENCH_USERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let requests: usize = std::env::var("OWNERBOUND_BENCH_REQUESTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4_000);
+    let users = env_usize("OWNERBOUND_BENCH_USERS", 100_000) as u64;
+    let requests = env_usize("OWNERBOUND_BENCH_REQUESTS", 4_000);
     let dir = tempfile::tempdir().unwrap();
-    let (database_url, engine) = match std::env::var("OWNERBOUND_BENCH_POSTGRES_URL") {
-        Ok(url) => (url, "postgres"),
-        Err(_) => (
-            format!("sqlite://{}", dir.path().join("bench.db").display()),
-            "sqlite",
-        ),
-    };
-    let token = "ob_bench_admin_token_0123456789";
-    let settings = Settings {
-        listen: "127.0.0.1:0".into(),
-        database_url: SecretString::from(database_url.clone()),
-        master_key: Some(SecretString::from("ab".repeat(32))),
-        bootstrap_admin_token: Some(SecretString::from(token)),
-        ..Settings::default()
-    };
-    let app = Application::build(settings)
-        .await
-        .expect("application builds");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let stop = app.shutdown_token();
-    tokio::spawn(app.run_until_stopped());
-    let store = Store::connect_url(&database_url).await.unwrap();
+    let database = BenchDatabase::create(dir.path()).await;
+    let engine = database.engine;
+    let instance = Instance::start(common::settings(&database.url)).await;
+    let base = instance.base.clone();
+    let store = Store::connect_url(&database.url).await.unwrap();
 
     let started = Instant::now();
     seed(&store, engine, users).await;
@@ -60,19 +39,12 @@ async fn main() {
     );
 
     let client = reqwest::Client::new();
-    let scim_token: String = client
-        .post(format!("{base}/api/v1/tokens"))
-        .bearer_auth(token)
-        .json(&json!({"name": "bench-scim", "scope": "scim"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let scim_token = common::scim_token(&client, &base).await;
+    let mut rates = Vec::new();
+
+    // The ceiling: the cheapest request that still reaches the database.
+    let ready = run(requests, |_| client.get(format!("{base}/readyz"))).await;
+    let ready = report("GET /readyz", &ready);
 
     let post = run(requests, |i| {
         client
@@ -86,7 +58,7 @@ async fn main() {
             )
     })
     .await;
-    report("POST /Users", &post);
+    rates.push(("POST /Users", report("POST /Users", &post)));
 
     let get = run(requests, |i| {
         let n = (i as u64 * 7919) % users + 1;
@@ -96,7 +68,8 @@ async fn main() {
             .query(&[("filter", format!("userName eq \"user{n}@example.com\""))])
     })
     .await;
-    report("GET /Users?filter=userName eq", &get);
+    let name = "GET /Users?filter=userName eq";
+    rates.push((name, report(name, &get)));
 
     let email = run(requests, |i| {
         let n = (i as u64 * 104_729) % users + 1;
@@ -109,7 +82,21 @@ async fn main() {
             )])
     })
     .await;
-    report("GET /Users?filter=emails[type eq work].value eq", &email);
+    let name = "GET /Users?filter=emails[type eq work].value eq";
+    rates.push((name, report(name, &email)));
+
+    // Seeded ids (see `seed`), drawn before the clock starts.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    let ids: Vec<String> = (0..requests)
+        .map(|_| format!("seed-{:08}", rng.gen_range(1..=users)))
+        .collect();
+    let by_id = run(requests, |i| {
+        client
+            .get(format!("{base}/scim/v2/Users/{}", ids[i]))
+            .bearer_auth(&scim_token)
+    })
+    .await;
+    rates.push(("GET /Users/{id}", report("GET /Users/{id}", &by_id)));
 
     let import = run(requests / 10, |i| {
         let start = (i as u64 * 100) % users + 1;
@@ -122,8 +109,16 @@ async fn main() {
             ])
     })
     .await;
-    report("GET /Users?startIndex=…&count=100 (import paging)", &import);
-    stop.cancel();
+    let name = "GET /Users?startIndex=…&count=100 (import paging)";
+    rates.push((name, report(name, &import)));
+
+    println!("ratio to GET /readyz ({ready:.0} req/s, same run, same client and concurrency):");
+    for (name, rate) in rates {
+        println!("  {name}: {rate:.0} req/s = {:.3} × /readyz", rate / ready);
+    }
+    instance.stop().await;
+    store.close().await;
+    database.drop_database().await;
 }
 
 /// Inserts `count` people with one work email each, in bulk SQL.

@@ -1,12 +1,40 @@
-//! Load generation and reporting shared by the benchmarks.
+//! Load generation, reporting, databases and running instances shared by the benchmarks.
+#![allow(
+    dead_code,
+    reason = "each benchmark compiles this module and uses part of it"
+)]
 
 use std::time::{Duration, Instant};
+
+use ownerbound::config::Settings;
+use ownerbound::startup::Application;
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
 
 /// Requests in flight at once.
 pub const CONCURRENCY: usize = 16;
 
+/// The bootstrap admin token every benchmark instance installs.
+pub const ADMIN: &str = "ob_bench_admin_token_0123456789";
+
+/// An environment variable as a number, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Sends `total` requests, `CONCURRENCY` at a time; returns each latency and the wall time.
 pub async fn run<F>(total: usize, make: F) -> (Vec<Duration>, Duration)
+where
+    F: Fn(usize) -> reqwest::RequestBuilder,
+{
+    run_at(CONCURRENCY, total, make).await
+}
+
+/// Sends `total` requests, `concurrency` at a time; returns each latency and the wall time.
+pub async fn run_at<F>(concurrency: usize, total: usize, make: F) -> (Vec<Duration>, Duration)
 where
     F: Fn(usize) -> reqwest::RequestBuilder,
 {
@@ -27,24 +55,143 @@ where
                 t.elapsed()
             }
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(concurrency)
         .collect()
         .await;
     (latencies, started.elapsed())
 }
 
-pub fn report(name: &str, (latencies, wall): &(Vec<Duration>, Duration)) {
-    let mut sorted = latencies.clone();
+/// Requests per second of a `run`.
+pub fn rate((latencies, wall): &(Vec<Duration>, Duration)) -> f64 {
+    latencies.len() as f64 / wall.as_secs_f64()
+}
+
+/// Prints a `run`'s throughput and latency percentiles; returns its requests per second.
+pub fn report(name: &str, run: &(Vec<Duration>, Duration)) -> f64 {
+    report_at(name, CONCURRENCY, run)
+}
+
+/// `report` for a run at another concurrency.
+pub fn report_at(name: &str, concurrency: usize, run: &(Vec<Duration>, Duration)) -> f64 {
+    let mut sorted = run.0.clone();
     sorted.sort();
     let pct = |p: f64| {
         sorted[((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1)].as_secs_f64() * 1000.0
     };
     println!(
-        "{name}: {} requests, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (concurrency {CONCURRENCY})",
+        "{name}: {} requests, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (concurrency {concurrency})",
         sorted.len(),
-        sorted.len() as f64 / wall.as_secs_f64(),
+        rate(run),
         pct(0.50),
         pct(0.99),
         pct(1.0),
     );
+    rate(run)
+}
+
+/// A fresh PostgreSQL database on the server of OWNERBOUND_BENCH_POSTGRES_URL (dropped
+/// by `drop_database`), or, when that is unset, a SQLite file in `dir`. Fresh so that
+/// runs are repeatable and start from the same (empty) size.
+pub struct BenchDatabase {
+    pub url: String,
+    pub engine: &'static str,
+    /// (server URL, database name) to drop at the end.
+    postgres: Option<(String, String)>,
+}
+
+impl BenchDatabase {
+    pub async fn create(dir: &std::path::Path) -> Self {
+        match std::env::var("OWNERBOUND_BENCH_POSTGRES_URL") {
+            Ok(server_url) => Self::postgres(&server_url).await,
+            Err(_) => Self {
+                url: format!("sqlite://{}", dir.join("bench.db").display()),
+                engine: "sqlite",
+                postgres: None,
+            },
+        }
+    }
+
+    /// A fresh database on the server of `server_url` (the user may create databases).
+    pub async fn postgres(server_url: &str) -> Self {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(server_url)
+            .await
+            .expect("OWNERBOUND_BENCH_POSTGRES_URL is unreachable");
+        let name = format!("ob_bench_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create the benchmark's database");
+        let mut url = url::Url::parse(server_url).expect("a postgres URL");
+        url.set_path(&format!("/{name}"));
+        Self {
+            url: url.to_string(),
+            engine: "postgres",
+            postgres: Some((server_url.to_string(), name)),
+        }
+    }
+
+    pub async fn drop_database(self) {
+        if let Some((server_url, name)) = self.postgres {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&server_url).await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Settings for a benchmark instance of `database_url`: a loopback port of its own, a
+/// fixed master key and the `ADMIN` token; otherwise the defaults.
+pub fn settings(database_url: &str) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: SecretString::from(database_url.to_string()),
+        master_key: Some(SecretString::from("ab".repeat(32))),
+        bootstrap_admin_token: Some(SecretString::from(ADMIN)),
+        ..Settings::default()
+    }
+}
+
+/// One running `Application`: its own store (pool), job workers and port.
+pub struct Instance {
+    pub base: String,
+    stop: CancellationToken,
+    serving: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Instance {
+    pub async fn start(settings: Settings) -> Self {
+        let app = Application::build(settings)
+            .await
+            .expect("application builds");
+        Self {
+            base: format!("http://127.0.0.1:{}", app.port()),
+            stop: app.shutdown_token(),
+            serving: tokio::spawn(app.run_until_stopped()),
+        }
+    }
+
+    /// Stops gracefully: in-flight requests and jobs finish, the pool closes.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.serving.await;
+    }
+}
+
+/// A SCIM bearer token minted with the admin token at `base`.
+pub async fn scim_token(http: &reqwest::Client, base: &str) -> String {
+    let answer: serde_json::Value = http
+        .post(format!("{base}/api/v1/tokens"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "bench-idp", "scope": "scim"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["token"].as_str().expect("a SCIM token").to_string()
 }
