@@ -247,6 +247,15 @@ impl Tx {
     }
 }
 
+/// The two ways a job becomes runnable.
+#[derive(Debug, Clone, Copy)]
+enum Runnable {
+    /// Ready, and its time has come.
+    Due,
+    /// Running, but its lease ran out: the worker that held it is gone.
+    LeaseExpired,
+}
+
 impl Store {
     /// Claims the next runnable job (ready and due, or running with an expired
     /// lease) for `worker` until `lease_until`, whatever its provider.
@@ -268,8 +277,22 @@ impl Store {
         .await
     }
 
-    /// Claims the next runnable job that `claim` allows, oldest due first.
+    /// Claims the next runnable job that `claim` allows: one whose lease expired
+    /// (its worker died), else the oldest due.
     pub async fn claim(&self, claim: &Claim<'_>) -> StoreResult<Option<Job>> {
+        for runnable in [Runnable::LeaseExpired, Runnable::Due] {
+            if let Some(job) = self.claim_one(claim, runnable).await? {
+                return Ok(Some(job));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Claims one job of one kind of runnable, in a single statement. Each kind is
+    /// its own index-ordered scan (`LIMIT 1` on `(status, run_after, id)`), so a claim
+    /// reads one row however many jobs wait; one `OR` over both made PostgreSQL read
+    /// and sort every due job, which made mass offboarding quadratic.
+    async fn claim_one(&self, claim: &Claim<'_>, runnable: Runnable) -> StoreResult<Option<Job>> {
         let skip_locked = if self.engine() == Engine::Postgres {
             " FOR UPDATE SKIP LOCKED"
         } else {
@@ -286,11 +309,12 @@ impl Store {
                 .push_bind(claim.at)
                 .push(", updated_at = ")
                 .push_bind(claim.at)
-                .push(" WHERE id = (SELECT id FROM jobs WHERE ((status = 'ready' AND run_after <= ")
-                .push_bind(claim.at)
-                .push(") OR (status = 'running' AND lease_until < ")
-                .push_bind(claim.at)
-                .push("))");
+                .push(" WHERE id = (SELECT id FROM jobs WHERE ");
+            match runnable {
+                Runnable::Due => q.push("status = 'ready' AND run_after <= "),
+                Runnable::LeaseExpired => q.push("status = 'running' AND lease_until < "),
+            };
+            q.push_bind(claim.at);
             if !claim.general {
                 q.push(" AND provider IN (");
                 let mut list = q.separated(", ");
