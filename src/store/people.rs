@@ -279,8 +279,12 @@ impl Store {
         let columns = person_columns(self.engine());
         let (total, rows): (i64, Vec<PersonRow>) = with_pool!(self, p => {
             let rows: Vec<PersonRow> = if limit > 0 {
-                let mut q = QueryBuilder::<Db>::new(format!("SELECT {columns} "));
+                // The page is chosen first and the child tables are aggregated for its
+                // rows only: PostgreSQL computes the select list of every row an
+                // OFFSET skips (deep import paging was 8 times slower).
+                let mut q = QueryBuilder::<Db>::new(format!("SELECT {columns} FROM (SELECT p.* "));
                 push_page_query!(q, condition, order_by, limit, offset);
+                q.push(format!(") p ORDER BY {order_by}, p.id"));
                 q.build_query_as().fetch_all(p).await?
             } else {
                 Vec::new()
