@@ -12,6 +12,24 @@ use crate::on_both_engines;
 
 const ROUNDS: usize = 24;
 
+/// Pushes a user with this email as userName and primary email; the SCIM answer.
+async fn push_user(app: &TestApp, token: &str, email: &str) -> Value {
+    let (status, _, user) = app
+        .scim(
+            token,
+            Method::POST,
+            "/Users",
+            Some(&json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": email,
+                "emails": [{"value": email, "primary": true}],
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    user
+}
+
 async fn agent(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/api/v1/agents/{id}"))
         .await
@@ -77,23 +95,7 @@ async fn an_agent_registered_by_email_while_its_owner_is_created_resolves_to_the
                 assert_eq!(response.status(), 201);
                 response.json::<Value>().await.unwrap()
             };
-            let push = async {
-                let (status, _, user) = app
-                    .scim(
-                        token,
-                        Method::POST,
-                        "/Users",
-                        Some(&json!({
-                            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                            "userName": email,
-                            "emails": [{"value": email, "primary": true}],
-                        })),
-                    )
-                    .await;
-                assert_eq!(status, 201, "{user}");
-                user
-            };
-            let (bot, user) = tokio::join!(register, push);
+            let (bot, user) = tokio::join!(register, push_user(app, token, &email));
             (bot, user)
         }
     });
@@ -111,20 +113,7 @@ async fn one_departure_from_scim_and_hr_at_once_opens_one_case(app: TestApp) {
     let token = app.scim_token().await;
     let mut people = Vec::new();
     for round in 0..ROUNDS {
-        let email = format!("leaver-{round}@example.com");
-        let (status, _, user) = app
-            .scim(
-                &token,
-                Method::POST,
-                "/Users",
-                Some(&json!({
-                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                    "userName": email,
-                    "emails": [{"value": email, "primary": true}],
-                })),
-            )
-            .await;
-        assert_eq!(status, 201);
+        let user = push_user(&app, &token, &format!("leaver-{round}@example.com")).await;
         let id = user["id"].as_str().unwrap().to_string();
         let linked = app
             .patch(

@@ -8,28 +8,40 @@ use serde_json::json;
 
 use crate::helpers::PgDatabase;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_instances_registering_the_same_secret_store_one_credential_and_one_chain() {
-    let Some(pg) = PgDatabase::create().await else {
-        return;
-    };
+/// Two instances of the service on one database, bootstrapped with one admin token;
+/// their addresses, and the tokens that stop them.
+async fn two_instances(
+    pg: &PgDatabase,
+    token: &str,
+    adjust: impl Fn(&mut Settings),
+) -> (Vec<String>, Vec<tokio_util::sync::CancellationToken>) {
     let key = hex::encode([9u8; 32]);
-    let token = "ob_shared_bootstrap_token_for_two_instances".to_string();
     let mut addresses = Vec::new();
     let mut stops = Vec::new();
     for _ in 0..2 {
-        let settings = Settings {
+        let mut settings = Settings {
             listen: "127.0.0.1:0".into(),
             database_url: SecretString::from(pg.url.clone()),
             master_key: Some(SecretString::from(key.clone())),
-            bootstrap_admin_token: Some(SecretString::from(token.clone())),
+            bootstrap_admin_token: Some(SecretString::from(token.to_string())),
             ..Settings::default()
         };
+        adjust(&mut settings);
         let app = Application::build(settings).await.unwrap();
         addresses.push(format!("http://127.0.0.1:{}", app.port()));
         stops.push(app.shutdown_token());
         tokio::spawn(app.run_until_stopped());
     }
+    (addresses, stops)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_registering_the_same_secret_store_one_credential_and_one_chain() {
+    let Some(pg) = PgDatabase::create().await else {
+        return;
+    };
+    let token = "ob_shared_bootstrap_token_for_two_instances".to_string();
+    let (addresses, stops) = two_instances(&pg, &token, |_| {}).await;
 
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
@@ -83,24 +95,8 @@ async fn two_instances_writing_at_once_leave_every_audit_entry_in_one_intact_cha
     let Some(pg) = PgDatabase::create().await else {
         return;
     };
-    let key = hex::encode([7u8; 32]);
     let token = "ob_shared_bootstrap_token_for_two_writers".to_string();
-    let mut addresses = Vec::new();
-    let mut stops = Vec::new();
-    for _ in 0..2 {
-        let settings = Settings {
-            listen: "127.0.0.1:0".into(),
-            database_url: SecretString::from(pg.url.clone()),
-            master_key: Some(SecretString::from(key.clone())),
-            bootstrap_admin_token: Some(SecretString::from(token.clone())),
-            job_workers: 0,
-            ..Settings::default()
-        };
-        let app = Application::build(settings).await.unwrap();
-        addresses.push(format!("http://127.0.0.1:{}", app.port()));
-        stops.push(app.shutdown_token());
-        tokio::spawn(app.run_until_stopped());
-    }
+    let (addresses, stops) = two_instances(&pg, &token, |s| s.job_workers = 0).await;
 
     // Agents with credentials and people, through both instances at once.
     let client = reqwest::Client::new();
