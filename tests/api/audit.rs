@@ -103,3 +103,36 @@ on_both_engines!(
     a_deleted_audit_row_breaks_the_chain,
     concurrent_writes_keep_one_unbroken_chain
 );
+
+/// Entries another process committed to the outbox and never sealed (the CLI runs no
+/// sealer; an instance killed right after a commit never seals) are chained by a
+/// running instance's sealer, unasked, in an intact chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_another_process_left_in_the_outbox_are_chained_by_a_running_instance() {
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Engine::Postgres).await else {
+        return;
+    };
+    let created = app.cli(&["token", "create", "--name", "offline", "--scope", "read"]);
+    assert!(created.status.success());
+    // Counting does not seal (unlike reading the log): only the instance's sealer can.
+    for _ in 0..300 {
+        if app.store.count_rows("audit_outbox").await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.store.count_rows("audit_outbox").await.unwrap(),
+        0,
+        "the running instance sealed nothing"
+    );
+    let chained = app.store.count_rows("audit_log").await.unwrap();
+    assert!(matches!(
+        verify_chain(&app.store).await.unwrap(),
+        ChainStatus::Intact { entries, unsealed: 0 } if entries as i64 == chained
+    ));
+    let entries = app.store.audit_after(0, 1000).await.unwrap();
+    assert!(entries
+        .iter()
+        .any(|e| e.actor == "cli" && e.action == "token.created"));
+}
