@@ -162,8 +162,12 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        // Wrappers often say their cause already (`database error: {0}`): once is enough.
+        let said = cause.to_string();
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         source = cause.source();
     }
     text
@@ -197,6 +201,15 @@ pub fn redact_serde_message(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let io = std::io::Error::other("disk on fire");
+        let wrapped = StoreError::Db(sqlx::Error::Io(io));
+        let text = error_chain(&wrapped);
+        assert_eq!(text.matches("disk on fire").count(), 1, "{text}");
+        assert!(text.starts_with("database error"), "{text}");
+    }
 
     #[test]
     fn serde_messages_lose_the_quoted_input() {
