@@ -13,7 +13,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::QueryBuilder;
 
-use super::{new_id, now, with_pool, with_tx, Engine, Page, PageRequest, Store, StoreResult, Tx};
+use super::{
+    new_id, now, with_pool, with_tx, with_writer, Engine, Page, PageRequest, Store, StoreResult, Tx,
+};
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Job {
@@ -298,7 +300,7 @@ impl Store {
         } else {
             ""
         };
-        Ok(with_pool!(self, p => {
+        Ok(with_writer!(self, p => {
             let mut q = QueryBuilder::<Db>::new("UPDATE jobs SET status = 'running', lease_owner = ");
             q.push_bind(claim.lease_owner.to_string())
                 .push(", lease_instance = ")
@@ -343,7 +345,7 @@ impl Store {
 
     /// When the next ready job falls due, if any is waiting.
     pub async fn next_job_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        Ok(with_pool!(self, p => {
+        Ok(with_writer!(self, p => {
             sqlx::query_scalar("SELECT MIN(run_after) FROM jobs WHERE status = 'ready'")
                 .fetch_one(p)
                 .await?
@@ -394,7 +396,7 @@ impl Store {
         worker: &str,
         run_after: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let done = with_pool!(self, p => {
+        let done = with_writer!(self, p => {
             sqlx::query(
                 "UPDATE jobs SET status = 'ready', run_after = $3, attempts = attempts - 1, lease_owner = NULL, \
                  lease_until = NULL, lease_instance = NULL, updated_at = $4 \
@@ -417,7 +419,7 @@ impl Store {
             "UPDATE jobs SET status = 'ready', attempts = 0, run_after = $2, deadline_at = $3, dead_reason = NULL, \
              updated_at = $2 WHERE id = $1 AND status = 'dead' RETURNING {JOB_COLUMNS}"
         );
-        let job: Option<Job> = with_pool!(self, p => {
+        let job: Option<Job> = with_writer!(self, p => {
             sqlx::query_as(&sql).bind(id).bind(now()).bind(deadline).fetch_optional(p).await?
         });
         if job.is_some() {
@@ -433,7 +435,7 @@ impl Store {
         before: DateTime<Utc>,
         deadline: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let redriven = with_pool!(self, p => {
+        let redriven = with_writer!(self, p => {
             sqlx::query(
                 "UPDATE jobs SET status = 'ready', attempts = 0, run_after = $2, deadline_at = $3, dead_reason = NULL, \
                  updated_at = $2 WHERE status = 'dead' AND updated_at < $1",

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Postgres, Sqlite};
+use sqlx::Postgres;
 
 pub use crate::config::Engine;
 use crate::config::Settings;
@@ -36,6 +36,7 @@ pub mod offboarding;
 pub mod people;
 pub mod provider_health;
 pub mod reports;
+mod sqlite_writer;
 pub mod tokens;
 
 // `ignore_missing`: during a rolling upgrade an older instance meets migrations that a
@@ -105,10 +106,10 @@ pub(crate) enum Pool {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
-    /// SQLite admits one writer at a time. Queueing writers of this process here, in
-    /// order, replaces SQLite's busy-wait (sleep and retry), which made write latency
-    /// spiky under load. Other processes (the CLI) still meet the busy timeout.
-    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite admits one writer at a time: this process's writers queue for one
+    /// connection and commit in groups (see [`sqlite_writer`]). Other processes (the
+    /// CLI) meet SQLite's busy timeout.
+    sqlite_writer: Option<sqlite_writer::Writer>,
     /// Signalled when a committed write made a job runnable, so idle workers of this
     /// process start at once (other PostgreSQL instances hear [`JOBS_CHANNEL`]).
     job_signal: Arc<tokio::sync::Notify>,
@@ -143,6 +144,36 @@ macro_rules! with_pool {
     };
 }
 
+/// Runs one write, `$body`, outside any transaction of the caller's, with `$c` bound to
+/// where writes go: on SQLite a transaction of the one writer (queued and committed in a
+/// group, see [`sqlite_writer`]; a write on a pooled connection would busy-wait for
+/// SQLite's lock instead), on PostgreSQL the pool. `Db` as in [`with_pool!`].
+macro_rules! with_writer {
+    ($store:expr, $c:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(_) => {
+                #[allow(dead_code, reason = "only some bodies build queries dynamically")]
+                type Db = sqlx::Sqlite;
+                let mut tx = $store.begin().await?;
+                let out = {
+                    let $crate::store::TxInner::Sqlite(t) = &mut tx.inner else {
+                        unreachable!("a SQLite store begins SQLite transactions")
+                    };
+                    let $c = &mut **t;
+                    $body
+                };
+                tx.commit().await?;
+                out
+            }
+            $crate::store::Pool::Postgres($c) => {
+                #[allow(dead_code, reason = "only some bodies build queries dynamically")]
+                type Db = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+
 /// Runs `$body` with `$c` bound to the transaction's connection, once per engine;
 /// `Db` as in [`with_pool!`].
 macro_rules! with_tx {
@@ -166,17 +197,16 @@ macro_rules! with_tx {
 
 pub(crate) use with_pool;
 pub(crate) use with_tx;
+pub(crate) use with_writer;
 
 pub(crate) enum TxInner {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Sqlite(sqlite_writer::WriterTx),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
 /// A write transaction. Dropping it without [`commit`](Tx::commit) rolls back.
 pub struct Tx {
     pub(crate) inner: TxInner,
-    /// Held until the transaction ends (SQLite only, see [`Store`]).
-    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
     /// Set when this transaction made a job runnable: workers are woken on commit.
     wakes_workers: bool,
     job_signal: Arc<tokio::sync::Notify>,
@@ -248,6 +278,7 @@ impl Store {
     }
 
     pub async fn connect_url(url: &str) -> StoreResult<Self> {
+        let mut writer = None;
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -256,14 +287,18 @@ impl Store {
                 // through the *_key columns.
                 .pragma("case_sensitive_like", "ON")
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                // Every commit reaches the disk before it is acknowledged (NORMAL
+                // survives a crash of the process, not of the machine); group commit
+                // pays one flush for a burst of writers.
+                .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
+            writer = Some(sqlite_writer::Writer::connect(&options).await?);
             Pool::Sqlite(pool)
         } else {
             let options = PgConnectOptions::from_str(url)?.options([
@@ -283,7 +318,7 @@ impl Store {
         };
         Ok(Self {
             pool,
-            sqlite_writer: Arc::default(),
+            sqlite_writer: writer,
             job_signal: Arc::default(),
             schedule_signal: Arc::default(),
             audit_signal: Arc::default(),
@@ -325,23 +360,19 @@ impl Store {
         }
     }
 
-    /// Starts a write transaction. On SQLite write transactions run one at a time:
-    /// SQLite takes its write lock up front (`BEGIN IMMEDIATE`). On PostgreSQL they run
+    /// Starts a write transaction. On SQLite write transactions run one at a time, on
+    /// one connection, in groups committed together (see [`sqlite_writer`]). On PostgreSQL they run
     /// side by side, in every instance; each read-check-write decision takes the lock
     /// named after what it decides (see [`locks`]), and the audit chain is extended by
     /// one sealer (see [`Store::seal_audit`]). No network call happens inside one.
     pub async fn begin(&self) -> StoreResult<Tx> {
-        let mut writer = None;
-        let inner = match &self.pool {
-            Pool::Sqlite(p) => {
-                writer = Some(self.sqlite_writer.clone().lock_owned().await);
-                TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)
-            }
-            Pool::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        let inner = match (&self.pool, &self.sqlite_writer) {
+            (Pool::Sqlite(_), Some(writer)) => TxInner::Sqlite(writer.begin().await?),
+            (Pool::Postgres(p), _) => TxInner::Postgres(p.begin().await?),
+            (Pool::Sqlite(_), None) => unreachable!("a SQLite store has a writer"),
         };
         Ok(Tx {
             inner,
-            _writer: writer,
             wakes_workers: false,
             job_signal: self.job_signal.clone(),
             wakes_scheduler: false,
@@ -579,7 +610,7 @@ impl Store {
 
     /// Records a fact unless one is already recorded; returns the recorded value.
     pub async fn meta_insert_once(&self, name: &str, value: &str) -> StoreResult<String> {
-        with_pool!(self, p => {
+        with_writer!(self, p => {
             sqlx::query(
                 "INSERT INTO instance_meta (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             )

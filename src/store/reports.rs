@@ -5,7 +5,8 @@ use serde::Serialize;
 use sqlx::QueryBuilder;
 
 use super::{
-    new_id, now, with_pool, with_tx, Page, PageRequest, Store, StoreError, StoreResult, Tx,
+    new_id, now, with_pool, with_tx, with_writer, Page, PageRequest, Store, StoreError,
+    StoreResult, Tx,
 };
 
 /// A stored report; the bodies are only read to send it.
@@ -112,7 +113,7 @@ impl Store {
     /// Records a delivery attempt: delivered, or the error (no secret: SMTP errors
     /// are formatted without the URL).
     pub async fn record_report_attempt(&self, id: &str, error: Option<&str>) -> StoreResult<()> {
-        with_pool!(self, p => {
+        with_writer!(self, p => {
             sqlx::query(
                 "UPDATE reports SET attempts = attempts + 1, last_error = $2, \
                  status = CASE WHEN $2 IS NULL THEN 'delivered' ELSE status END, \

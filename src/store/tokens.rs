@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{conflict, new_id, now, with_pool, with_tx, Store, StoreError, StoreResult, Tx};
+use super::{
+    conflict, new_id, now, with_pool, with_tx, with_writer, Store, StoreError, StoreResult, Tx,
+};
 use crate::domain::Scope;
 
 /// An API token as listed: never the token, never its hash.
@@ -62,7 +64,7 @@ impl Store {
 
     /// Records that a token was used.
     pub async fn touch_token(&self, id: &str) -> StoreResult<()> {
-        with_pool!(self, p => {
+        with_writer!(self, p => {
             sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(now())
