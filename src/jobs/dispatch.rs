@@ -9,14 +9,18 @@
 //! process, and through `LISTEN/NOTIFY` from other PostgreSQL instances), or a
 //! running job finishes; polling every [`FALLBACK_POLL`] is only the fallback.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{claim_next, execute, health, instance, Context, REDRIVE_AFTER};
+use super::{
+    claim_jobs, execute, health, instance, with_slot, ClaimScope, Claimed, Context, REDRIVE_AFTER,
+};
+use crate::store::jobs::Job;
 use crate::store::now;
 
 /// The longest an idle dispatcher waits without being woken.
@@ -68,38 +72,7 @@ async fn dispatch(ctx: &Context, workers: usize, shutdown: &CancellationToken) {
     let signal = ctx.store.job_signal();
     let mut running = JoinSet::new();
     while !shutdown.is_cancelled() {
-        // Claim while there is capacity for what is due.
-        loop {
-            let general_free = general.available_permits() > 0;
-            let claimed = match claim_next(ctx, now(), general_free, Duration::ZERO).await {
-                Ok(Some(claimed)) => claimed,
-                Ok(None) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "job dispatcher could not reach the database");
-                    break;
-                }
-            };
-            if claimed.deferred {
-                continue;
-            }
-            let permit = match claimed.slot {
-                Some(_) => None,
-                // A job without a provider slot counts against the general workers
-                // (it was claimed only while one was free, and the dispatcher is
-                // their only taker, so this succeeds).
-                None => general.clone().try_acquire_owned().ok(),
-            };
-            let (ctx, signal) = (ctx.clone(), signal.clone());
-            running.spawn(async move {
-                let job = claimed.job.id.clone();
-                if let Err(err) = execute(&ctx, claimed, now()).await {
-                    tracing::warn!(job = %job, error = %err, "could not record a job's result; it runs again");
-                }
-                drop(permit);
-                // A slot is free: what waited for it may run now.
-                signal.notify_one();
-            });
-        }
+        claim_and_run(ctx, &general, &mut running).await;
         while let Some(finished) = running.try_join_next() {
             if let Err(err) = finished {
                 // Its lease expires (or its instance is seen stopped) and it runs again.
@@ -119,6 +92,95 @@ async fn dispatch(ctx: &Context, workers: usize, shutdown: &CancellationToken) {
             tracing::error!(error = %err, "a job's task failed");
         }
     }
+}
+
+/// Claims what is due while there is room for it, and runs each job in a task of its
+/// own: each provider's jobs up to its free slots, then those that call no provider up
+/// to the free general workers, each batch in one claim. Claiming one job at a time
+/// made every job wait for the commit of each claim before it.
+async fn claim_and_run(ctx: &Context, general: &Arc<Semaphore>, running: &mut JoinSet<()>) {
+    // A scope that returned fewer jobs than it had room for has no more due now.
+    let mut drained: BTreeSet<Option<&str>> = BTreeSet::new();
+    loop {
+        let mut claimed = 0;
+        let callable = ctx
+            .providers
+            .iter()
+            .filter(|(_, provider)| provider.connector.is_some());
+        for (name, provider) in callable {
+            let room = ctx.limits.free_slots(&provider.config);
+            if room == 0 || drained.contains(&Some(name.as_str())) {
+                continue;
+            }
+            let Some(jobs) = claim(ctx, ClaimScope::Provider(name), room).await else {
+                return;
+            };
+            if jobs.len() < room {
+                drained.insert(Some(name.as_str()));
+            }
+            claimed += jobs.len();
+            for job in jobs {
+                // Only this dispatcher takes this instance's slots, and it counted them
+                // free: the slot is there.
+                match with_slot(ctx, job, now(), Duration::ZERO).await {
+                    Ok(claimed) if !claimed.deferred => spawn(ctx, running, claimed, None),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "could not put a job back"),
+                }
+            }
+        }
+        let room = general.available_permits();
+        if room > 0 && !drained.contains(&None) {
+            let Some(jobs) = claim(ctx, ClaimScope::General, room).await else {
+                return;
+            };
+            if jobs.len() < room {
+                drained.insert(None);
+            }
+            claimed += jobs.len();
+            for job in jobs {
+                let permit = general.clone().try_acquire_owned().ok();
+                let claimed = Claimed {
+                    job,
+                    slot: None,
+                    deferred: false,
+                };
+                spawn(ctx, running, claimed, permit);
+            }
+        }
+        if claimed == 0 {
+            return;
+        }
+    }
+}
+
+async fn claim(ctx: &Context, scope: ClaimScope<'_>, limit: usize) -> Option<Vec<Job>> {
+    match claim_jobs(ctx, now(), scope, limit).await {
+        Ok(jobs) => Some(jobs),
+        Err(err) => {
+            tracing::warn!(error = %err, "job dispatcher could not reach the database");
+            None
+        }
+    }
+}
+
+/// Runs a claimed job in a task of its own; `permit` is its general worker, if any.
+fn spawn(
+    ctx: &Context,
+    running: &mut JoinSet<()>,
+    claimed: Claimed,
+    permit: Option<OwnedSemaphorePermit>,
+) {
+    let ctx = ctx.clone();
+    running.spawn(async move {
+        let job = claimed.job.id.clone();
+        if let Err(err) = execute(&ctx, claimed, now()).await {
+            tracing::warn!(job = %job, error = %err, "could not record a job's result; it runs again");
+        }
+        drop(permit);
+        // A slot is free: what waited for it may run now.
+        ctx.store.wake_workers();
+    });
 }
 
 /// How long to sleep when nothing more can be claimed: until the next job falls

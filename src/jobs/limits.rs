@@ -97,6 +97,22 @@ impl ProviderLimits {
             .clone()
     }
 
+    /// How many more calls `provider` can take from this instance now: its free
+    /// slots, none while its rate limit asked for a pause.
+    pub fn free_slots(&self, config: &crate::providers::ProviderConfig) -> usize {
+        let gate = self.gate(config);
+        let paused = gate
+            .paused_until
+            .lock()
+            .expect("not poisoned")
+            .is_some_and(|until| until > tokio::time::Instant::now());
+        if paused {
+            0
+        } else {
+            gate.slots.available_permits()
+        }
+    }
+
     /// Providers that cannot take a call from this instance now: every slot is
     /// busy, or the rate limit asked for a pause.
     pub fn saturated(&self) -> Vec<String> {

@@ -164,70 +164,89 @@ pub(crate) struct Claimed {
     pub deferred: bool,
 }
 
-/// Claims the next job this instance can run now: none of a provider without a free
-/// slot here, and none that calls no provider unless `general` allows. A provider
-/// job comes with its slot, waited for at most `slot_wait` when another runner of
-/// this instance took the last one since the claim was built.
-pub(crate) async fn claim_next(
+/// Which jobs a claim may take.
+#[derive(Clone, Copy)]
+pub(crate) enum ClaimScope<'a> {
+    /// Any this instance can run now: none of a provider without a free slot here,
+    /// and none that calls no provider unless `general` allows.
+    Any { general: bool },
+    /// Those of one provider with a connector, which run in its slots.
+    Provider(&'a str),
+    /// Those that run in the general workers: of no provider, or of one without a
+    /// connector here.
+    General,
+}
+
+/// Claims up to `limit` jobs of `scope`, in one transaction, under one lease owner.
+pub(crate) async fn claim_jobs(
     ctx: &Context,
     at: DateTime<Utc>,
-    general: bool,
-    slot_wait: Duration,
-) -> StoreResult<Option<Claimed>> {
+    scope: ClaimScope<'_>,
+    limit: usize,
+) -> StoreResult<Vec<Job>> {
     let lease_owner = format!(
         "{}/{}",
         ctx.instance.as_deref().unwrap_or("unregistered"),
         uuid::Uuid::new_v4().simple()
     );
-    let skip = ctx.limits.saturated();
     let callable: Vec<String> = ctx
         .providers
         .iter()
         .filter(|(_, provider)| provider.connector.is_some())
         .map(|(name, _)| name.clone())
         .collect();
+    let (general, callable_providers, skip_providers) = match scope {
+        ClaimScope::Any { general } => (general, callable, ctx.limits.saturated()),
+        ClaimScope::Provider(name) => (false, vec![name.to_string()], Vec::new()),
+        ClaimScope::General => (true, callable.clone(), callable),
+    };
     let lease_until = at + chrono::Duration::from_std(LEASE).expect("small duration");
     let claim = Claim {
         lease_owner: &lease_owner,
         instance: ctx.instance.as_deref(),
         lease_until,
         at,
-        skip_providers: &skip,
+        skip_providers: &skip_providers,
         general,
-        callable_providers: &callable,
+        callable_providers: &callable_providers,
     };
-    let Some(job) = ctx.store.claim(&claim).await? else {
-        return Ok(None);
-    };
+    ctx.store.claim_many(&claim, limit).await
+}
+
+/// Gives a claimed job its provider's slot, waited for at most `slot_wait` when
+/// another runner of this instance took the last one since the claim; without one the
+/// job is put back for a moment, without spending an attempt.
+pub(crate) async fn with_slot(
+    ctx: &Context,
+    job: Job,
+    at: DateTime<Utc>,
+    slot_wait: Duration,
+) -> StoreResult<Claimed> {
     let connector_config = job
         .provider
         .as_deref()
         .and_then(|name| ctx.providers.get(name))
         .filter(|provider| provider.connector.is_some())
         .map(|provider| &provider.config);
-    let slot = match connector_config {
-        None => None,
-        Some(config) => match ctx.limits.acquire(config, slot_wait).await {
-            Some(slot) => Some(slot),
-            None => {
-                // Another runner of this instance holds the last slot: back in a
-                // moment, without spending an attempt.
-                ctx.store
-                    .defer_job(&job.id, &lease_owner, at + chrono::Duration::seconds(1))
-                    .await?;
-                return Ok(Some(Claimed {
-                    job,
-                    slot: None,
-                    deferred: true,
-                }));
-            }
-        },
+    let Some(config) = connector_config else {
+        return Ok(Claimed {
+            job,
+            slot: None,
+            deferred: false,
+        });
     };
-    Ok(Some(Claimed {
+    let slot = ctx.limits.acquire(config, slot_wait).await;
+    if slot.is_none() {
+        let lease = job.lease_owner.as_deref().unwrap_or_default();
+        ctx.store
+            .defer_job(&job.id, lease, at + chrono::Duration::seconds(1))
+            .await?;
+    }
+    Ok(Claimed {
+        deferred: slot.is_none(),
         job,
         slot,
-        deferred: false,
-    }))
+    })
 }
 
 /// How long a step-by-step runner's claimed job waits for its provider's slot.
@@ -248,9 +267,11 @@ impl Worker {
     pub async fn run_once_at(&self, at: DateTime<Utc>) -> StoreResult<Option<Job>> {
         // Step-by-step runners may race each other for a provider's slots (the
         // service's single dispatcher never does), so a claimed job waits its turn.
-        let Some(claimed) = claim_next(&self.ctx, at, true, STEP_SLOT_WAIT).await? else {
+        let scope = ClaimScope::Any { general: true };
+        let Some(job) = claim_jobs(&self.ctx, at, scope, 1).await?.pop() else {
             return Ok(None);
         };
+        let claimed = with_slot(&self.ctx, job, at, STEP_SLOT_WAIT).await?;
         let job = claimed.job.clone();
         if !claimed.deferred {
             execute(&self.ctx, claimed, at).await?;

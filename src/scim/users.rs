@@ -126,9 +126,9 @@ async fn create(
 ) -> Result<HttpResponse, ScimError> {
     let doc = canonicalize(&USER, as_object(&body.0)?)?;
     let actor = caller.actor();
-    let mut tx = state.store.begin().await?;
     let projection = Projection::of(&doc);
     projection.check_lengths()?;
+    let mut tx = state.store.begin().await?;
     let adopted = find_adoptable(&mut tx, &projection).await?;
     let (id, was_active) = match &adopted {
         Some(id) => {

@@ -282,25 +282,52 @@ impl Store {
     /// Claims the next runnable job that `claim` allows: one whose lease expired
     /// (its worker died), else the oldest due.
     pub async fn claim(&self, claim: &Claim<'_>) -> StoreResult<Option<Job>> {
-        for runnable in [Runnable::LeaseExpired, Runnable::Due] {
-            if let Some(job) = self.claim_one(claim, runnable).await? {
-                return Ok(Some(job));
-            }
-        }
-        Ok(None)
+        Ok(self.claim_many(claim, 1).await?.pop())
     }
 
-    /// Claims one job of one kind of runnable, in a single statement. Each kind is
-    /// its own index-ordered scan (`LIMIT 1` on `(status, run_after, id)`), so a claim
-    /// reads one row however many jobs wait; one `OR` over both made PostgreSQL read
-    /// and sort every due job, which made mass offboarding quadratic.
-    async fn claim_one(&self, claim: &Claim<'_>, runnable: Runnable) -> StoreResult<Option<Job>> {
+    /// Claims up to `limit` runnable jobs that `claim` allows, in one transaction:
+    /// those whose lease expired first, then the oldest due, in that order. The
+    /// dispatcher claims as many as it has room for at once; one at a time, every job
+    /// waited for the commit of each claim before it (a durable write each).
+    pub async fn claim_many(&self, claim: &Claim<'_>, limit: usize) -> StoreResult<Vec<Job>> {
+        let mut jobs = Vec::new();
+        if limit == 0 {
+            return Ok(jobs);
+        }
+        let mut tx = self.begin().await?;
+        for runnable in [Runnable::LeaseExpired, Runnable::Due] {
+            let room = limit - jobs.len();
+            if room == 0 {
+                break;
+            }
+            let mut claimed = tx.claim_runnable(claim, runnable, room).await?;
+            // RETURNING follows no order.
+            claimed.sort_by(|a, b| (a.run_after, &a.id).cmp(&(b.run_after, &b.id)));
+            jobs.extend(claimed);
+        }
+        tx.commit().await?;
+        Ok(jobs)
+    }
+}
+
+impl Tx {
+    /// Claims up to `limit` jobs of one kind of runnable, in a single statement. Each
+    /// kind is its own index-ordered scan (`LIMIT` on `(status, run_after, id)`), so a
+    /// claim reads only the rows it takes however many jobs wait; one `OR` over both
+    /// made PostgreSQL read and sort every due job, which made mass offboarding
+    /// quadratic.
+    async fn claim_runnable(
+        &mut self,
+        claim: &Claim<'_>,
+        runnable: Runnable,
+        limit: usize,
+    ) -> StoreResult<Vec<Job>> {
         let skip_locked = if self.engine() == Engine::Postgres {
             " FOR UPDATE SKIP LOCKED"
         } else {
             ""
         };
-        Ok(with_writer!(self, p => {
+        Ok(with_tx!(self, c => {
             let mut q = QueryBuilder::<Db>::new("UPDATE jobs SET status = 'running', lease_owner = ");
             q.push_bind(claim.lease_owner.to_string())
                 .push(", lease_instance = ")
@@ -311,7 +338,7 @@ impl Store {
                 .push_bind(claim.at)
                 .push(", updated_at = ")
                 .push_bind(claim.at)
-                .push(" WHERE id = (SELECT id FROM jobs WHERE ");
+                .push(" WHERE id IN (SELECT id FROM jobs WHERE ");
             match runnable {
                 Runnable::Due => q.push("status = 'ready' AND run_after <= "),
                 Runnable::LeaseExpired => q.push("status = 'running' AND lease_until < "),
@@ -335,14 +362,17 @@ impl Store {
                 }
                 q.push("))");
             }
-            q.push(" ORDER BY run_after, id LIMIT 1");
+            q.push(" ORDER BY run_after, id LIMIT ");
+            q.push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
             q.push(skip_locked);
             q.push(") RETURNING ");
             q.push(JOB_COLUMNS);
-            q.build_query_as().fetch_optional(p).await?
+            q.build_query_as().fetch_all(&mut *c).await?
         }))
     }
+}
 
+impl Store {
     /// When the next ready job falls due, if any is waiting.
     pub async fn next_job_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
         Ok(with_writer!(self, p => {

@@ -49,10 +49,16 @@ pub(crate) struct Writer {
     /// Writers that hold or wait for the connection: a member that commits with none
     /// left behind it commits the group.
     queued: Arc<AtomicUsize>,
+    max_group_age: Duration,
+    /// Groups committed, for tests.
+    #[cfg(test)]
+    commits: Arc<AtomicUsize>,
 }
 
 struct WriterConn {
     conn: SqliteConnection,
+    #[cfg(test)]
+    commits: Arc<AtomicUsize>,
     group: Option<Group>,
     /// The last holder left inside its savepoint.
     abandoned: bool,
@@ -86,13 +92,20 @@ impl Writer {
             .statement_cache_capacity(STATEMENT_CACHE)
             .connect()
             .await?;
+        #[cfg(test)]
+        let commits = Arc::<AtomicUsize>::default();
         Ok(Self {
             conn: Arc::new(Mutex::new(WriterConn {
                 conn,
+                #[cfg(test)]
+                commits: commits.clone(),
                 group: None,
                 abandoned: false,
             })),
             queued: Arc::default(),
+            max_group_age: MAX_GROUP_AGE,
+            #[cfg(test)]
+            commits,
         })
     }
 
@@ -217,7 +230,11 @@ impl WriterConn {
             return Ok(());
         };
         let outcome = match sqlx::query("COMMIT").execute(&mut self.conn).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                #[cfg(test)]
+                self.commits.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
             Err(err) => {
                 sqlx::query("ROLLBACK").execute(&mut self.conn).await.ok();
                 Err(err.to_string())
@@ -252,7 +269,7 @@ impl WriterTx {
         let mut held = self.held.take().expect("held until commit or drop");
         let last = self.place.leave();
         let group = held.group.as_mut().expect("a member is inside a group");
-        let full = group.started.elapsed() >= MAX_GROUP_AGE
+        let full = group.started.elapsed() >= self.place.writer.max_group_age
             || group.waiting.len() + 1 >= MAX_GROUP_MEMBERS;
         let outcome = if last || full {
             // In a task of its own: a caller that goes away mid-commit (a cancelled
@@ -296,5 +313,173 @@ impl Deref for WriterTx {
 impl DerefMut for WriterTx {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         &mut self.held.as_mut().expect("held until commit or drop").conn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use sqlx::{Connection, Executor};
+
+    use super::*;
+
+    struct Fixture {
+        writer: Writer,
+        url: String,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let mut writer = Writer::connect(&options).await.unwrap();
+        // Whatever the machine's speed, groups here end only when their queue does.
+        writer.max_group_age = Duration::MAX;
+        let mut setup = SqliteConnection::connect(&url).await.unwrap();
+        setup
+            .execute("CREATE TABLE rows (name TEXT PRIMARY KEY)")
+            .await
+            .unwrap();
+        Fixture {
+            writer,
+            url,
+            _dir: dir,
+        }
+    }
+
+    impl Fixture {
+        /// The rows another connection sees: what was committed.
+        async fn committed(&self) -> Vec<String> {
+            let mut reader = SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar("SELECT name FROM rows ORDER BY name")
+                .fetch_all(&mut reader)
+                .await
+                .unwrap()
+        }
+
+        fn commits(&self) -> usize {
+            self.writer.commits.load(Ordering::SeqCst)
+        }
+
+        /// Waits until `n` writers hold or wait for the connection.
+        async fn queued(&self, n: usize) {
+            while self.writer.queued.load(Ordering::SeqCst) != n {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    async fn insert(tx: &mut WriterTx, name: &str) {
+        sqlx::query("INSERT INTO rows (name) VALUES ($1)")
+            .bind(name)
+            .execute(&mut **tx)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lone_writer_commits_at_once() {
+        let f = fixture().await;
+        let mut tx = f.writer.begin().await.unwrap();
+        insert(&mut tx, "a").await;
+        tx.commit().await.unwrap();
+        assert_eq!(f.committed().await, ["a"]);
+        assert_eq!(f.commits(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_writer_with_others_queued_behind_it_is_answered_with_their_commit() {
+        let f = fixture().await;
+        let mut first = f.writer.begin().await.unwrap();
+        insert(&mut first, "a").await;
+        let writer = f.writer.clone();
+        let second = tokio::spawn(async move {
+            let mut tx = writer.begin().await.unwrap();
+            insert(&mut tx, "b").await;
+            tx
+        });
+        f.queued(2).await;
+        let first_commit = tokio::spawn(first.commit());
+        let second = second.await.unwrap();
+        // The first writer's work is in the open group, not yet durable: not answered.
+        assert!(!first_commit.is_finished());
+        assert!(f.committed().await.is_empty());
+        second.commit().await.unwrap();
+        first_commit.await.unwrap().unwrap();
+        assert_eq!(f.committed().await, ["a", "b"]);
+        assert_eq!(f.commits(), 1, "one commit for both writers");
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_gives_up_undoes_only_its_own_work() {
+        let f = fixture().await;
+        let mut first = f.writer.begin().await.unwrap();
+        insert(&mut first, "a").await;
+        let writer = f.writer.clone();
+        let second = tokio::spawn(async move {
+            let mut tx = writer.begin().await.unwrap();
+            insert(&mut tx, "b").await;
+            drop(tx);
+        });
+        f.queued(2).await;
+        let first_commit = tokio::spawn(first.commit());
+        second.await.unwrap();
+        // Nobody is left in the queue: the group is committed without its last member.
+        first_commit.await.unwrap().unwrap();
+        assert_eq!(f.committed().await, ["a"]);
+
+        let mut next = f.writer.begin().await.unwrap();
+        insert(&mut next, "c").await;
+        next.commit().await.unwrap();
+        assert_eq!(f.committed().await, ["a", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_writer_cancelled_while_it_waits_leaves_the_queue() {
+        let f = fixture().await;
+        let mut first = f.writer.begin().await.unwrap();
+        insert(&mut first, "a").await;
+        let waiting = tokio::spawn({
+            let writer = f.writer.clone();
+            async move { writer.begin().await.map(drop) }
+        });
+        f.queued(2).await;
+        waiting.abort();
+        f.queued(1).await;
+        first.commit().await.unwrap();
+        assert_eq!(f.committed().await, ["a"]);
+    }
+
+    #[tokio::test]
+    async fn when_the_database_ends_the_group_every_waiting_member_is_told_it_failed() {
+        let f = fixture().await;
+        let mut first = f.writer.begin().await.unwrap();
+        insert(&mut first, "a").await;
+        let writer = f.writer.clone();
+        let second = tokio::spawn(async move {
+            let mut tx = writer.begin().await.unwrap();
+            insert(&mut tx, "b").await;
+            tx
+        });
+        f.queued(2).await;
+        let first_commit = tokio::spawn(first.commit());
+        let mut second = second.await.unwrap();
+        // What SQLite does by itself on a full disk or an I/O error: the whole
+        // transaction is gone.
+        sqlx::query("ROLLBACK").execute(&mut *second).await.unwrap();
+        assert!(second.commit().await.is_err());
+        assert!(first_commit.await.unwrap().is_err());
+        assert!(f.committed().await.is_empty());
+
+        // The writer goes on.
+        let mut next = f.writer.begin().await.unwrap();
+        insert(&mut next, "c").await;
+        next.commit().await.unwrap();
+        assert_eq!(f.committed().await, ["c"]);
     }
 }
