@@ -344,15 +344,22 @@ impl Tx {
                 Runnable::LeaseExpired => q.push("status = 'running' AND lease_until < "),
             };
             q.push_bind(claim.at);
-            if !claim.general {
-                q.push(" AND provider IN (");
-                let mut list = q.separated(", ");
-                // An empty list matches nothing: no job can run without a general worker.
-                list.push_bind(String::new());
-                for provider in claim.callable_providers {
-                    list.push_bind(provider.clone());
+            match (claim.general, claim.callable_providers) {
+                (true, _) => {}
+                // No job can run without a general worker.
+                (false, []) => {
+                    q.push(" AND 1 = 0");
                 }
-                q.push(")");
+                // One provider (the dispatcher's claims): an equality, so that the
+                // scan of (provider, status, run_after, id) comes out in order.
+                (false, providers) => {
+                    q.push(" AND provider IN (");
+                    let mut list = q.separated(", ");
+                    for provider in providers {
+                        list.push_bind(provider.clone());
+                    }
+                    q.push(")");
+                }
             }
             if !claim.skip_providers.is_empty() {
                 q.push(" AND (provider IS NULL OR provider NOT IN (");
