@@ -9,6 +9,7 @@ mod bounded_waits;
 mod cli;
 mod concurrent_writes;
 mod connectors;
+mod durability;
 mod fake_providers;
 mod fault_proxy;
 mod fault_tools;
