@@ -226,7 +226,6 @@ async fn revoke_and_verify(
             let mut tx = ctx.store.begin().await?;
             tx.append_audit(&attempt).await?;
             tx.append_audit(&verification).await?;
-            tx.set_case_item(item, "verified_dead", Some(how)).await?;
             tx.set_credential_status(credential_id, crate::domain::CredentialStatus::VerifiedDead)
                 .await?;
             crate::tasks::enqueue(
@@ -245,6 +244,9 @@ async fn revoke_and_verify(
             let _ = tx
                 .complete_job(&job.id, job.lease_owner.as_deref().unwrap_or_default())
                 .await?;
+            // Last: settling the item takes its case's lock (see `LockKey::Case`),
+            // which the other items of the case wait for until this commits.
+            tx.set_case_item(item, "verified_dead", Some(how)).await?;
             tx.commit().await?;
             Ok(Outcome::Completed)
         }
