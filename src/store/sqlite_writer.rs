@@ -374,6 +374,23 @@ mod tests {
         }
     }
 
+    /// A first writer that inserted "a" and committed while a second, which inserted
+    /// "b", was queued behind it: the first's commit (waiting on the group) and the
+    /// second, which holds the connection now.
+    async fn two_in_one_group(f: &Fixture) -> (tokio::task::JoinHandle<StoreResult<()>>, WriterTx) {
+        let mut first = f.writer.begin().await.unwrap();
+        insert(&mut first, "a").await;
+        let writer = f.writer.clone();
+        let second = tokio::spawn(async move {
+            let mut tx = writer.begin().await.unwrap();
+            insert(&mut tx, "b").await;
+            tx
+        });
+        f.queued(2).await;
+        let first_commit = tokio::spawn(first.commit());
+        (first_commit, second.await.unwrap())
+    }
+
     async fn insert(tx: &mut WriterTx, name: &str) {
         sqlx::query("INSERT INTO rows (name) VALUES ($1)")
             .bind(name)
@@ -395,17 +412,7 @@ mod tests {
     #[tokio::test]
     async fn a_writer_with_others_queued_behind_it_is_answered_with_their_commit() {
         let f = fixture().await;
-        let mut first = f.writer.begin().await.unwrap();
-        insert(&mut first, "a").await;
-        let writer = f.writer.clone();
-        let second = tokio::spawn(async move {
-            let mut tx = writer.begin().await.unwrap();
-            insert(&mut tx, "b").await;
-            tx
-        });
-        f.queued(2).await;
-        let first_commit = tokio::spawn(first.commit());
-        let second = second.await.unwrap();
+        let (first_commit, second) = two_in_one_group(&f).await;
         // The first writer's work is in the open group, not yet durable: not answered.
         assert!(!first_commit.is_finished());
         assert!(f.committed().await.is_empty());
@@ -418,17 +425,8 @@ mod tests {
     #[tokio::test]
     async fn a_writer_that_gives_up_undoes_only_its_own_work() {
         let f = fixture().await;
-        let mut first = f.writer.begin().await.unwrap();
-        insert(&mut first, "a").await;
-        let writer = f.writer.clone();
-        let second = tokio::spawn(async move {
-            let mut tx = writer.begin().await.unwrap();
-            insert(&mut tx, "b").await;
-            drop(tx);
-        });
-        f.queued(2).await;
-        let first_commit = tokio::spawn(first.commit());
-        second.await.unwrap();
+        let (first_commit, second) = two_in_one_group(&f).await;
+        drop(second);
         // Nobody is left in the queue: the group is committed without its last member.
         first_commit.await.unwrap().unwrap();
         assert_eq!(f.committed().await, ["a"]);
@@ -458,17 +456,7 @@ mod tests {
     #[tokio::test]
     async fn when_the_database_ends_the_group_every_waiting_member_is_told_it_failed() {
         let f = fixture().await;
-        let mut first = f.writer.begin().await.unwrap();
-        insert(&mut first, "a").await;
-        let writer = f.writer.clone();
-        let second = tokio::spawn(async move {
-            let mut tx = writer.begin().await.unwrap();
-            insert(&mut tx, "b").await;
-            tx
-        });
-        f.queued(2).await;
-        let first_commit = tokio::spawn(first.commit());
-        let mut second = second.await.unwrap();
+        let (first_commit, mut second) = two_in_one_group(&f).await;
         // What SQLite does by itself on a full disk or an I/O error: the whole
         // transaction is gone.
         sqlx::query("ROLLBACK").execute(&mut *second).await.unwrap();
