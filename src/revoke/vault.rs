@@ -187,6 +187,12 @@ impl Vault {
                 let errors = errors(response, target).await;
                 if status == dead_status && errors.to_lowercase().contains(marker) {
                     Verdict::Dead(how)
+                } else if status == 403 && self.token.is_none() {
+                    // OpenBao answers a revoked token and a live one without the
+                    // default policy alike (403 "permission denied").
+                    Verdict::Unknown(format!(
+                        "Vault answered 403{errors}, which a revoked token and a live one without                          the default policy both get: set token on the provider so ownerbound                          can prove it with auth/token/lookup"
+                    ))
                 } else {
                     Verdict::Unknown(format!("Vault answered {status}{errors}"))
                 }
