@@ -11,7 +11,7 @@ use std::time::Instant;
 use base64::Engine as _;
 use ownerbound::config::Settings;
 use ownerbound::hr::config::{Algorithm, HrSourceConfig};
-use ownerbound::hr::signature::sign;
+use ownerbound::signing::sign;
 use ownerbound::startup::Application;
 use ownerbound::store::Store;
 use secrecy::SecretString;

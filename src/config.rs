@@ -102,7 +102,7 @@ pub struct Settings {
     /// deadline is re-driven as soon as its provider answers again.
     pub retry_deadline_seconds: u64,
     /// Where credentials are revoked (`[[providers]]`, TOML only).
-    pub providers: Vec<crate::providers::ProviderConfig>,
+    pub providers: Vec<crate::connectors::providers::ProviderConfig>,
     /// Findings of the weekly report: extra broad scopes, rotation cadences (`[findings]`).
     pub findings: crate::findings::FindingsConfig,
 }

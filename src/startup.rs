@@ -35,7 +35,7 @@ pub struct Application {
     retry_deadline: std::time::Duration,
     keys: SecretKeys,
     alerts: Option<crate::alerts::AlertConfig>,
-    providers: Arc<std::collections::BTreeMap<String, crate::providers::Provider>>,
+    providers: Arc<std::collections::BTreeMap<String, crate::connectors::providers::Provider>>,
     hr_refusals: Arc<hr::refusals::RefusalLog>,
     hr_scheduler_interval: std::time::Duration,
     reports: crate::report::delivery::ReportConfig,
@@ -146,7 +146,7 @@ impl Application {
         let retry_deadline = std::time::Duration::from_secs(settings.retry_deadline_seconds);
         let alerts = crate::alerts::AlertConfig::from_settings(&settings);
         let providers = Arc::new(
-            crate::providers::index(&settings.providers, &mut |warning| {
+            crate::connectors::providers::index(&settings.providers, &mut |warning| {
                 tracing::warn!("{warning}")
             })
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,

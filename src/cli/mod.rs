@@ -200,8 +200,9 @@ async fn offboard(
     .await
     .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     // Open the case now rather than waiting for the service's workers.
-    let providers = crate::providers::index(&settings.providers, &mut |w| tracing::warn!("{w}"))
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let providers =
+        crate::connectors::providers::index(&settings.providers, &mut |w| tracing::warn!("{w}"))
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let mut ctx = crate::jobs::Context::new(
         store.clone(),
         std::sync::Arc::new(providers),

@@ -12,8 +12,10 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+
+pub use crate::signing::Algorithm;
 
 /// How a source proves its webhooks are authentic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,14 +49,6 @@ pub enum Preset {
     Personio,
     Rippling,
     Custom,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Algorithm {
-    #[default]
-    Sha256,
-    Sha512,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -219,8 +213,9 @@ impl HrSourceConfig {
         }
         let mut keys = Vec::new();
         for reference in &self.secrets.0 {
-            let text = resolve_secret(reference, &format!("HR source {:?}", self.name), warn)
-                .map_err(&bad)?;
+            let text =
+                crate::secret_ref::resolve(reference, &format!("HR source {:?}", self.name), warn)
+                    .map_err(&bad)?;
             let key = decode_key(scheme, text.expose_secret()).map_err(&bad)?;
             keys.push(SecretBytes(key.into()));
         }
@@ -356,29 +351,6 @@ fn scheme_defaults(scheme: Scheme) -> Defaults {
         timestamp_header: None,
         tolerance_seconds: DEFAULT_TOLERANCE_SECONDS,
     }
-}
-
-/// `env:NAME`, `file:PATH`, or the literal value (with a warning).
-pub fn resolve_secret(
-    reference: &str,
-    source: &str,
-    warn: &mut dyn FnMut(String),
-) -> Result<SecretString, String> {
-    if let Some(name) = reference.strip_prefix("env:") {
-        return std::env::var(name)
-            .map(SecretString::from)
-            .map_err(|_| format!("secret env:{name} is not set"));
-    }
-    if let Some(path) = reference.strip_prefix("file:") {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("secret file:{path}: {e}"))?;
-        return Ok(SecretString::from(
-            text.trim_end_matches(['\n', '\r']).to_string(),
-        ));
-    }
-    warn(format!(
-        "{source} has a literal secret in the configuration file; prefer env:NAME or file:PATH"
-    ));
-    Ok(SecretString::from(reference.to_string()))
 }
 
 /// The key bytes of a secret for a scheme, refused when shorter than [`MIN_KEY_BYTES`].

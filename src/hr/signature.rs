@@ -4,11 +4,12 @@
 use actix_web::http::header::HeaderMap;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
-use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
-use super::config::{Algorithm, Encoding, HrSource, Scheme};
+use super::config::{Encoding, HrSource, Scheme};
+#[cfg(test)]
+use crate::signing::sign;
+use crate::signing::Algorithm;
 
 /// Future timestamps are accepted up to this skew between clocks.
 pub const FUTURE_SKEW_SECONDS: i64 = 60;
@@ -57,7 +58,7 @@ pub fn verify(
             let hex_sig = value.strip_prefix("sha256=").ok_or(Refusal::BadSignature)?;
             let signature = hex::decode(hex_sig.trim()).map_err(|_| Refusal::BadSignature)?;
             any_key(source, |key| {
-                hmac_matches(Algorithm::Sha256, key, &[body], &signature)
+                crate::signing::matches(Algorithm::Sha256, key, &[body], &signature)
             })
         }
         Scheme::Hmac => configurable_hmac(source, headers, body, now),
@@ -104,9 +105,9 @@ fn standard_webhooks(
         .collect();
     let prefix = format!("{id}.{timestamp}.");
     any_key(source, |key| {
-        candidates
-            .iter()
-            .any(|sig| hmac_matches(Algorithm::Sha256, key, &[prefix.as_bytes(), body], sig))
+        candidates.iter().any(|sig| {
+            crate::signing::matches(Algorithm::Sha256, key, &[prefix.as_bytes(), body], sig)
+        })
     })?;
     Ok(Verified {
         message_id: Some(id),
@@ -133,9 +134,9 @@ fn stripe(
     check_timestamp(&timestamp, source.tolerance_seconds, now)?;
     let prefix = format!("{timestamp}.");
     any_key(source, |key| {
-        candidates
-            .iter()
-            .any(|sig| hmac_matches(Algorithm::Sha256, key, &[prefix.as_bytes(), body], sig))
+        candidates.iter().any(|sig| {
+            crate::signing::matches(Algorithm::Sha256, key, &[prefix.as_bytes(), body], sig)
+        })
     })?;
     Ok(Verified::default())
 }
@@ -164,7 +165,7 @@ fn configurable_hmac(
     let parts = message_parts(&source.message, headers, body).ok_or(Refusal::MissingSignature)?;
     let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
     any_key(source, |key| {
-        hmac_matches(source.algorithm, key, &slices, &signature)
+        crate::signing::matches(source.algorithm, key, &slices, &signature)
     })?;
     Ok(Verified::default())
 }
@@ -238,21 +239,6 @@ fn any_key(source: &HrSource, check: impl Fn(&[u8]) -> bool) -> Result<Verified,
     }
 }
 
-fn hmac_matches(algorithm: Algorithm, key: &[u8], message: &[&[u8]], signature: &[u8]) -> bool {
-    match algorithm {
-        Algorithm::Sha256 => {
-            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
-            message.iter().for_each(|part| mac.update(part));
-            mac.verify_slice(signature).is_ok()
-        }
-        Algorithm::Sha512 => {
-            let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key).expect("HMAC takes any key");
-            message.iter().for_each(|part| mac.update(part));
-            mac.verify_slice(signature).is_ok()
-        }
-    }
-}
-
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
@@ -262,22 +248,6 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-}
-
-/// Signs like a vendor does; for tests, fixtures and the benchmark.
-pub fn sign(algorithm: Algorithm, key: &[u8], message: &[&[u8]]) -> Vec<u8> {
-    match algorithm {
-        Algorithm::Sha256 => {
-            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
-            message.iter().for_each(|part| mac.update(part));
-            mac.finalize().into_bytes().to_vec()
-        }
-        Algorithm::Sha512 => {
-            let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key).expect("HMAC takes any key");
-            message.iter().for_each(|part| mac.update(part));
-            mac.finalize().into_bytes().to_vec()
-        }
-    }
 }
 
 #[cfg(test)]

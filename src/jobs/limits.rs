@@ -72,7 +72,7 @@ impl ProviderLimits {
     /// slot is freed when dropped.
     pub async fn acquire(
         &self,
-        config: &crate::providers::ProviderConfig,
+        config: &crate::connectors::providers::ProviderConfig,
         wait: Duration,
     ) -> Option<Slot> {
         let gate = self.gate(config);
@@ -90,7 +90,7 @@ impl ProviderLimits {
         })
     }
 
-    fn gate(&self, config: &crate::providers::ProviderConfig) -> std::sync::Arc<Gate> {
+    fn gate(&self, config: &crate::connectors::providers::ProviderConfig) -> std::sync::Arc<Gate> {
         let mut map = self.gates.lock().expect("not poisoned");
         map.entry(config.name.clone())
             .or_insert_with(|| std::sync::Arc::new(Gate::for_provider(config)))
@@ -99,7 +99,7 @@ impl ProviderLimits {
 
     /// How many more calls `provider` can take from this instance now: its free
     /// slots, none while its rate limit asked for a pause.
-    pub fn free_slots(&self, config: &crate::providers::ProviderConfig) -> usize {
+    pub fn free_slots(&self, config: &crate::connectors::providers::ProviderConfig) -> usize {
         let gate = self.gate(config);
         let paused = gate
             .paused_until
@@ -133,7 +133,7 @@ impl ProviderLimits {
 }
 
 impl Gate {
-    fn for_provider(config: &crate::providers::ProviderConfig) -> Self {
+    fn for_provider(config: &crate::connectors::providers::ProviderConfig) -> Self {
         let slots = config
             .options
             .get("max_concurrency")

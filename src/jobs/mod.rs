@@ -93,7 +93,7 @@ pub fn backoff(attempt: i64, rng: &mut impl Rng) -> Duration {
 pub struct Context {
     pub store: Store,
     pub policy: SharedPolicy,
-    pub providers: Arc<std::collections::BTreeMap<String, crate::providers::Provider>>,
+    pub providers: Arc<std::collections::BTreeMap<String, crate::connectors::providers::Provider>>,
     /// Decrypts the secret to revoke, in memory, for the call only.
     pub keys: crate::crypto::SecretKeys,
     pub http: reqwest::Client,
@@ -113,7 +113,7 @@ impl Context {
     /// registered instance.
     pub fn new(
         store: Store,
-        providers: Arc<std::collections::BTreeMap<String, crate::providers::Provider>>,
+        providers: Arc<std::collections::BTreeMap<String, crate::connectors::providers::Provider>>,
         keys: crate::crypto::SecretKeys,
         http: reqwest::Client,
     ) -> Self {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{Context, Outcome, Slot};
 use crate::audit::AuditEntry;
-use crate::revoke::{Connector, Revocation, Target, Verdict};
+use crate::connectors::{Connector, Revocation, Target, Verdict};
 use crate::store::jobs::Job;
 use crate::store::{now, StoreResult, Tx};
 use crate::tasks::{ItemRef, Schedule, Task};
@@ -22,7 +22,7 @@ fn busy() -> Outcome {
 }
 
 /// The per-call deadline at a provider: `call_timeout_seconds`, else the default.
-fn call_timeout(config: &crate::providers::ProviderConfig) -> Duration {
+fn call_timeout(config: &crate::connectors::providers::ProviderConfig) -> Duration {
     config
         .options
         .get("call_timeout_seconds")
@@ -36,7 +36,7 @@ fn call_timeout(config: &crate::providers::ProviderConfig) -> Duration {
 /// does not answer in time gives `timed_out`'s result (a transient failure: retried,
 /// and alerted as an outage).
 async fn within<T>(
-    config: &crate::providers::ProviderConfig,
+    config: &crate::connectors::providers::ProviderConfig,
     call: impl std::future::Future<Output = T>,
     timed_out: impl FnOnce(String) -> T,
 ) -> T {
@@ -54,7 +54,7 @@ async fn within<T>(
 async fn revoke_within(
     connector: &Connector,
     ctx: &Context,
-    config: &crate::providers::ProviderConfig,
+    config: &crate::connectors::providers::ProviderConfig,
     target: &Target,
 ) -> Revocation {
     within(config, connector.revoke(&ctx.http, target), |error| {
@@ -67,7 +67,7 @@ async fn revoke_within(
 async fn verify_within(
     connector: &Connector,
     ctx: &Context,
-    config: &crate::providers::ProviderConfig,
+    config: &crate::connectors::providers::ProviderConfig,
     target: &Target,
 ) -> Verdict {
     within(
@@ -158,7 +158,7 @@ async fn open_manual_task(
 async fn revoke_and_verify(
     ctx: &Context,
     job: &Job,
-    provider: &crate::providers::Provider,
+    provider: &crate::connectors::providers::Provider,
     connector: &Connector,
     item_ref: &ItemRef,
     slot: Slot,

@@ -384,9 +384,9 @@ on_both_engines!(
 );
 
 fn index(provider: Value) -> Result<(), String> {
-    let configs: Vec<ownerbound::providers::ProviderConfig> =
+    let configs: Vec<ownerbound::connectors::providers::ProviderConfig> =
         serde_json::from_value(json!([provider])).unwrap();
-    ownerbound::providers::index(&configs, &mut |_| {}).map(|_| ())
+    ownerbound::connectors::providers::index(&configs, &mut |_| {}).map(|_| ())
 }
 
 #[test]

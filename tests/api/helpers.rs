@@ -356,11 +356,13 @@ impl TestApp {
         alerts: Option<ownerbound::alerts::AlertConfig>,
         http: reqwest::Client,
     ) -> ownerbound::jobs::Context {
-        let providers: Vec<ownerbound::providers::ProviderConfig> =
+        let providers: Vec<ownerbound::connectors::providers::ProviderConfig> =
             serde_json::from_value(providers).unwrap();
         let mut ctx = ownerbound::jobs::Context::new(
             self.store.clone(),
-            std::sync::Arc::new(ownerbound::providers::index(&providers, &mut |_| {}).unwrap()),
+            std::sync::Arc::new(
+                ownerbound::connectors::providers::index(&providers, &mut |_| {}).unwrap(),
+            ),
             self.keys.clone(),
             http,
         );

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use ownerbound::hr::apply::fire_due;
 use ownerbound::hr::config::{Algorithm, HrSourceConfig};
-use ownerbound::hr::signature::sign;
+use ownerbound::signing::sign;
 use reqwest::Method;
 use serde_json::{json, Value};
 

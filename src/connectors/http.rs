@@ -81,8 +81,8 @@ impl HttpHook {
         let body = serde_json::to_vec(&body).expect("JSON values serialise");
         let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
         let timestamp = chrono::Utc::now().timestamp().to_string();
-        let signature = crate::hr::signature::sign(
-            crate::hr::config::Algorithm::Sha256,
+        let signature = crate::signing::sign(
+            crate::signing::Algorithm::Sha256,
             self.key.expose_secret(),
             &[id.as_bytes(), b".", timestamp.as_bytes(), b".", &body],
         );

@@ -4,7 +4,7 @@
 use secrecy::SecretString;
 use serde_json::Value;
 
-use crate::providers::ProviderConfig;
+use crate::connectors::providers::ProviderConfig;
 
 /// Keys every provider may set, whatever its kind (read by the job queue).
 const COMMON_KEYS: &[&str] = &[
@@ -125,7 +125,7 @@ impl<'a> Options<'a> {
             return Ok(None);
         };
         let name = format!("provider {:?} ({key})", self.config.name);
-        crate::hr::config::resolve_secret(&reference, &name, self.warn)
+        crate::secret_ref::resolve(&reference, &name, self.warn)
             .map(Some)
             .map_err(|e| format!("provider {:?}: {key}: {e}", self.config.name))
     }

@@ -1,4 +1,5 @@
-//! Revoking a credential at its provider and proving it dead.
+//! Connectors: how ownerbound reaches each provider to revoke a credential and prove
+//! it dead. `[[providers]]` entries are read in [`providers`].
 //!
 //! Each provider response is classified: revoked, ambiguous (verify rather than trust
 //! either way), retry (network, timeout, 429, 5xx; honouring `Retry-After`), or a
@@ -9,6 +10,7 @@ mod github;
 mod http;
 mod oauth2;
 mod options;
+pub mod providers;
 mod slack;
 mod vault;
 
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::providers::{ConnectorKind, ProviderConfig};
+use providers::{ConnectorKind, ProviderConfig};
 
 pub use github::GitHub;
 pub use http::HttpHook;
