@@ -12,7 +12,7 @@ use crate::domain::case_key;
 use crate::lifecycle::{deactivate, Cause};
 use crate::store::hr::NewTermination;
 use crate::store::people::HrId;
-use crate::store::{Store, StoreResult, Tx};
+use crate::store::{Store, StoreError, StoreResult, Tx};
 
 /// What one event did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -122,7 +122,12 @@ async fn apply_entry(
             .await?
             .is_none()
         {
-            let _ = tx.link_hr_ids(person, &link).await;
+            // Nobody holds the id (checked under its lock): a conflict cannot happen,
+            // and any other error must end the transaction rather than be ignored.
+            match tx.link_hr_ids(person, &link).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(err) => return Err(err),
+            }
         }
     }
     let effective_at = entry.effective_at.unwrap_or(now);
