@@ -150,4 +150,55 @@ impl OpenBao {
             .await;
         status == 200
     }
+
+    /// Mounts the database secrets engine on the PostgreSQL at `url` with a role
+    /// `readonly` whose credentials are leases (a login role each, dropped on revoke).
+    pub async fn database_leases(&self, url: &str) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "sys/mounts/database",
+                json!({"type": "database"}),
+            )
+            .await;
+        assert_eq!(status, 204, "mount the database engine: {body}");
+        let connection_url = if url.contains('?') {
+            format!("{url}&sslmode=disable")
+        } else {
+            format!("{url}?sslmode=disable")
+        };
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "database/config/pg",
+                json!({
+                    "plugin_name": "postgresql-database-plugin",
+                    "connection_url": connection_url,
+                    "allowed_roles": "readonly",
+                }),
+            )
+            .await;
+        assert_eq!(status, 204, "configure the database: {body}");
+        let creation = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';";
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "database/roles/readonly",
+                json!({"db_name": "pg", "creation_statements": creation, "default_ttl": "1h"}),
+            )
+            .await;
+        assert_eq!(status, 204, "create the role: {body}");
+    }
+
+    /// New database credentials: their lease id and the login role they created.
+    pub async fn database_lease(&self) -> (String, String) {
+        let (status, body) = self
+            .call(reqwest::Method::GET, "database/creds/readonly", Value::Null)
+            .await;
+        assert_eq!(status, 200, "database credentials: {body}");
+        (
+            body["lease_id"].as_str().unwrap().to_string(),
+            body["data"]["username"].as_str().unwrap().to_string(),
+        )
+    }
 }

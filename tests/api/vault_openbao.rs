@@ -1,6 +1,7 @@
 //! The vault connector against a real OpenBao server (`openbao_peer`): tokens are
 //! revoked through ownerbound's own least-privilege token by secret and by accessor,
-//! and proven dead by OpenBao's own lookups; a token presented to revoke itself is
+//! and database credentials (leases of OpenBao's database engine on the test
+//! PostgreSQL) by lease id, each proven dead by OpenBao's own lookups; a token presented to revoke itself is
 //! revoked, but OpenBao answers a revoked token and a live one without the default
 //! policy with the same 403 "permission denied", so without a token of its own
 //! ownerbound does not call it dead. The fakes in `fake_providers` stay for what a dev
@@ -20,6 +21,8 @@ path "auth/token/revoke" { capabilities = ["update"] }
 path "auth/token/lookup" { capabilities = ["update"] }
 path "auth/token/revoke-accessor" { capabilities = ["update"] }
 path "auth/token/lookup-accessor" { capabilities = ["update"] }
+path "sys/leases/revoke" { capabilities = ["update"] }
+path "sys/leases/lookup" { capabilities = ["update"] }
 "#;
 
 /// Case items by credential id: (status, detail).
@@ -43,7 +46,7 @@ async fn items(app: &TestApp) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
-async fn tokens_are_revoked_and_proven_dead_at_a_real_openbao(app: TestApp) {
+async fn tokens_and_leases_are_revoked_and_proven_dead_at_a_real_openbao(app: TestApp) {
     let Some(bao) = OpenBao::start().await else {
         return;
     };
@@ -56,14 +59,23 @@ async fn tokens_are_revoked_and_proven_dead_at_a_real_openbao(app: TestApp) {
     let (by_accessor, accessor) = bao.token(agent_token.clone()).await;
     let (itself, _) = bao.token(agent_token.clone()).await;
     let (unrelated, _) = bao.token(agent_token).await;
+    // Leases need a database for OpenBao to issue them: the PostgreSQL of the tests.
+    let postgres = std::env::var("OWNERBOUND_TEST_POSTGRES_URL").ok();
+    let mut lease = None;
+    if let Some(url) = &postgres {
+        bao.database_leases(url).await;
+        lease = Some(bao.database_lease().await);
+    }
+    let mut credentials = vec![
+        json!({"provider": "vault", "kind": "api_key", "secret": by_secret}),
+        json!({"provider": "vault", "kind": "api_key", "external_id": accessor}),
+        json!({"provider": "vault-self", "kind": "api_key", "secret": itself}),
+    ];
+    if let Some((lease_id, _)) = &lease {
+        credentials.push(json!({"provider": "vault", "kind": "other", "external_id": lease_id}));
+    }
 
-    let ids = app
-        .offboard_owner_of(json!([
-            {"provider": "vault", "kind": "api_key", "secret": by_secret},
-            {"provider": "vault", "kind": "api_key", "external_id": accessor},
-            {"provider": "vault-self", "kind": "api_key", "secret": itself},
-        ]))
-        .await;
+    let ids = app.offboard_owner_of(Value::from(credentials)).await;
     app.run_jobs_with(json!([
         {"name": "vault", "kind": "vault", "address": bao.address, "token": own},
         {"name": "vault-self", "kind": "vault", "address": bao.address},
@@ -109,4 +121,4 @@ async fn tokens_are_revoked_and_proven_dead_at_a_real_openbao(app: TestApp) {
     }
 }
 
-on_both_engines!(tokens_are_revoked_and_proven_dead_at_a_real_openbao);
+on_both_engines!(tokens_and_leases_are_revoked_and_proven_dead_at_a_real_openbao);
