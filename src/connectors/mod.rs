@@ -6,6 +6,7 @@
 //! permanent configuration error (alert, no retry). Verification is its own step with
 //! three outcomes: dead, still alive, unknown. One file per connector kind.
 
+mod aws_iam;
 mod github;
 mod http;
 mod oauth2;
@@ -20,6 +21,7 @@ use secrecy::SecretString;
 
 use providers::{ConnectorKind, ProviderConfig};
 
+pub use aws_iam::AwsIam;
 pub use github::GitHub;
 pub use http::HttpHook;
 pub use oauth2::OAuth2;
@@ -60,6 +62,7 @@ pub struct Target {
 
 /// A configured connector that calls a provider's API. `manual` providers have none.
 pub enum Connector {
+    AwsIam(AwsIam),
     OAuth2(OAuth2),
     Vault(Vault),
     GitHub(GitHub),
@@ -81,6 +84,7 @@ impl Connector {
                 options.only(&[])?;
                 return Ok(None);
             }
+            ConnectorKind::AwsIam => Self::AwsIam(AwsIam::new(options)?),
             ConnectorKind::Oauth2 => Self::OAuth2(OAuth2::new(options)?),
             ConnectorKind::Vault => Self::Vault(Vault::new(options)?),
             ConnectorKind::Github => Self::GitHub(GitHub::new(options)?),
@@ -91,6 +95,7 @@ impl Connector {
 
     pub async fn revoke(&self, http: &reqwest::Client, target: &Target) -> Revocation {
         match self {
+            Self::AwsIam(c) => c.revoke(http, target).await,
             Self::OAuth2(c) => c.revoke(http, target).await,
             Self::Vault(c) => c.revoke(http, target).await,
             Self::GitHub(c) => c.revoke(http, target).await,
@@ -101,6 +106,7 @@ impl Connector {
 
     pub async fn verify(&self, http: &reqwest::Client, target: &Target) -> Verdict {
         match self {
+            Self::AwsIam(c) => c.verify(http, target).await,
             Self::OAuth2(c) => c.verify(http, target).await,
             Self::Vault(c) => c.verify(http, target).await,
             Self::GitHub(c) => c.verify(http, target).await,

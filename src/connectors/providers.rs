@@ -3,7 +3,7 @@
 //! ```toml
 //! [[providers]]
 //! name = "it-desk"
-//! kind = "manual"      # oauth2 | vault | github | slack | http | manual
+//! kind = "manual"      # oauth2 | vault | github | slack | http | aws_iam | manual
 //! ```
 //! Connector-specific keys (endpoints, client credentials, …) sit beside `name` and
 //! `kind`; every kind may also set `max_concurrency`, `rate_limit_per_second`,
@@ -19,6 +19,8 @@ use crate::connectors::Connector;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectorKind {
+    #[serde(rename = "aws_iam")]
+    AwsIam,
     Oauth2,
     Vault,
     Github,

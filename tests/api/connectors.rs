@@ -394,6 +394,14 @@ fn broken_provider_entries_are_refused_naming_the_provider_and_key() {
     let cases = [
         (json!({"name": "v", "kind": "vault"}), "address"),
         (
+            json!({"name": "a", "kind": "aws_iam", "secret_access_key": "env:OWNERBOUND_TEST_UNSET_VAR"}),
+            "access_key_id",
+        ),
+        (
+            json!({"name": "a", "kind": "aws_iam", "access_key_id": "AKIAEXAMPLE"}),
+            "secret_access_key",
+        ),
+        (
             json!({"name": "v", "kind": "vault", "address": "ftp://x"}),
             "http(s) URL",
         ),
