@@ -4,7 +4,7 @@
 //! another user's key is untouched; a provider configured with a wrong secret is
 //! refused by IAM and is a configuration error, not retried.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::TestApp;
 use crate::moto_peer::Moto;
@@ -16,26 +16,6 @@ const ACTIONS: &[&str] = &[
     "iam:UpdateAccessKey",
     "iam:ListAccessKeys",
 ];
-
-/// Case item of the only offboarding case, by credential id: (status, detail).
-async fn item(app: &TestApp, credential: &str) -> (String, String) {
-    let cases: Value = app.get("/api/v1/offboardings").await.json().await.unwrap();
-    let id = cases["items"][0]["id"].as_str().unwrap();
-    let case: Value = app
-        .get(&format!("/api/v1/offboardings/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let item = case["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["credential_id"] == credential)
-        .unwrap();
-    let text = |field: &str| item[field].as_str().unwrap_or("").to_string();
-    (text("status"), text("detail"))
-}
 
 async fn a_departed_persons_access_key_is_deactivated_and_proven_dead_in_iam(app: TestApp) {
     let Some(moto) = Moto::start().await else {
@@ -62,7 +42,7 @@ async fn a_departed_persons_access_key_is_deactivated_and_proven_dead_in_iam(app
     .await;
     moto.require_signatures(false).await;
 
-    let (status, detail) = item(&app, &ids[0]).await;
+    let (status, detail) = app.case_items().await[&ids[0]].clone();
     assert_eq!(status, "verified_dead", "{detail}");
     assert!(
         detail.contains("ListAccessKeys shows the key Inactive"),
@@ -80,17 +60,8 @@ async fn a_departed_persons_access_key_is_deactivated_and_proven_dead_in_iam(app
         moto.key_status("ownerbound", &own_id).await.as_deref(),
         Some("Active")
     );
-    let audit: Value = app.get("/api/v1/audit").await.json().await.unwrap();
-    for secret in [&secret, &own_secret] {
-        assert!(
-            !audit.to_string().contains(secret.as_str()),
-            "a secret in the audit log"
-        );
-        assert!(
-            !crate::helpers::captured_logs().contains(secret.as_str()),
-            "a secret in the logs"
-        );
-    }
+    app.assert_secrets_kept(&[secret.as_str(), own_secret.as_str()])
+        .await;
 }
 
 async fn a_wrong_aws_secret_is_refused_by_iam_and_not_retried(app: TestApp) {
@@ -114,7 +85,7 @@ async fn a_wrong_aws_secret_is_refused_by_iam_and_not_retried(app: TestApp) {
     .await;
     moto.require_signatures(false).await;
 
-    let (status, detail) = item(&app, &ids[0]).await;
+    let (status, detail) = app.case_items().await[&ids[0]].clone();
     assert_eq!(status, "needs_attention", "{detail}");
     assert!(detail.contains("check the provider's key"), "{detail}");
     assert_eq!(

@@ -3,39 +3,11 @@
 //! own call and proven dead by the provider's own check; ambiguous answers go to
 //! verification; configuration errors are not retried; rate limits pace the calls.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 
 use crate::fake_providers::{Fake, GITHUB_APP, HOOK_KEY, VAULT_ADMIN};
 use crate::helpers::TestApp;
 use crate::on_both_engines;
-
-/// Case items by credential id: (status, detail).
-async fn items(app: &TestApp) -> BTreeMap<String, (String, String)> {
-    let cases: Value = app.get("/api/v1/offboardings").await.json().await.unwrap();
-    let id = cases["items"][0]["id"].as_str().unwrap();
-    let case: Value = app
-        .get(&format!("/api/v1/offboardings/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    case["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["credential_id"].as_str().unwrap().to_string(),
-                (
-                    i["status"].as_str().unwrap().to_string(),
-                    i["detail"].as_str().unwrap_or("").to_string(),
-                ),
-            )
-        })
-        .collect()
-}
 
 /// Dead revocation jobs (alerts die too here: no SMTP is configured).
 async fn dead_revocations(app: &TestApp) -> usize {
@@ -87,7 +59,7 @@ async fn vault_tokens_accessors_and_leases_are_revoked_and_proven_dead(app: Test
         {"name": "vault-self", "kind": "vault", "address": fake.base},
     ]))
     .await;
-    let items = items(&app).await;
+    let items = app.case_items().await;
     for (id, proof) in ids.iter().zip([
         "auth/token/lookup answers bad token",
         "lookup-accessor answers invalid accessor",
@@ -139,7 +111,7 @@ async fn a_sealed_vault_is_retried_after_its_retry_after(app: TestApp) {
         json!([{"name": "vault", "kind": "vault", "address": fake.base, "token": VAULT_ADMIN}]);
     let before = ownerbound::store::now();
     app.run_jobs_with(providers.clone()).await;
-    assert_eq!(items(&app).await[&ids[0]].0, "revoking");
+    assert_eq!(app.case_items().await[&ids[0]].0, "revoking");
     assert!(fake.alive("acc-sealed"));
     let jobs: Value = app.get("/api/v1/jobs").await.json().await.unwrap();
     let revoke = jobs["items"]
@@ -158,7 +130,7 @@ async fn a_sealed_vault_is_retried_after_its_retry_after(app: TestApp) {
     app.execute_sql("UPDATE jobs SET run_after = created_at WHERE kind = 'revoke'")
         .await;
     app.run_jobs_with(providers).await;
-    assert_eq!(items(&app).await[&ids[0]].0, "verified_dead");
+    assert_eq!(app.case_items().await[&ids[0]].0, "verified_dead");
     assert!(!fake.alive("acc-sealed"));
 }
 
@@ -175,7 +147,7 @@ async fn github_tokens_are_deleted_and_check_token_answers_404(app: TestApp) {
         "client_id": GITHUB_APP.0, "client_secret": GITHUB_APP.1}]),
     )
     .await;
-    let (status, detail) = &items(&app).await[&ids[0]];
+    let (status, detail) = &app.case_items().await[&ids[0]];
     assert_eq!(status, "verified_dead");
     assert!(detail.contains("refuses the token (401)"), "{detail}");
     assert!(!fake.alive(token));
@@ -200,7 +172,7 @@ async fn a_github_token_of_another_app_is_not_called_dead(app: TestApp) {
         "client_id": GITHUB_APP.0, "client_secret": GITHUB_APP.1}]),
     )
     .await;
-    let (status, _) = &items(&app).await[&ids[0]];
+    let (status, _) = &app.case_items().await[&ids[0]];
     assert_eq!(status, "still_alive");
     assert!(fake.alive(personal));
 }
@@ -218,7 +190,7 @@ async fn a_wrong_github_app_secret_is_a_configuration_error_not_retried(app: Tes
         "client_id": GITHUB_APP.0, "client_secret": "not-the-app-secret-000000"}]),
     )
     .await;
-    let (status, detail) = &items(&app).await[&ids[0]];
+    let (status, detail) = &app.case_items().await[&ids[0]];
     assert_eq!(status, "needs_attention");
     assert!(detail.contains("401"), "{detail}");
     assert_eq!(
@@ -246,7 +218,7 @@ async fn slack_ok_false_goes_to_verification_rather_than_being_trusted(app: Test
         json!([{"name": "slack", "kind": "slack", "api_url": format!("{}/api", fake.base)}]),
     )
     .await;
-    let items = items(&app).await;
+    let items = app.case_items().await;
     for id in &ids {
         let (status, detail) = &items[id];
         assert_eq!(status, "verified_dead", "{detail}");
@@ -275,7 +247,7 @@ async fn the_http_connector_sends_a_signed_request_without_the_secret(app: TestA
     app.run_jobs_with(json!([{"name": "internal", "kind": "http",
         "url": format!("{}/hook", fake.base), "signing_secret": HOOK_KEY}]))
         .await;
-    let (status, detail) = &items(&app).await[&ids[0]];
+    let (status, detail) = &app.case_items().await[&ids[0]];
     assert_eq!(status, "verified_dead", "{detail}");
     assert!(detail.contains("reports it inactive"), "{detail}");
     let calls = fake.seen("/hook");
@@ -313,7 +285,7 @@ async fn the_http_connector_options_send_the_secret_and_skip_verification(app: T
         "url": format!("{}/hook", fake.base), "signing_secret": HOOK_KEY,
         "send_secret": true, "verify": false}]))
         .await;
-    let items = items(&app).await;
+    let items = app.case_items().await;
     let (status, detail) = &items[&ids[0]];
     assert_eq!(status, "verified_dead", "{detail}");
     assert!(detail.contains("not checked independently"), "{detail}");
@@ -343,7 +315,7 @@ async fn a_forged_http_signature_is_refused_by_the_receiver(app: TestApp) {
         "url": format!("{}/hook", fake.base), "signing_secret": "some-other-key-0000000000"}]))
         .await;
     // The receiver answers 401: a configuration error, alerted, not retried.
-    assert_eq!(items(&app).await[&ids[0]].0, "needs_attention");
+    assert_eq!(app.case_items().await[&ids[0]].0, "needs_attention");
     assert!(fake.alive(&ids[0]));
     assert_eq!(fake.seen("/hook").len(), 1);
 }

@@ -325,6 +325,39 @@ impl TestApp {
 
     /// Creates one person owning one agent with `credentials`, offboards them, and
     /// returns the agent's credential ids in order.
+    /// The items of the first offboarding case listed, by credential id: (status,
+    /// detail).
+    pub async fn case_items(&self) -> std::collections::BTreeMap<String, (String, String)> {
+        let cases: Value = self.get("/api/v1/offboardings").await.json().await.unwrap();
+        let id = cases["items"][0]["id"].as_str().unwrap();
+        let case: Value = self
+            .get(&format!("/api/v1/offboardings/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        case["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let text = |field: &str| i[field].as_str().unwrap_or("").to_string();
+                (text("credential_id"), (text("status"), text("detail")))
+            })
+            .collect()
+    }
+
+    /// Asserts that none of `secrets` is in the audit log or the captured logs.
+    pub async fn assert_secrets_kept(&self, secrets: &[&str]) {
+        let audit: Value = self.get("/api/v1/audit").await.json().await.unwrap();
+        let audit = audit.to_string();
+        let logs = captured_logs();
+        for secret in secrets {
+            assert!(!audit.contains(secret), "a secret in the audit log");
+            assert!(!logs.contains(secret), "a secret in the logs");
+        }
+    }
+
     pub async fn offboard_owner_of(&self, credentials: Value) -> Vec<String> {
         let person = self
             .create_person(&serde_json::json!({"emails": ["leaver@example.com"]}))

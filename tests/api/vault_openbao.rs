@@ -7,8 +7,6 @@
 //! ownerbound does not call it dead. The fakes in `fake_providers` stay for what a dev
 //! server cannot do on demand (sealing, leases of a database engine, faults).
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
@@ -24,27 +22,6 @@ path "auth/token/lookup-accessor" { capabilities = ["update"] }
 path "sys/leases/revoke" { capabilities = ["update"] }
 path "sys/leases/lookup" { capabilities = ["update"] }
 "#;
-
-/// Case items by credential id: (status, detail).
-async fn items(app: &TestApp) -> BTreeMap<String, (String, String)> {
-    let cases: Value = app.get("/api/v1/offboardings").await.json().await.unwrap();
-    let id = cases["items"][0]["id"].as_str().unwrap();
-    let case: Value = app
-        .get(&format!("/api/v1/offboardings/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    case["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            let text = |field: &str| i[field].as_str().unwrap_or("").to_string();
-            (text("credential_id"), (text("status"), text("detail")))
-        })
-        .collect()
-}
 
 async fn tokens_and_leases_are_revoked_and_proven_dead_at_a_real_openbao(app: TestApp) {
     let Some(bao) = OpenBao::start().await else {
@@ -82,7 +59,7 @@ async fn tokens_and_leases_are_revoked_and_proven_dead_at_a_real_openbao(app: Te
     ]))
     .await;
 
-    let items = items(&app).await;
+    let items = app.case_items().await;
     for (id, proof) in ids.iter().zip([
         "auth/token/lookup answers bad token",
         "lookup-accessor answers invalid accessor",
@@ -108,17 +85,13 @@ async fn tokens_and_leases_are_revoked_and_proven_dead_at_a_real_openbao(app: Te
     assert_eq!(status, "revoked_unverified", "{detail}");
     assert!(detail.contains("set token on the provider"), "{detail}");
 
-    let audit: Value = app.get("/api/v1/audit").await.json().await.unwrap();
-    for secret in [&by_secret, &by_accessor, &itself, &own] {
-        assert!(
-            !audit.to_string().contains(secret.as_str()),
-            "a secret in the audit log"
-        );
-        assert!(
-            !crate::helpers::captured_logs().contains(secret.as_str()),
-            "a secret in the logs"
-        );
-    }
+    app.assert_secrets_kept(&[
+        by_secret.as_str(),
+        by_accessor.as_str(),
+        itself.as_str(),
+        own.as_str(),
+    ])
+    .await;
 }
 
 on_both_engines!(tokens_and_leases_are_revoked_and_proven_dead_at_a_real_openbao);
