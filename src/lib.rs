@@ -12,6 +12,7 @@ pub mod config;
 pub mod connectors;
 pub mod crypto;
 pub mod directory;
+pub mod discovery;
 pub mod domain;
 pub mod findings;
 pub mod hr;

@@ -237,12 +237,24 @@ pub async fn enqueue_agent_case(
     kind: &str,
     actor: &str,
 ) -> StoreResult<String> {
+    enqueue_agent_case_from(tx, agent_id, kind, crate::scim::SOURCE, actor).await
+}
+
+/// As [`enqueue_agent_case`], for an event another part of ownerbound saw
+/// (`discovery:<provider>`: a credential found live after its owner left).
+pub async fn enqueue_agent_case_from(
+    tx: &mut Tx,
+    agent_id: &str,
+    kind: &str,
+    source: &str,
+    actor: &str,
+) -> StoreResult<String> {
     let event_id = tx
         .insert_agent_event(&NewAgentEvent {
             agent_id,
             kind,
             person_id: None,
-            source: crate::scim::SOURCE,
+            source,
             actor,
         })
         .await?;
@@ -267,6 +279,14 @@ pub async fn open_agent_case(
     agent_id: &str,
     policy: SharedPolicy,
 ) -> StoreResult<Option<String>> {
+    // Who saw the event (an identity provider, discovery) triggered the case.
+    let source = store
+        .agent_events(agent_id)
+        .await?
+        .into_iter()
+        .find(|e| e.id == agent_event_id)
+        .map(|e| e.source)
+        .unwrap_or_else(|| crate::scim::SOURCE.to_string());
     let mut tx = store.begin().await?;
     let Some(case_id) = tx
         .insert_case(&NewCase {
@@ -274,7 +294,7 @@ pub async fn open_agent_case(
                 agent_id,
                 agent_event_id,
             },
-            triggered_by: crate::scim::SOURCE,
+            triggered_by: &source,
             reason: None,
             policy: policy.as_str(),
         })

@@ -25,6 +25,8 @@ pub struct AppState {
     pub hr_sources: hr::Sources,
     /// Refused HR webhooks, counted in memory and stored at a bounded rate.
     pub hr_refusals: Arc<hr::refusals::RefusalLog>,
+    /// Configured providers (the discovery endpoints read which discover).
+    pub providers: Arc<std::collections::BTreeMap<String, crate::connectors::providers::Provider>>,
 }
 
 /// A built application bound to its port, not yet serving.
@@ -164,6 +166,7 @@ impl Application {
             settings,
             hr_sources,
             hr_refusals: hr_refusals.clone(),
+            providers: providers.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -229,6 +232,13 @@ impl Application {
             self.report_check_interval,
             self.shutdown.clone(),
         ));
+        if self.job_workers > 0 {
+            tokio::spawn(crate::discovery::schedule::run_scheduler(
+                self.store.clone(),
+                self.providers.clone(),
+                self.shutdown.clone(),
+            ));
+        }
         let sealer = (self.store.engine() == crate::store::Engine::Postgres).then(|| {
             tokio::spawn(crate::audit::run_sealer(
                 self.store.clone(),

@@ -30,6 +30,11 @@ pub enum Task {
     Revoke(ItemRef),
     /// Check again, after the provider's propagation window, that it stayed dead.
     Verify(ItemRef),
+    /// Delete a credential whose revocation is reversible (a deactivated AWS key),
+    /// once its provider's window has passed, and prove it gone.
+    Delete(ItemRef),
+    /// List what a provider holds and reconcile it with the inventory.
+    Discover { provider: String, trigger: String },
     /// Email a stored report.
     Report { report_id: String },
     /// Email an alert to the security recipients.
@@ -60,6 +65,8 @@ impl Task {
             Self::OpenAgentCase { .. } => "open_agent_case",
             Self::Revoke(_) => "revoke",
             Self::Verify(_) => "verify",
+            Self::Delete(_) => "delete",
+            Self::Discover { .. } => "discover",
             Self::Report { .. } => "report",
             Self::Alert { .. } => "alert",
         }
@@ -83,7 +90,7 @@ impl Task {
 
     /// Whether the task calls a provider (and so takes one of its slots).
     pub fn provider_call(&self) -> bool {
-        matches!(self, Self::Revoke(_) | Self::Verify(_))
+        matches!(self, Self::Revoke(_) | Self::Verify(_) | Self::Delete(_))
     }
 }
 

@@ -9,6 +9,7 @@ use actix_web::{middleware, web, HttpRequest};
 
 pub mod agents;
 pub mod auth;
+mod discoveries;
 pub mod error;
 pub mod findings;
 mod hr;
@@ -45,6 +46,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .configure(offboarding::routes)
                 .configure(findings::routes)
                 .configure(reports::routes)
+                .configure(discoveries::routes)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::not_found("endpoint"))
                 })),

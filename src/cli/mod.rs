@@ -12,6 +12,7 @@ use crate::audit::{verify_chain, ChainStatus};
 use crate::config::Settings;
 use crate::domain::Scope;
 use crate::startup::{cancel_on_signals, open_store, Application};
+use crate::store::Store;
 
 pub mod import;
 mod report;
@@ -64,6 +65,9 @@ pub enum Command {
     /// Revocations waiting for a human: list them, confirm one done by hand.
     #[command(subcommand)]
     Tasks(tasks::TasksCommand),
+    /// List what providers hold now (every provider with `discover = true`, or the one
+    /// named) and reconcile it with the inventory; prints each run's counts.
+    Discover { provider: Option<String> },
     /// Exit 0 when the running service answers /readyz.
     Healthcheck {
         /// Base URL of the service (default: from OWNERBOUND_LISTEN).
@@ -163,6 +167,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
             reason,
         } => offboard(&settings, &person, dry_run, reason).await,
         Command::Jobs(cmd) => jobs(&settings, cmd).await,
+        Command::Discover { provider } => discover(&settings, provider).await,
     }
 }
 
@@ -200,33 +205,8 @@ async fn offboard(
     .await
     .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     // Open the case now rather than waiting for the service's workers.
-    let providers =
-        crate::connectors::providers::index(&settings.providers, &mut |w| tracing::warn!("{w}"))
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let mut ctx = crate::jobs::Context::new(
-        store.clone(),
-        std::sync::Arc::new(providers),
-        crate::startup::open_keys(settings, &store).await?,
-        crate::jobs::http_client(),
-    );
-    ctx.policy = settings.shared_credentials;
-    ctx.alerts = crate::alerts::AlertConfig::from_settings(settings);
-    ctx.retry_deadline = std::time::Duration::from_secs(settings.retry_deadline_seconds);
-    // Registered, so that the service takes over at once if this process dies
-    // holding a job.
-    let me = crate::jobs::instance::register(&store).await?;
-    ctx.instance = Some(me.clone());
-    let beating = tokio_util::sync::CancellationToken::new();
-    let heartbeat = tokio::spawn(crate::jobs::instance::run_heartbeat(
-        store.clone(),
-        me.clone(),
-        beating.clone(),
-    ));
-    let ran = crate::jobs::Worker::new(ctx).run_until_idle().await;
-    beating.cancel();
-    let _ = heartbeat.await;
-    crate::jobs::instance::deregister(&store, &me).await;
-    ran?;
+    let ctx = job_context(settings, &store).await?;
+    run_queue_until_idle(&store, ctx).await?;
     let page = crate::store::PageRequest {
         limit: 10,
         after: None,
@@ -245,6 +225,86 @@ async fn offboard(
         println!("offboarding case {} ({})", case.id, case.status);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What running jobs in this process needs, as the service's workers have it.
+async fn job_context(settings: &Settings, store: &Store) -> anyhow::Result<crate::jobs::Context> {
+    let providers =
+        crate::connectors::providers::index(&settings.providers, &mut |w| tracing::warn!("{w}"))
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let mut ctx = crate::jobs::Context::new(
+        store.clone(),
+        std::sync::Arc::new(providers),
+        crate::startup::open_keys(settings, store).await?,
+        crate::jobs::http_client(),
+    );
+    ctx.policy = settings.shared_credentials;
+    ctx.alerts = crate::alerts::AlertConfig::from_settings(settings);
+    ctx.retry_deadline = std::time::Duration::from_secs(settings.retry_deadline_seconds);
+    Ok(ctx)
+}
+
+/// Runs due jobs in this process until none is left, as a registered instance, so
+/// that the service takes over at once if this process dies holding a job.
+async fn run_queue_until_idle(store: &Store, mut ctx: crate::jobs::Context) -> anyhow::Result<()> {
+    let me = crate::jobs::instance::register(store).await?;
+    ctx.instance = Some(me.clone());
+    let beating = tokio_util::sync::CancellationToken::new();
+    let heartbeat = tokio::spawn(crate::jobs::instance::run_heartbeat(
+        store.clone(),
+        me.clone(),
+        beating.clone(),
+    ));
+    let ran = crate::jobs::Worker::new(ctx).run_until_idle().await;
+    beating.cancel();
+    let _ = heartbeat.await;
+    crate::jobs::instance::deregister(store, &me).await;
+    ran?;
+    Ok(())
+}
+
+/// `ownerbound discover [PROVIDER]`: runs each discovery here and now, then the work
+/// it queued (the offboarding of credentials found live after their owner left).
+async fn discover(settings: &Settings, provider: Option<String>) -> anyhow::Result<ExitCode> {
+    use crate::discovery::{run, RunOutcome, Runner};
+    let store = open_store(settings).await?;
+    let ctx = job_context(settings, &store).await?;
+    let names: Vec<String> = match provider {
+        Some(name) => vec![name],
+        None => crate::discovery::schedule::discovering(&ctx.providers)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect(),
+    };
+    if names.is_empty() {
+        anyhow::bail!("no provider sets discover = true");
+    }
+    let mut code = ExitCode::SUCCESS;
+    for name in &names {
+        let holder = format!("cli/{}", uuid::Uuid::new_v4().simple());
+        let runner = Runner {
+            trigger: "cli",
+            holder: &holder,
+            job_id: None,
+        };
+        match run(&ctx, name, &runner).await? {
+            RunOutcome::Finished(done) => println!("{}", serde_json::to_string(&done)?),
+            RunOutcome::Busy => {
+                eprintln!("{name}: a discovery of this provider is running already");
+                code = ExitCode::from(1);
+            }
+            RunOutcome::Failed { error, .. } => {
+                eprintln!("{name}: discovery failed: {error}");
+                code = ExitCode::from(1);
+            }
+            RunOutcome::Lost => {
+                eprintln!("{name}: the run was taken over (this process paused too long)");
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    run_queue_until_idle(&store, ctx).await?;
+    Ok(code)
 }
 
 async fn jobs(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<ExitCode> {

@@ -5,8 +5,12 @@
 //! either way), retry (network, timeout, 429, 5xx; honouring `Retry-After`), or a
 //! permanent configuration error (alert, no retry). Verification is its own step with
 //! three outcomes: dead, still alive, unknown. One file per connector kind.
+//!
+//! Connectors that can list what a provider holds (`aws_iam`, `vault`) also have a
+//! discovery side ([`discovery`]), enabled per provider with `discover = true`.
 
 mod aws_iam;
+pub mod discovery;
 mod github;
 mod http;
 mod oauth2;
@@ -19,6 +23,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use options::DEFAULT_DISCOVER_INTERVAL;
 use providers::{ConnectorKind, ProviderConfig};
 
 pub use aws_iam::AwsIam;
@@ -79,6 +84,12 @@ impl Connector {
     ) -> Result<Option<Self>, String> {
         let options = options::Options::new(config, warn);
         options.check_common()?;
+        if options.bool("discover", false)? && !DISCOVERING_KINDS.contains(&config.kind) {
+            return Err(format!(
+                "provider {:?}: kind {:?} cannot discover (discover = true needs aws_iam or vault)",
+                config.name, config.kind
+            ));
+        }
         Ok(Some(match config.kind {
             ConnectorKind::Manual => {
                 options.only(&[])?;
@@ -104,6 +115,48 @@ impl Connector {
         }
     }
 
+    /// One page of what the provider holds, from `cursor` (None: the first page).
+    pub async fn discover(
+        &self,
+        http: &reqwest::Client,
+        pace: &dyn discovery::Pace,
+        cursor: Option<&str>,
+    ) -> Result<discovery::Listing, discovery::ListingError> {
+        match self {
+            Self::AwsIam(c) => c.discover(http, pace, cursor).await,
+            Self::Vault(c) => c.discover(http, pace, cursor).await,
+            _ => Err(discovery::ListingError::Permanent(
+                "this kind of provider cannot discover".into(),
+            )),
+        }
+    }
+
+    /// How long after a revocation is proven the credential is deleted at the
+    /// provider, for connectors whose revocation is reversible (AWS keys are
+    /// deactivated first); None when revocation is final.
+    pub fn delete_after(&self) -> Option<Duration> {
+        match self {
+            Self::AwsIam(c) => Some(c.delete_after()),
+            _ => None,
+        }
+    }
+
+    /// Deletes a revoked credential (see [`Connector::delete_after`]).
+    pub async fn delete(&self, http: &reqwest::Client, target: &Target) -> Revocation {
+        match self {
+            Self::AwsIam(c) => c.delete(http, target).await,
+            _ => Revocation::Revoked,
+        }
+    }
+
+    /// Whether a deleted credential is gone at the provider.
+    pub async fn verify_deleted(&self, http: &reqwest::Client, target: &Target) -> Verdict {
+        match self {
+            Self::AwsIam(c) => c.verify_deleted(http, target).await,
+            _ => self.verify(http, target).await,
+        }
+    }
+
     pub async fn verify(&self, http: &reqwest::Client, target: &Target) -> Verdict {
         match self {
             Self::AwsIam(c) => c.verify(http, target).await,
@@ -115,6 +168,9 @@ impl Connector {
         }
     }
 }
+
+/// The kinds with a discovery side.
+const DISCOVERING_KINDS: &[ConnectorKind] = &[ConnectorKind::AwsIam, ConnectorKind::Vault];
 
 /// The secret a connector must present, or the permanent reason it cannot act.
 fn required_secret(target: &Target) -> Result<&SecretString, Revocation> {

@@ -12,7 +12,12 @@ const COMMON_KEYS: &[&str] = &[
     "rate_limit_per_second",
     "propagation_seconds",
     "call_timeout_seconds",
+    "discover",
+    "discover_interval_seconds",
 ];
+
+/// How often a provider with `discover = true` is listed, unless it says otherwise.
+pub const DEFAULT_DISCOVER_INTERVAL: u64 = 3600;
 
 pub struct Options<'a> {
     config: &'a ProviderConfig,
@@ -53,6 +58,14 @@ impl<'a> Options<'a> {
                 return Err(format!(
                     "provider {name:?}: call_timeout_seconds must be a number of seconds from 0.1 to {most}"
                 ));
+            }
+        }
+        if let Some(value) = get("discover_interval_seconds") {
+            if !value
+                .as_u64()
+                .is_some_and(|n| (60..=7 * 24 * 3600).contains(&n))
+            {
+                return Err(format!("provider {name:?}: discover_interval_seconds must be a whole number of seconds from 60 to a week"));
             }
         }
         if let Some(value) = get("propagation_seconds") {
@@ -133,6 +146,20 @@ impl<'a> Options<'a> {
     pub fn required_secret(&mut self, key: &str) -> Result<SecretString, String> {
         self.secret(key)?
             .ok_or_else(|| format!("provider {:?} needs {key}", self.config.name))
+    }
+
+    /// A whole number from 0 to `most`.
+    pub fn whole(&self, key: &str, most: u64) -> Result<Option<u64>, String> {
+        match self.config.options.get(key) {
+            None => Ok(None),
+            Some(value) => match value.as_u64().filter(|n| *n <= most) {
+                Some(n) => Ok(Some(n)),
+                None => Err(format!(
+                    "provider {:?}: {key} must be a whole number from 0 to {most}",
+                    self.config.name
+                )),
+            },
+        }
     }
 
     pub fn bool(&self, key: &str, default: bool) -> Result<bool, String> {

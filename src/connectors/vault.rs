@@ -18,6 +18,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
+use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
 use super::{retry_after, unreachable, without_url, Revocation, Target, Verdict};
 
@@ -191,13 +192,167 @@ impl Vault {
                     // OpenBao answers a revoked token and a live one without the
                     // default policy alike (403 "permission denied").
                     Verdict::Unknown(format!(
-                        "Vault answered 403{errors}, which a revoked token and a live one without                          the default policy both get: set token on the provider so ownerbound                          can prove it with auth/token/lookup"
+                        "Vault answered 403{errors}, which a revoked token and a live one without \
+                         the default policy both get: set token on the provider so ownerbound \
+                         can prove it with auth/token/lookup"
                     ))
                 } else {
                     Verdict::Unknown(format!("Vault answered {status}{errors}"))
                 }
             }
         }
+    }
+}
+
+/// Accessors looked up per discovery page.
+const ACCESSORS_PER_PAGE: usize = 100;
+
+impl Vault {
+    /// A page of token accessors: `LIST auth/token/accessors` (unpaged, so a page is
+    /// the next [`ACCESSORS_PER_PAGE`] after the cursor, in order), each looked up
+    /// with `lookup-accessor`. The owner is the token's identity entity (`entity_id`);
+    /// an `owner` or `email` key in its `meta` names an owner email. ownerbound's
+    /// own token is left out. Needs `sudo` on `auth/token/accessors` and `update` on
+    /// `auth/token/lookup-accessor` and `auth/token/lookup-self`.
+    pub async fn discover(
+        &self,
+        http: &reqwest::Client,
+        pace: &dyn Pace,
+        cursor: Option<&str>,
+    ) -> Result<Listing, ListingError> {
+        use reqwest::Method;
+        let list = Method::from_bytes(b"LIST").expect("a valid method");
+        pace.ready().await;
+        let listed = self.read(http, list, "auth/token/accessors", None).await?;
+        let mut accessors: Vec<String> = listed["data"]["keys"]
+            .as_array()
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        accessors.sort();
+        pace.ready().await;
+        let own = self
+            .read(http, Method::GET, "auth/token/lookup-self", None)
+            .await?;
+        let own = own["data"]["accessor"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let rest: Vec<String> = accessors
+            .into_iter()
+            .filter(|a| cursor.is_none_or(|after| a.as_str() > after))
+            .collect();
+        let more = rest.len() > ACCESSORS_PER_PAGE;
+        let page = &rest[..rest.len().min(ACCESSORS_PER_PAGE)];
+        let mut found = Vec::new();
+        for accessor in page.iter().filter(|a| **a != own) {
+            pace.ready().await;
+            let body = json!({"accessor": accessor});
+            let data = match self
+                .read(http, Method::POST, "auth/token/lookup-accessor", Some(body))
+                .await
+            {
+                Ok(answer) => answer["data"].clone(),
+                // Revoked or expired since the list was read: not there any more.
+                Err(ListingError::Permanent(e)) if e.contains("400") => continue,
+                Err(other) => return Err(other),
+            };
+            found.push(found_token(accessor, &data));
+        }
+        Ok(Listing {
+            found,
+            next: more.then(|| page.last().cloned()).flatten(),
+        })
+    }
+
+    /// A discovery call: its JSON answer, or what its failure means.
+    async fn read(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ListingError> {
+        let mut request = self
+            .request(http, method, path, None)
+            .map_err(ListingError::Permanent)?;
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|err| ListingError::Retry {
+            error: format!("Vault unreachable: {}", without_url(&err)),
+            after: None,
+        })?;
+        let status = response.status().as_u16();
+        let after = retry_after(response.headers());
+        if (200..=299).contains(&status) {
+            return response.json().await.map_err(|_| ListingError::Retry {
+                error: format!("Vault {path} answered what ownerbound cannot read"),
+                after: None,
+            });
+        }
+        let no_target = Target {
+            credential_id: String::new(),
+            kind: String::new(),
+            external_id: None,
+            secret: None,
+        };
+        let errors = errors(response, &no_target).await;
+        Err(match status {
+            429 | 500..=599 => ListingError::Retry {
+                error: format!("Vault {path} answered {status}{errors}"),
+                after,
+            },
+            _ => ListingError::Permanent(format!(
+                "Vault {path} answered {status}{errors}: check the provider's token and its policy"
+            )),
+        })
+    }
+}
+
+/// A token as `lookup-accessor` describes it.
+fn found_token(accessor: &str, data: &Value) -> Found {
+    let text = |v: &Value| {
+        v.as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let meta = |key: &str| data["meta"].get(key).and_then(text);
+    let entity = text(&data["entity_id"]);
+    let name = text(&data["display_name"]).unwrap_or_else(|| "token".into());
+    Found {
+        handle: accessor.to_string(),
+        kind: crate::domain::CredentialKind::ApiKey,
+        group: entity.clone().unwrap_or_else(|| name.clone()),
+        name,
+        scopes: data["policies"]
+            .as_array()
+            .map(|p| {
+                p.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        status: "active".into(),
+        created_at: data["creation_time"]
+            .as_i64()
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+        last_used_at: None,
+        expires_at: data["expire_time"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)),
+        owner: FoundOwner {
+            identity: entity,
+            email: meta("owner"),
+            identity_email: meta("email"),
+        },
     }
 }
 

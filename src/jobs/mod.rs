@@ -320,6 +320,8 @@ async fn run(ctx: &Context, job: &Job, slot: Option<Slot>) -> Outcome {
         }
         Task::Revoke(item) => revocation::revoke(ctx, job, &item, slot).await,
         Task::Verify(item) => revocation::reverify(ctx, job, &item, slot).await,
+        Task::Delete(item) => revocation::delete(ctx, job, &item, slot).await,
+        Task::Discover { provider, trigger } => discover(ctx, job, &provider, &trigger).await,
         Task::Report { report_id } => {
             crate::report::delivery::deliver(&ctx.store, ctx.alerts.as_ref(), &report_id)
                 .await
@@ -342,6 +344,30 @@ async fn run(ctx: &Context, job: &Job, slot: Option<Slot>) -> Outcome {
     result.unwrap_or_else(|err| Outcome::Retry {
         error: format!("storage: {err}"),
         after: None,
+    })
+}
+
+/// A discovery run as a job: another run in progress means this one waits for it;
+/// a provider that fails is retried like a revocation (and alerted as an outage).
+async fn discover(ctx: &Context, job: &Job, provider: &str, trigger: &str) -> StoreResult<Outcome> {
+    use crate::discovery::{run, RunOutcome, Runner};
+    let runner = Runner {
+        trigger,
+        holder: job.lease_owner.as_deref().unwrap_or_default(),
+        job_id: Some(&job.id),
+    };
+    Ok(match run(ctx, provider, &runner).await? {
+        RunOutcome::Finished(_) => Outcome::Done,
+        RunOutcome::Busy => Outcome::Defer {
+            after: Duration::from_secs(10),
+        },
+        RunOutcome::Lost => Outcome::Completed,
+        RunOutcome::Failed {
+            error,
+            retryable: true,
+            after,
+        } => Outcome::Retry { error, after },
+        RunOutcome::Failed { error, .. } => Outcome::Permanent(error),
     })
 }
 
@@ -396,7 +422,8 @@ async fn settle(ctx: &Context, job: &Job, outcome: Outcome, at: DateTime<Utc>) -
         tracing::warn!(job = %job.id, "lost the lease before recording a failure; the job will run again");
         return Ok(());
     }
-    let provider_call = job.provider.is_some() && matches!(job.kind.as_str(), "revoke" | "verify");
+    let provider_call =
+        job.provider.is_some() && matches!(job.kind.as_str(), "revoke" | "verify" | "delete");
     if let (true, Some(provider)) = (provider_failed, job.provider.as_deref()) {
         health::note_failure(&mut tx, provider, &error, deadline, at).await?;
     }

@@ -238,6 +238,18 @@ async fn revoke_and_verify(
                 },
             )
             .await?;
+            if let Some(after) = connector.delete_after() {
+                crate::tasks::enqueue(
+                    &mut tx,
+                    &Task::Delete(item_ref.clone()),
+                    &Schedule {
+                        dedupe_key: &format!("delete:{item}"),
+                        provider: Some(&config.name),
+                        run_after: now() + chrono::Duration::from_std(after).unwrap_or_default(),
+                    },
+                )
+                .await?;
+            }
             answered(&mut tx, ctx, &config.name).await?;
             // Lost lease: the proof stands; whoever holds the job now redoes it
             // (revocation is idempotent).
@@ -457,6 +469,89 @@ pub(super) async fn reverify(
     }
 }
 
+/// The second step of a reversible revocation (see [`Connector::delete_after`]):
+/// delete the credential at the provider and prove it gone. The item stays proven
+/// dead throughout; its detail records the deletion.
+pub(super) async fn delete(
+    ctx: &Context,
+    job: &Job,
+    item_ref: &ItemRef,
+    slot: Option<Slot>,
+) -> StoreResult<Outcome> {
+    let item = item_ref.item_id.as_str();
+    if settled_by_hand(ctx, item).await? {
+        return Ok(Outcome::Done);
+    }
+    let provider_name = job.provider.clone().unwrap_or_default();
+    let Some((provider, Some(connector))) = ctx
+        .providers
+        .get(&provider_name)
+        .map(|p| (p, p.connector.as_ref()))
+    else {
+        return Ok(Outcome::Permanent(format!(
+            "no provider {provider_name:?} with an API is configured"
+        )));
+    };
+    let Some(slot) = slot else {
+        return Ok(busy());
+    };
+    let config = &provider.config;
+    let target = target(ctx, &item_ref.credential_id).await?;
+    if let Err(wait) = slot.ready().await {
+        return Ok(paced(wait));
+    }
+    let deletion = within(config, connector.delete(&ctx.http, &target), |error| {
+        Revocation::Retry { error, after: None }
+    })
+    .await;
+    match deletion {
+        Revocation::Revoked | Revocation::Ambiguous(_) => {}
+        Revocation::Retry { error, after } => return Ok(Outcome::ProviderFailed { error, after }),
+        Revocation::Permanent(reason) => return Ok(Outcome::Permanent(reason)),
+    }
+    if let Err(wait) = slot.ready().await {
+        return Ok(paced(wait));
+    }
+    let verdict = within(
+        config,
+        connector.verify_deleted(&ctx.http, &target),
+        Verdict::Unknown,
+    )
+    .await;
+    let Some(mut tx) = fenced(ctx, job).await? else {
+        return Ok(Outcome::Completed);
+    };
+    tx.append_audit(
+        &AuditEntry::new(
+            "system",
+            "offboarding.deletion",
+            "offboarding_case",
+            Some(&item_ref.case_id),
+        )
+        .with_details(
+            json!({"item_id": item, "provider": provider_name, "verdict": format!("{verdict:?}")}),
+        ),
+    )
+    .await?;
+    answered(&mut tx, ctx, &provider_name).await?;
+    let outcome = match verdict {
+        Verdict::Dead(how) => {
+            tx.set_case_item(item, "verified_dead", Some(how)).await?;
+            Outcome::Done
+        }
+        Verdict::Alive => Outcome::Retry {
+            error: "the provider still knows the deleted credential".into(),
+            after: None,
+        },
+        Verdict::Unknown(why) => Outcome::Retry {
+            error: format!("deletion unverified: {why}"),
+            after: None,
+        },
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
 /// The provider answered: an outage it was in ends, resuming its waiting jobs.
 async fn answered(tx: &mut Tx, ctx: &Context, provider: &str) -> StoreResult<()> {
     super::health::note_answer(tx, provider, ctx.fresh_deadline(), now()).await?;
@@ -471,7 +566,8 @@ pub(super) async fn mark_failed(
     error: &str,
     reason: &str,
 ) -> StoreResult<()> {
-    let Ok(Task::Revoke(item) | Task::Verify(item)) = Task::from_stored(&job.kind, &job.payload)
+    let Ok(Task::Revoke(item) | Task::Verify(item) | Task::Delete(item)) =
+        Task::from_stored(&job.kind, &job.payload)
     else {
         return Ok(());
     };

@@ -444,6 +444,15 @@ impl Tx {
         fields: &AgentFields,
         source: AgentSource,
     ) -> StoreResult<String> {
+        self.insert_agent_from(fields, source.as_str()).await
+    }
+
+    /// Inserts an agent whose source is given as text (`discovered:<provider>`).
+    pub async fn insert_agent_from(
+        &mut self,
+        fields: &AgentFields,
+        source: &str,
+    ) -> StoreResult<String> {
         let id = new_id();
         self.lock(LockKey::AgentName(&case_key(&fields.name)))
             .await?;
@@ -460,7 +469,7 @@ impl Tx {
             .bind(&fields.platform)
             .bind(fields.status.as_str())
             .bind(fields.used_scopes_json())
-            .bind(source.as_str())
+            .bind(source)
             .bind(&fields.external_id)
             .bind(&fields.scim_resource)
             .bind(now())

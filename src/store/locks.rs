@@ -55,6 +55,11 @@ pub enum LockKey<'a> {
     Group(&'a str),
     /// An agentic application, likewise.
     Application(&'a str),
+    /// A person's identity at a provider (provider, identity): it names one person, so
+    /// a discovered credential is attributed to whoever holds it when the run reads it.
+    Identity(&'a str, &'a str),
+    /// Discovery of a provider: one run at a time starts.
+    Discovery(&'a str),
     /// An offboarding case: whether its last item settled it. Two revocations of one
     /// case settling at once each see the other's item, so the case closes once.
     Case(&'a str),
@@ -77,6 +82,8 @@ impl LockKey<'_> {
             LockKey::Agent(v) => ("agent", [v, ""]),
             LockKey::Group(v) => ("group", [v, ""]),
             LockKey::Application(v) => ("application", [v, ""]),
+            LockKey::Identity(p, v) => ("identity", [p, v]),
+            LockKey::Discovery(v) => ("discovery", [v, ""]),
             LockKey::Case(v) => ("case", [v, ""]),
         };
         let mut hash = Sha256::new();

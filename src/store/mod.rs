@@ -25,6 +25,7 @@ pub mod agents;
 pub mod applications;
 pub mod audit;
 pub mod credentials;
+pub mod discovery;
 pub mod findings;
 pub mod groups;
 pub mod hr;

@@ -178,6 +178,11 @@ pub const TEST_MAX_BODY: usize = 64 * 1024;
 /// Starts the application on port 0 with a fresh database. None when the engine is
 /// PostgreSQL and it is not configured.
 pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
+    spawn_app_with(engine, |_| {}).await
+}
+
+/// As [`spawn_app`], with the settings adjusted by `adjust` (providers, say).
+pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let pg = match engine {
@@ -190,7 +195,7 @@ pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
     };
     let master_key_hex = hex::encode(rand_bytes());
     let admin_token = format!("ob_test_admin_{}", uuid::Uuid::new_v4().simple());
-    let settings = Settings {
+    let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
         database_url: SecretString::from(database_url.clone()),
         master_key: Some(SecretString::from(master_key_hex.clone())),
@@ -201,6 +206,7 @@ pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
         job_workers: 0,
         ..Settings::default()
     };
+    adjust(&mut settings);
     settings.validate().unwrap();
     let app = Application::build(settings)
         .await
@@ -516,6 +522,9 @@ impl TestApp {
             "jobs",
             "offboarding_cases",
             "offboarding_items",
+            "person_identities",
+            "discovered_credentials",
+            "discovery_runs",
         ] {
             counts.push((
                 table.to_string(),

@@ -10,6 +10,7 @@ mod bounded_waits;
 mod cli;
 mod concurrent_writes;
 mod connectors;
+mod discovery_aws;
 mod durability;
 mod fake_providers;
 mod fault_proxy;

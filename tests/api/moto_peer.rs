@@ -97,6 +97,19 @@ impl Moto {
         self.act("CreateUser", &[("UserName", name)]).await;
     }
 
+    /// Tags `user` with `key` = `value`.
+    pub async fn tag_user(&self, user: &str, key: &str, value: &str) {
+        self.act(
+            "TagUser",
+            &[
+                ("UserName", user),
+                ("Tags.member.1.Key", key),
+                ("Tags.member.1.Value", value),
+            ],
+        )
+        .await;
+    }
+
     /// A new access key of `user`: its id and secret.
     pub async fn create_access_key(&self, user: &str) -> (String, String) {
         let xml = self.act("CreateAccessKey", &[("UserName", user)]).await;
