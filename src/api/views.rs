@@ -66,7 +66,8 @@ pub struct AgentView {
     pub description: Option<String>,
     pub platform: Option<String>,
     pub status: String,
-    /// Where it comes from: `api`, `import` or `scim` (read-only here).
+    /// Where it comes from: `api`, `import`, `scim` (read-only here) or
+    /// `discovered:<provider>` (made by discovery for a credential it attributed).
     pub source: String,
     /// The identity provider's id of a SCIM-pushed agent.
     pub external_id: Option<String>,

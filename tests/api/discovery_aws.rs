@@ -172,10 +172,10 @@ async fn discovery_attributes_keys_flags_shadows_revokes_and_deletes_at_departur
             .unwrap_or_else(|| panic!("no agent {name}: {agents}"))
             .clone()
     };
-    assert_eq!(agent("ada-ci (aws)")["owner_id"], ada.as_str());
+    assert_eq!(agent("ada-ci (aws)")["owner"]["id"], ada.as_str());
     assert_eq!(agent("ada-ci (aws)")["source"], "discovered:aws");
     assert_eq!(agent("ada-ci (aws)")["credential_count"], 2);
-    assert_eq!(agent("bob-svc (aws)")["owner_id"], bob.as_str());
+    assert_eq!(agent("bob-svc (aws)")["owner"]["id"], bob.as_str());
     assert_eq!(agents["items"].as_array().unwrap().len(), 3, "{agents}");
 
     // Nothing changed at IAM: a second run changes nothing.
