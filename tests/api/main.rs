@@ -11,6 +11,7 @@ mod cli;
 mod concurrent_writes;
 mod connectors;
 mod discovery_aws;
+mod discovery_openbao;
 mod durability;
 mod fake_providers;
 mod fault_proxy;
