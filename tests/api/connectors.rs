@@ -425,6 +425,22 @@ fn broken_provider_entries_are_refused_naming_the_provider_and_key() {
             json!({"name": "v", "kind": "vault", "address": "http://x", "token": "env:OWNERBOUND_TEST_UNSET_VAR"}),
             "OWNERBOUND_TEST_UNSET_VAR",
         ),
+        (
+            json!({"name": "s", "kind": "slack", "api_url": "http://x", "token": "xoxb-0123456789", "discover": true}),
+            "cannot discover",
+        ),
+        (
+            json!({"name": "v", "kind": "vault", "address": "http://x", "discover": "yes"}),
+            "discover",
+        ),
+        (
+            json!({"name": "v", "kind": "vault", "address": "http://x", "discover": true, "discover_interval_seconds": 5}),
+            "discover_interval_seconds",
+        ),
+        (
+            json!({"name": "a", "kind": "aws_iam", "access_key_id": "AKIAEXAMPLE", "secret_access_key": "x", "delete_after_seconds": -1}),
+            "delete_after_seconds",
+        ),
     ];
     for (provider, expected) in cases {
         let error = index(provider.clone()).expect_err(&provider.to_string());

@@ -12,6 +12,7 @@ mod concurrent_writes;
 mod connectors;
 mod discovery_aws;
 mod discovery_openbao;
+mod discovery_runs;
 mod durability;
 mod fake_providers;
 mod fault_proxy;
