@@ -124,6 +124,37 @@ pub fn render_html(report: &Report) -> String {
             }
         }
     }
+    for block in &report.discovery {
+        let _ = write!(
+            out,
+            "<h2 style=\"font-size:17px;margin:24px 0 4px 0;border-bottom:2px solid #222;\">{} ({})</h2>\
+             <p style=\"margin:0 0 8px 0;color:#555;font-size:13px;\">{}</p>",
+            esc(block.title),
+            block.total,
+            esc(block.intro)
+        );
+        if block.lines.is_empty() {
+            let _ = write!(
+                out,
+                "<p style=\"margin:0;color:#2e7d32;font-size:13px;\">Nothing to report.</p>"
+            );
+        }
+        let _ = write!(
+            out,
+            "<ul style=\"margin:0;padding-left:18px;font-size:13px;\">"
+        );
+        for line in &block.lines {
+            let _ = write!(out, "<li style=\"margin:2px 0;\">{}</li>", esc(line));
+        }
+        let _ = write!(out, "</ul>");
+        let hidden = block.total - block.lines.len() as i64;
+        if hidden > 0 {
+            let _ = write!(
+                out,
+                "<p style=\"margin:4px 0;font-size:13px;\">… and {hidden} more: GET /api/v1/discovered-credentials</p>"
+            );
+        }
+    }
     if let Some(url) = &report.public_url {
         let _ = write!(
             out,

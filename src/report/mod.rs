@@ -8,6 +8,7 @@
 //! Its size therefore does not grow with the inventory; only the counts do (SQL).
 
 pub mod delivery;
+pub mod discovery;
 mod html;
 pub mod schedule;
 mod text;
@@ -113,6 +114,9 @@ pub struct Report {
     pub subject: String,
     pub counts: Counts,
     pub sections: Vec<Section>,
+    /// What discovery found: departed people's credentials, shadow credentials,
+    /// coverage per provider.
+    pub discovery: Vec<discovery::Block>,
     /// People deactivated in the period who owned no agent: counted for completeness.
     pub deactivated_without_agents: i64,
     pub public_url: Option<String>,
@@ -189,8 +193,15 @@ impl Report {
             sections[1].total,
             sections[2].total,
         );
+        let local = |at: DateTime<Utc>| {
+            at.with_timezone(&time_zone)
+                .format("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        };
+        let discovery = discovery::blocks(store, period.from, local).await?;
         Ok(Self {
             period,
+            discovery,
             generated_at: findings.now(),
             subject,
             counts,

@@ -64,6 +64,24 @@ pub fn render_text(report: &Report) -> String {
             }
         }
     }
+    for block in &report.discovery {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{} ({})", block.title.to_uppercase(), block.total);
+        let _ = writeln!(out, "{}", block.intro);
+        if block.lines.is_empty() {
+            let _ = writeln!(out, "  Nothing to report.");
+        }
+        for line in &block.lines {
+            let _ = writeln!(out, "  - {line}");
+        }
+        let hidden = block.total - block.lines.len() as i64;
+        if hidden > 0 {
+            let _ = writeln!(
+                out,
+                "  … and {hidden} more: GET /api/v1/discovered-credentials"
+            );
+        }
+    }
     if let Some(url) = &report.public_url {
         let _ = writeln!(out);
         let _ = writeln!(out, "All findings: {url}/api/v1/findings");

@@ -611,3 +611,63 @@ impl Store {
         Ok(page.paginate(rows, |c| &c.id))
     }
 }
+
+/// A credential found alive at a provider after its owner left.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct FoundAfterDeparture {
+    pub provider: String,
+    pub handle: String,
+    pub name: String,
+    pub person_id: String,
+    pub departed_at: DateTime<Utc>,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub gone_at: Option<DateTime<Utc>>,
+}
+
+const AFTER_DEPARTURE_FROM: &str = "FROM discovered_credentials dc \
+    JOIN people p ON p.id = dc.person_id AND p.active = FALSE \
+    JOIN (SELECT person_id, MAX(occurred_at) AS departed_at FROM lifecycle_events \
+          WHERE kind = 'person-deactivated' GROUP BY person_id) d ON d.person_id = dc.person_id \
+    WHERE dc.last_seen_at >= d.departed_at AND dc.last_seen_at >= $1";
+
+impl Store {
+    /// Shadow credentials still at their provider: (how many, the oldest `limit`).
+    pub async fn shadow_credentials(
+        &self,
+        limit: u32,
+    ) -> StoreResult<(i64, Vec<DiscoveredCredential>)> {
+        let sql = format!(
+            "SELECT {DISCOVERED_COLUMNS} FROM discovered_credentials \
+             WHERE person_id IS NULL AND gone_at IS NULL ORDER BY first_seen_at, id LIMIT $1"
+        );
+        Ok(with_pool!(self, p => {
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM discovered_credentials WHERE person_id IS NULL AND gone_at IS NULL",
+            )
+            .fetch_one(p)
+            .await?;
+            let rows = sqlx::query_as(&sql).bind(i64::from(limit)).fetch_all(p).await?;
+            (total, rows)
+        }))
+    }
+
+    /// Credentials discovery saw alive after their owner's departure, seen since
+    /// `since`: (how many, the first `limit`).
+    pub async fn found_after_departure(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<(i64, Vec<FoundAfterDeparture>)> {
+        let count = format!("SELECT COUNT(*) {AFTER_DEPARTURE_FROM}");
+        let rows = format!(
+            "SELECT dc.provider, dc.handle, dc.name, dc.person_id, d.departed_at, dc.first_seen_at, \
+             dc.last_seen_at, dc.gone_at {AFTER_DEPARTURE_FROM} ORDER BY d.departed_at, dc.id LIMIT $2"
+        );
+        Ok(with_pool!(self, p => {
+            let total: i64 = sqlx::query_scalar(&count).bind(since).fetch_one(p).await?;
+            let rows = sqlx::query_as(&rows).bind(since).bind(i64::from(limit)).fetch_all(p).await?;
+            (total, rows)
+        }))
+    }
+}

@@ -267,6 +267,39 @@ async fn discovery_attributes_keys_flags_shadows_revokes_and_deletes_at_departur
     assert_eq!(gone["items"].as_array().unwrap().len(), 3, "{gone}");
     assert!(gone["items"][0]["gone_at"].is_string());
 
+    // The report says what discovery found.
+    let report = app
+        .request(reqwest::Method::GET, "/api/v1/reports/preview")
+        .header("accept", "text/plain")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let section = |title: &str| {
+        let start = report
+            .find(title)
+            .unwrap_or_else(|| panic!("no {title} in {report}"));
+        report[start..].split("\n\n").next().unwrap().to_string()
+    };
+    let departed = section("CREDENTIALS OF DEPARTED PEOPLE FOUND BY DISCOVERY (1)");
+    assert!(departed.contains(&late_key), "{departed}");
+    assert!(
+        departed.contains("h after, listed in the latest run"),
+        "{departed}"
+    );
+    let shadow = section("SHADOW CREDENTIALS (1)");
+    assert!(
+        shadow.contains(&shadow_key) && shadow.contains("legacy-etl"),
+        "{shadow}"
+    );
+    let coverage = section("DISCOVERY COVERAGE (1)");
+    assert!(
+        coverage.contains("aws: latest run") && coverage.contains("3 listed, 1 new"),
+        "{coverage}"
+    );
+
     app.assert_secrets_kept(&[
         own_secret.as_str(),
         ci_secret_1.as_str(),
