@@ -6,12 +6,13 @@
 //! permanent configuration error (alert, no retry). Verification is its own step with
 //! three outcomes: dead, still alive, unknown. One file per connector kind.
 //!
-//! Connectors that can list what a provider holds (`aws_iam`, `vault`) also have a
+//! Connectors that can list what a provider holds (`aws_iam`, `vault`, `github_org`) also have a
 //! discovery side ([`discovery`]), enabled per provider with `discover = true`.
 
 mod aws_iam;
 pub mod discovery;
 mod github;
+mod github_org;
 mod http;
 mod oauth2;
 mod options;
@@ -28,6 +29,7 @@ use providers::{ConnectorKind, ProviderConfig};
 
 pub use aws_iam::AwsIam;
 pub use github::GitHub;
+pub use github_org::GitHubOrg;
 pub use http::HttpHook;
 pub use oauth2::OAuth2;
 pub use slack::Slack;
@@ -71,6 +73,7 @@ pub enum Connector {
     OAuth2(OAuth2),
     Vault(Vault),
     GitHub(GitHub),
+    GitHubOrg(GitHubOrg),
     Slack(Slack),
     Http(HttpHook),
 }
@@ -86,7 +89,7 @@ impl Connector {
         options.check_common()?;
         if options.bool("discover", false)? && !DISCOVERING_KINDS.contains(&config.kind) {
             return Err(format!(
-                "provider {:?}: kind {:?} cannot discover (discover = true needs aws_iam or vault)",
+                "provider {:?}: kind {:?} cannot discover (discover = true needs aws_iam, vault or github_org)",
                 config.name, config.kind
             ));
         }
@@ -99,6 +102,7 @@ impl Connector {
             ConnectorKind::Oauth2 => Self::OAuth2(OAuth2::new(options)?),
             ConnectorKind::Vault => Self::Vault(Vault::new(options)?),
             ConnectorKind::Github => Self::GitHub(GitHub::new(options)?),
+            ConnectorKind::GithubOrg => Self::GitHubOrg(GitHubOrg::new(options)?),
             ConnectorKind::Slack => Self::Slack(Slack::new(options)?),
             ConnectorKind::Http => Self::Http(HttpHook::new(options)?),
         }))
@@ -110,6 +114,7 @@ impl Connector {
             Self::OAuth2(c) => c.revoke(http, target).await,
             Self::Vault(c) => c.revoke(http, target).await,
             Self::GitHub(c) => c.revoke(http, target).await,
+            Self::GitHubOrg(c) => c.revoke(http, target).await,
             Self::Slack(c) => c.revoke(http, target).await,
             Self::Http(c) => c.revoke(http, target).await,
         }
@@ -125,9 +130,24 @@ impl Connector {
         match self {
             Self::AwsIam(c) => c.discover(http, pace, cursor).await,
             Self::Vault(c) => c.discover(http, pace, cursor).await,
+            Self::GitHubOrg(c) => c.discover(http, pace, cursor).await,
             _ => Err(discovery::ListingError::Permanent(
                 "this kind of provider cannot discover".into(),
             )),
+        }
+    }
+
+    /// Whether a credential the last run listed, and this one did not, still exists,
+    /// for providers whose listing can skip one (paged by page number, so a credential
+    /// removed while a run pages shifts the rest); None when the listing is exact.
+    pub async fn still_exists(
+        &self,
+        http: &reqwest::Client,
+        handle: &str,
+    ) -> Option<Result<bool, discovery::ListingError>> {
+        match self {
+            Self::GitHubOrg(c) => Some(c.still_exists(http, handle).await),
+            _ => None,
         }
     }
 
@@ -163,6 +183,7 @@ impl Connector {
             Self::OAuth2(c) => c.verify(http, target).await,
             Self::Vault(c) => c.verify(http, target).await,
             Self::GitHub(c) => c.verify(http, target).await,
+            Self::GitHubOrg(c) => c.verify(http, target).await,
             Self::Slack(c) => c.verify(http, target).await,
             Self::Http(c) => c.verify(http, target).await,
         }
@@ -170,7 +191,11 @@ impl Connector {
 }
 
 /// The kinds with a discovery side.
-const DISCOVERING_KINDS: &[ConnectorKind] = &[ConnectorKind::AwsIam, ConnectorKind::Vault];
+const DISCOVERING_KINDS: &[ConnectorKind] = &[
+    ConnectorKind::AwsIam,
+    ConnectorKind::Vault,
+    ConnectorKind::GithubOrg,
+];
 
 /// The secret a connector must present, or the permanent reason it cannot act.
 fn required_secret(target: &Target) -> Result<&SecretString, Revocation> {

@@ -127,6 +127,9 @@ pub async fn run(ctx: &Context, provider: &str, runner: &Runner<'_>) -> StoreRes
         }
     }
 
+    if let Err(error) = confirm_unseen(ctx, config, connector, provider, &run_id).await? {
+        return finish_failed(ctx, provider, &run_id, runner, &counts, error).await;
+    }
     let at = now();
     let mut tx = ctx.store.begin().await?;
     counts.gone = tx.mark_discovered_gone(provider, &run_id, at).await?;
@@ -151,6 +154,43 @@ pub async fn run(ctx: &Context, provider: &str, runner: &Runner<'_>) -> StoreRes
     Ok(RunOutcome::Finished(Box::new(
         ctx.store.get_discovery_run(&run_id).await?,
     )))
+}
+
+/// Asks the provider about each credential the last run listed and this one did not,
+/// where its listing can skip one ([`crate::connectors::Connector::still_exists`]): one
+/// that still exists
+/// is seen, not gone.
+async fn confirm_unseen(
+    ctx: &Context,
+    config: &crate::connectors::providers::ProviderConfig,
+    connector: &crate::connectors::Connector,
+    provider: &str,
+    run_id: &str,
+) -> StoreResult<Result<(), ListingError>> {
+    let mut tx = ctx.store.begin().await?;
+    let unseen = tx.unseen_discovered(provider, run_id).await?;
+    drop(tx);
+    for handle in unseen {
+        let slot = loop {
+            if let Some(slot) = ctx.limits.acquire(config, Duration::from_secs(30)).await {
+                break slot;
+            }
+        };
+        let pace = SlotPace(slot);
+        pace.ready().await;
+        match connector.still_exists(&ctx.http, &handle).await {
+            None => return Ok(Ok(())),
+            Some(Ok(false)) => {}
+            Some(Ok(true)) => {
+                let mut tx = ctx.store.begin().await?;
+                tx.confirm_discovered(provider, &handle, run_id, now())
+                    .await?;
+                tx.commit().await?;
+            }
+            Some(Err(error)) => return Ok(Err(error)),
+        }
+    }
+    Ok(Ok(()))
 }
 
 fn failed(error: String) -> RunOutcome {

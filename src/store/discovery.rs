@@ -320,6 +320,49 @@ impl Tx {
         }) as i64)
     }
 
+    /// Handles the last runs listed and run `run_id` has not (yet): what it would mark
+    /// gone.
+    pub async fn unseen_discovered(
+        &mut self,
+        provider: &str,
+        run_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        Ok(with_tx!(self, c => {
+            sqlx::query_scalar(
+                "SELECT handle FROM discovered_credentials \
+                 WHERE provider = $1 AND last_run_id <> $2 AND gone_at IS NULL ORDER BY handle",
+            )
+            .bind(provider)
+            .bind(run_id)
+            .fetch_all(&mut *c)
+            .await?
+        }))
+    }
+
+    /// Counts a credential as seen by run `run_id` without its listing (the provider
+    /// confirmed it exists).
+    pub async fn confirm_discovered(
+        &mut self,
+        provider: &str,
+        handle: &str,
+        run_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query(
+                "UPDATE discovered_credentials SET last_run_id = $3, last_seen_at = $4 \
+                 WHERE provider = $1 AND handle = $2",
+            )
+            .bind(provider)
+            .bind(handle)
+            .bind(run_id)
+            .bind(at)
+            .execute(&mut *c)
+            .await?;
+        });
+        Ok(())
+    }
+
     /// The person whose identity at `provider` is `identity`.
     pub async fn person_by_identity(
         &mut self,

@@ -72,7 +72,7 @@ impl Moto {
     }
 
     /// An IAM action without a signature (authentication off); its XML answer.
-    async fn call(&self, action: &str, params: &[(&str, &str)]) -> Option<String> {
+    pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Option<String> {
         let mut form = vec![("Action", action), ("Version", "2010-05-08")];
         form.extend_from_slice(params);
         let response = self
