@@ -6,13 +6,15 @@
 //! permanent configuration error (alert, no retry). Verification is its own step with
 //! three outcomes: dead, still alive, unknown. One file per connector kind.
 //!
-//! Connectors that can list what a provider holds (`aws_iam`, `vault`, `github_org`) also have a
+//! Connectors that can list what a provider holds (`aws_iam`, `vault`, `github_org`,
+//! `google_workspace`) also have a
 //! discovery side ([`discovery`]), enabled per provider with `discover = true`.
 
 mod aws_iam;
 pub mod discovery;
 mod github;
 mod github_org;
+mod google_workspace;
 mod http;
 mod oauth2;
 mod options;
@@ -30,6 +32,7 @@ use providers::{ConnectorKind, ProviderConfig};
 pub use aws_iam::AwsIam;
 pub use github::GitHub;
 pub use github_org::GitHubOrg;
+pub use google_workspace::GoogleWorkspace;
 pub use http::HttpHook;
 pub use oauth2::OAuth2;
 pub use slack::Slack;
@@ -74,6 +77,7 @@ pub enum Connector {
     Vault(Vault),
     GitHub(GitHub),
     GitHubOrg(GitHubOrg),
+    GoogleWorkspace(GoogleWorkspace),
     Slack(Slack),
     Http(HttpHook),
 }
@@ -89,7 +93,7 @@ impl Connector {
         options.check_common()?;
         if options.bool("discover", false)? && !DISCOVERING_KINDS.contains(&config.kind) {
             return Err(format!(
-                "provider {:?}: kind {:?} cannot discover (discover = true needs aws_iam, vault or github_org)",
+                "provider {:?}: kind {:?} cannot discover (discover = true needs aws_iam, vault, github_org or google_workspace)",
                 config.name, config.kind
             ));
         }
@@ -103,6 +107,7 @@ impl Connector {
             ConnectorKind::Vault => Self::Vault(Vault::new(options)?),
             ConnectorKind::Github => Self::GitHub(GitHub::new(options)?),
             ConnectorKind::GithubOrg => Self::GitHubOrg(GitHubOrg::new(options)?),
+            ConnectorKind::GoogleWorkspace => Self::GoogleWorkspace(GoogleWorkspace::new(options)?),
             ConnectorKind::Slack => Self::Slack(Slack::new(options)?),
             ConnectorKind::Http => Self::Http(HttpHook::new(options)?),
         }))
@@ -115,6 +120,7 @@ impl Connector {
             Self::Vault(c) => c.revoke(http, target).await,
             Self::GitHub(c) => c.revoke(http, target).await,
             Self::GitHubOrg(c) => c.revoke(http, target).await,
+            Self::GoogleWorkspace(c) => c.revoke(http, target).await,
             Self::Slack(c) => c.revoke(http, target).await,
             Self::Http(c) => c.revoke(http, target).await,
         }
@@ -131,6 +137,7 @@ impl Connector {
             Self::AwsIam(c) => c.discover(http, pace, cursor).await,
             Self::Vault(c) => c.discover(http, pace, cursor).await,
             Self::GitHubOrg(c) => c.discover(http, pace, cursor).await,
+            Self::GoogleWorkspace(c) => c.discover(http, pace, cursor).await,
             _ => Err(discovery::ListingError::Permanent(
                 "this kind of provider cannot discover".into(),
             )),
@@ -184,6 +191,7 @@ impl Connector {
             Self::Vault(c) => c.verify(http, target).await,
             Self::GitHub(c) => c.verify(http, target).await,
             Self::GitHubOrg(c) => c.verify(http, target).await,
+            Self::GoogleWorkspace(c) => c.verify(http, target).await,
             Self::Slack(c) => c.verify(http, target).await,
             Self::Http(c) => c.verify(http, target).await,
         }
@@ -195,6 +203,7 @@ const DISCOVERING_KINDS: &[ConnectorKind] = &[
     ConnectorKind::AwsIam,
     ConnectorKind::Vault,
     ConnectorKind::GithubOrg,
+    ConnectorKind::GoogleWorkspace,
 ];
 
 /// The secret a connector must present, or the permanent reason it cannot act.

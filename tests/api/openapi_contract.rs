@@ -48,16 +48,21 @@ impl Spec {
     fn operation(&self, method: &str, path: &str) -> Result<&Value, String> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let paths = self.doc["paths"].as_object().expect("paths");
+        // The most specific documented path: most literal segments matched.
         let template = paths
             .keys()
-            .find(|template| {
+            .filter_map(|template| {
                 let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
-                parts.len() == segments.len()
+                let matches = parts.len() == segments.len()
                     && parts
                         .iter()
                         .zip(&segments)
-                        .all(|(t, s)| (t.starts_with('{') && t.ends_with('}')) || t == s)
+                        .all(|(t, s)| (t.starts_with('{') && t.ends_with('}')) || t == s);
+                let literal = parts.iter().filter(|t| !t.starts_with('{')).count();
+                matches.then_some((literal, template))
             })
+            .max_by_key(|(literal, _)| *literal)
+            .map(|(_, template)| template)
             .ok_or_else(|| format!("{path} is not a documented path"))?;
         paths[template]
             .get(method.to_ascii_lowercase())

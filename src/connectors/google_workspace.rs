@@ -1,0 +1,313 @@
+//! Google Workspace: the OAuth tokens each user granted to applications, through the
+//! Admin SDK Directory API.
+//!
+//! - Discovery: `GET admin/directory/v1/users?customer=my_customer&maxResults=100`
+//!   (paged by `pageToken`), then each user's `GET …/users/{userKey}/tokens` (unpaged).
+//!   A token's handle is `{userKey}/{clientId}`: Google keeps one grant per user and
+//!   application. The owner is the user: their id is the identity, their primary email
+//!   finds the person (and records the identity as theirs).
+//! - Revocation: `DELETE …/users/{userKey}/tokens/{clientId}` (every token the user
+//!   granted that application).
+//! - Proof: `GET …/users/{userKey}/tokens/{clientId}` answers 404.
+//!
+//! Authenticated as an administrator's OAuth client with a refresh token for the scope
+//! `https://www.googleapis.com/auth/admin.directory.user.security` (and
+//! `admin.directory.user.readonly` to list users); the access token is refreshed at
+//! `token_url` and kept in memory until it expires.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
+use super::options::Options;
+use super::{retry_after, without_url, Revocation, Target, Verdict};
+
+/// Everything but RFC 3986's unreserved characters is escaped in a path segment
+/// (client ids hold dots and hyphens).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
+}
+
+pub struct GoogleWorkspace {
+    api_url: String,
+    token_url: String,
+    client_id: String,
+    client_secret: SecretString,
+    refresh_token: SecretString,
+    customer: String,
+    access: Mutex<Option<(SecretString, Instant)>>,
+}
+
+/// A failed call, as discovery and revocation read it.
+enum CallError {
+    Transient(String, Option<Duration>),
+    Permanent(String),
+}
+
+impl From<CallError> for ListingError {
+    fn from(err: CallError) -> Self {
+        match err {
+            CallError::Transient(error, after) => ListingError::Retry { error, after },
+            CallError::Permanent(reason) => ListingError::Permanent(reason),
+        }
+    }
+}
+
+impl GoogleWorkspace {
+    pub fn new(mut options: Options) -> Result<Self, String> {
+        options.only(&[
+            "api_url",
+            "token_url",
+            "client_id",
+            "client_secret",
+            "refresh_token",
+            "customer",
+        ])?;
+        Ok(Self {
+            api_url: options.url("api_url", Some("https://admin.googleapis.com"))?,
+            token_url: options.url("token_url", Some("https://oauth2.googleapis.com/token"))?,
+            client_id: options.required("client_id")?,
+            client_secret: options.required_secret("client_secret")?,
+            refresh_token: options.required_secret("refresh_token")?,
+            customer: options
+                .text("customer")?
+                .unwrap_or_else(|| "my_customer".into()),
+            access: Mutex::new(None),
+        })
+    }
+
+    /// A live access token, refreshed when missing or about to expire.
+    async fn access_token(&self, http: &reqwest::Client) -> Result<SecretString, CallError> {
+        if let Some((token, until)) = self.access.lock().expect("not poisoned").as_ref() {
+            if *until > Instant::now() + Duration::from_secs(30) {
+                return Ok(token.clone());
+            }
+        }
+        let response = http
+            .post(&self.token_url)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", self.client_secret.expose_secret()),
+                ("refresh_token", self.refresh_token.expose_secret()),
+            ])
+            .send()
+            .await
+            .map_err(|e| {
+                CallError::Transient(
+                    format!("Google's token endpoint unreachable: {}", without_url(&e)),
+                    None,
+                )
+            })?;
+        let status = response.status().as_u16();
+        if status == 429 || status >= 500 {
+            return Err(CallError::Transient(
+                format!("Google's token endpoint answered {status}"),
+                retry_after(response.headers()),
+            ));
+        }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let Some(token) = body["access_token"].as_str().filter(|_| status == 200) else {
+            return Err(CallError::Permanent(format!(
+                "Google's token endpoint answered {status}{}: check client_id, client_secret and refresh_token",
+                super::error_code(&body).map(|c| format!(" {c}")).unwrap_or_default()
+            )));
+        };
+        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
+        let token = SecretString::from(token.to_string());
+        *self.access.lock().expect("not poisoned") =
+            Some((token.clone(), Instant::now() + lifetime));
+        Ok(token)
+    }
+
+    /// Calls the Directory API; the answer's status and JSON body.
+    async fn call(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(u16, Value), CallError> {
+        let token = self.access_token(http).await?;
+        let response = http
+            .request(
+                method,
+                format!("{}/admin/directory/v1/{path}", self.api_url),
+            )
+            .query(query)
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| {
+                CallError::Transient(format!("Google unreachable: {}", without_url(&e)), None)
+            })?;
+        let status = response.status().as_u16();
+        let after = retry_after(response.headers());
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        match status {
+            // An access token revoked or expired early: fetch another next time.
+            401 => {
+                *self.access.lock().expect("not poisoned") = None;
+                Err(CallError::Transient("Google answered 401".into(), None))
+            }
+            429 | 500..=599 => Err(CallError::Transient(
+                format!("Google answered {status}"),
+                after,
+            )),
+            _ => Ok((status, body)),
+        }
+    }
+
+    fn handle(target: &Target) -> Result<(&str, &str), String> {
+        target
+            .external_id
+            .as_deref()
+            .and_then(|h| h.split_once('/'))
+            .filter(|(user, client)| !user.is_empty() && !client.is_empty())
+            .ok_or_else(|| {
+                "a Google token needs its handle userKey/clientId (external_id); revoke it by hand"
+                    .into()
+            })
+    }
+
+    fn token_path(user: &str, client: &str) -> String {
+        format!("users/{}/tokens/{}", segment(user), segment(client))
+    }
+
+    pub async fn revoke(&self, http: &reqwest::Client, target: &Target) -> Revocation {
+        let (user, client) = match Self::handle(target) {
+            Ok(handle) => handle,
+            Err(reason) => return Revocation::Permanent(reason),
+        };
+        match self
+            .call(
+                http,
+                reqwest::Method::DELETE,
+                &Self::token_path(user, client),
+                &[],
+            )
+            .await
+        {
+            Ok((200..=299, _)) => Revocation::Revoked,
+            Ok((404, _)) => Revocation::Ambiguous("Google answered 404".into()),
+            Ok((status, _)) => Revocation::Permanent(format!(
+                "Google answered {status}: the client needs admin.directory.user.security"
+            )),
+            Err(CallError::Transient(error, after)) => Revocation::Retry { error, after },
+            Err(CallError::Permanent(reason)) => Revocation::Permanent(reason),
+        }
+    }
+
+    pub async fn verify(&self, http: &reqwest::Client, target: &Target) -> Verdict {
+        let (user, client) = match Self::handle(target) {
+            Ok(handle) => handle,
+            Err(reason) => return Verdict::Unknown(reason),
+        };
+        match self
+            .call(
+                http,
+                reqwest::Method::GET,
+                &Self::token_path(user, client),
+                &[],
+            )
+            .await
+        {
+            Ok((404, _)) => Verdict::Dead(
+                "google: tokens.get no longer knows the user's grant to the application",
+            ),
+            Ok((200..=299, _)) => Verdict::Alive,
+            Ok((status, _)) => Verdict::Unknown(format!("Google answered {status}")),
+            Err(CallError::Transient(error, _) | CallError::Permanent(error)) => {
+                Verdict::Unknown(error)
+            }
+        }
+    }
+
+    pub async fn discover(
+        &self,
+        http: &reqwest::Client,
+        pace: &dyn Pace,
+        cursor: Option<&str>,
+    ) -> Result<Listing, ListingError> {
+        let mut query = vec![("customer", self.customer.as_str()), ("maxResults", "100")];
+        if let Some(page) = cursor {
+            query.push(("pageToken", page));
+        }
+        pace.ready().await;
+        let (status, users) = self
+            .call(http, reqwest::Method::GET, "users", &query)
+            .await?;
+        if status != 200 {
+            return Err(ListingError::Permanent(format!(
+                "Google users.list answered {status}: the client needs admin.directory.user.readonly"
+            )));
+        }
+        let mut found = Vec::new();
+        for user in users["users"].as_array().into_iter().flatten() {
+            let (Some(id), email) = (user["id"].as_str(), user["primaryEmail"].as_str()) else {
+                continue;
+            };
+            pace.ready().await;
+            let path = format!("users/{}/tokens", segment(id));
+            let (status, tokens) = self.call(http, reqwest::Method::GET, &path, &[]).await?;
+            match status {
+                200 => {}
+                // Deleted since the user list was read.
+                404 => continue,
+                other => {
+                    return Err(ListingError::Permanent(format!(
+                        "Google tokens.list answered {other}: the client needs admin.directory.user.security"
+                    )))
+                }
+            }
+            for token in tokens["items"].as_array().into_iter().flatten() {
+                let Some(client) = token["clientId"].as_str() else {
+                    continue;
+                };
+                let name = token["displayText"].as_str().unwrap_or(client).to_string();
+                let mut scopes: Vec<String> = token["scopes"]
+                    .as_array()
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                scopes.sort();
+                found.push(Found {
+                    handle: format!("{id}/{client}"),
+                    kind: crate::domain::CredentialKind::OauthRefreshToken,
+                    group: format!("{id}/{client}"),
+                    name,
+                    scopes,
+                    status: "active".into(),
+                    created_at: None,
+                    last_used_at: None,
+                    expires_at: None,
+                    owner: FoundOwner {
+                        identity: Some(id.to_string()),
+                        email: None,
+                        identity_email: email.map(str::to_string),
+                    },
+                });
+            }
+        }
+        Ok(Listing {
+            found,
+            next: users["nextPageToken"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
+        })
+    }
+}
