@@ -15,12 +15,12 @@
 //! `admin.directory.user.readonly` to list users); the access token is refreshed at
 //! `token_url` and kept in memory until it expires.
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use super::access_token::{AccessToken, TokenError};
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
 use super::{retry_after, without_url, Revocation, Target, Verdict};
@@ -39,12 +39,8 @@ fn segment(text: &str) -> String {
 
 pub struct GoogleWorkspace {
     api_url: String,
-    token_url: String,
-    client_id: String,
-    client_secret: SecretString,
-    refresh_token: SecretString,
     customer: String,
-    access: Mutex<Option<(SecretString, Instant)>>,
+    access: AccessToken,
 }
 
 /// A failed call, as discovery and revocation read it.
@@ -72,61 +68,23 @@ impl GoogleWorkspace {
             "refresh_token",
             "customer",
         ])?;
+        let token_url = options.url("token_url", Some("https://oauth2.googleapis.com/token"))?;
+        let form = vec![
+            ("grant_type", SecretString::from("refresh_token")),
+            (
+                "client_id",
+                SecretString::from(options.required("client_id")?),
+            ),
+            ("client_secret", options.required_secret("client_secret")?),
+            ("refresh_token", options.required_secret("refresh_token")?),
+        ];
         Ok(Self {
             api_url: options.url("api_url", Some("https://admin.googleapis.com"))?,
-            token_url: options.url("token_url", Some("https://oauth2.googleapis.com/token"))?,
-            client_id: options.required("client_id")?,
-            client_secret: options.required_secret("client_secret")?,
-            refresh_token: options.required_secret("refresh_token")?,
             customer: options
                 .text("customer")?
                 .unwrap_or_else(|| "my_customer".into()),
-            access: Mutex::new(None),
+            access: AccessToken::new("Google's token endpoint", token_url, form),
         })
-    }
-
-    /// A live access token, refreshed when missing or about to expire.
-    async fn access_token(&self, http: &reqwest::Client) -> Result<SecretString, CallError> {
-        if let Some((token, until)) = self.access.lock().expect("not poisoned").as_ref() {
-            if *until > Instant::now() + Duration::from_secs(30) {
-                return Ok(token.clone());
-            }
-        }
-        let response = http
-            .post(&self.token_url)
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("client_id", self.client_id.as_str()),
-                ("client_secret", self.client_secret.expose_secret()),
-                ("refresh_token", self.refresh_token.expose_secret()),
-            ])
-            .send()
-            .await
-            .map_err(|e| {
-                CallError::Transient(
-                    format!("Google's token endpoint unreachable: {}", without_url(&e)),
-                    None,
-                )
-            })?;
-        let status = response.status().as_u16();
-        if status == 429 || status >= 500 {
-            return Err(CallError::Transient(
-                format!("Google's token endpoint answered {status}"),
-                retry_after(response.headers()),
-            ));
-        }
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        let Some(token) = body["access_token"].as_str().filter(|_| status == 200) else {
-            return Err(CallError::Permanent(format!(
-                "Google's token endpoint answered {status}{}: check client_id, client_secret and refresh_token",
-                super::error_code(&body).map(|c| format!(" {c}")).unwrap_or_default()
-            )));
-        };
-        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
-        let token = SecretString::from(token.to_string());
-        *self.access.lock().expect("not poisoned") =
-            Some((token.clone(), Instant::now() + lifetime));
-        Ok(token)
     }
 
     /// Calls the Directory API; the answer's status and JSON body.
@@ -137,7 +95,10 @@ impl GoogleWorkspace {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<(u16, Value), CallError> {
-        let token = self.access_token(http).await?;
+        let token = self.access.get(http).await.map_err(|e| match e {
+            TokenError::Transient(error, after) => CallError::Transient(error, after),
+            TokenError::Permanent(reason) => CallError::Permanent(reason),
+        })?;
         let response = http
             .request(
                 method,
@@ -156,7 +117,7 @@ impl GoogleWorkspace {
         match status {
             // An access token revoked or expired early: fetch another next time.
             401 => {
-                *self.access.lock().expect("not poisoned") = None;
+                self.access.forget();
                 Err(CallError::Transient("Google answered 401".into(), None))
             }
             429 | 500..=599 => Err(CallError::Transient(

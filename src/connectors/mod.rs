@@ -7,15 +7,17 @@
 //! three outcomes: dead, still alive, unknown. One file per connector kind.
 //!
 //! Connectors that can list what a provider holds (`aws_iam`, `vault`, `github_org`,
-//! `google_workspace`) also have a
+//! `google_workspace`, `microsoft_graph`) also have a
 //! discovery side ([`discovery`]), enabled per provider with `discover = true`.
 
+mod access_token;
 mod aws_iam;
 pub mod discovery;
 mod github;
 mod github_org;
 mod google_workspace;
 mod http;
+mod microsoft_graph;
 mod oauth2;
 mod options;
 pub mod providers;
@@ -34,6 +36,7 @@ pub use github::GitHub;
 pub use github_org::GitHubOrg;
 pub use google_workspace::GoogleWorkspace;
 pub use http::HttpHook;
+pub use microsoft_graph::MicrosoftGraph;
 pub use oauth2::OAuth2;
 pub use slack::Slack;
 pub use vault::Vault;
@@ -78,6 +81,7 @@ pub enum Connector {
     GitHub(GitHub),
     GitHubOrg(GitHubOrg),
     GoogleWorkspace(GoogleWorkspace),
+    MicrosoftGraph(MicrosoftGraph),
     Slack(Slack),
     Http(HttpHook),
 }
@@ -93,7 +97,7 @@ impl Connector {
         options.check_common()?;
         if options.bool("discover", false)? && !DISCOVERING_KINDS.contains(&config.kind) {
             return Err(format!(
-                "provider {:?}: kind {:?} cannot discover (discover = true needs aws_iam, vault, github_org or google_workspace)",
+                "provider {:?}: kind {:?} cannot discover (discover = true needs aws_iam, vault, github_org, google_workspace or microsoft_graph)",
                 config.name, config.kind
             ));
         }
@@ -108,6 +112,7 @@ impl Connector {
             ConnectorKind::Github => Self::GitHub(GitHub::new(options)?),
             ConnectorKind::GithubOrg => Self::GitHubOrg(GitHubOrg::new(options)?),
             ConnectorKind::GoogleWorkspace => Self::GoogleWorkspace(GoogleWorkspace::new(options)?),
+            ConnectorKind::MicrosoftGraph => Self::MicrosoftGraph(MicrosoftGraph::new(options)?),
             ConnectorKind::Slack => Self::Slack(Slack::new(options)?),
             ConnectorKind::Http => Self::Http(HttpHook::new(options)?),
         }))
@@ -121,6 +126,7 @@ impl Connector {
             Self::GitHub(c) => c.revoke(http, target).await,
             Self::GitHubOrg(c) => c.revoke(http, target).await,
             Self::GoogleWorkspace(c) => c.revoke(http, target).await,
+            Self::MicrosoftGraph(c) => c.revoke(http, target).await,
             Self::Slack(c) => c.revoke(http, target).await,
             Self::Http(c) => c.revoke(http, target).await,
         }
@@ -138,6 +144,7 @@ impl Connector {
             Self::Vault(c) => c.discover(http, pace, cursor).await,
             Self::GitHubOrg(c) => c.discover(http, pace, cursor).await,
             Self::GoogleWorkspace(c) => c.discover(http, pace, cursor).await,
+            Self::MicrosoftGraph(c) => c.discover(http, pace, cursor).await,
             _ => Err(discovery::ListingError::Permanent(
                 "this kind of provider cannot discover".into(),
             )),
@@ -192,6 +199,7 @@ impl Connector {
             Self::GitHub(c) => c.verify(http, target).await,
             Self::GitHubOrg(c) => c.verify(http, target).await,
             Self::GoogleWorkspace(c) => c.verify(http, target).await,
+            Self::MicrosoftGraph(c) => c.verify(http, target).await,
             Self::Slack(c) => c.verify(http, target).await,
             Self::Http(c) => c.verify(http, target).await,
         }
@@ -204,6 +212,7 @@ const DISCOVERING_KINDS: &[ConnectorKind] = &[
     ConnectorKind::Vault,
     ConnectorKind::GithubOrg,
     ConnectorKind::GoogleWorkspace,
+    ConnectorKind::MicrosoftGraph,
 ];
 
 /// The secret a connector must present, or the permanent reason it cannot act.
