@@ -243,7 +243,7 @@ impl GitHubOrg {
 }
 
 /// The `rel="next"` URL of a `Link` header.
-fn next_link(link: &str) -> Option<String> {
+pub(super) fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (url, params) = part.split_once(';')?;
         params

@@ -7,7 +7,7 @@
 //! three outcomes: dead, still alive, unknown. One file per connector kind.
 //!
 //! Connectors that can list what a provider holds (`aws_iam`, `vault`, `github_org`,
-//! `google_workspace`, `microsoft_graph`) also have a
+//! `google_workspace`, `microsoft_graph`, `okta`) also have a
 //! discovery side ([`discovery`]), enabled per provider with `discover = true`.
 
 mod access_token;
@@ -19,6 +19,7 @@ mod google_workspace;
 mod http;
 mod microsoft_graph;
 mod oauth2;
+mod okta;
 mod options;
 pub mod providers;
 mod slack;
@@ -38,6 +39,7 @@ pub use google_workspace::GoogleWorkspace;
 pub use http::HttpHook;
 pub use microsoft_graph::MicrosoftGraph;
 pub use oauth2::OAuth2;
+pub use okta::Okta;
 pub use slack::Slack;
 pub use vault::Vault;
 
@@ -82,6 +84,7 @@ pub enum Connector {
     GitHubOrg(GitHubOrg),
     GoogleWorkspace(GoogleWorkspace),
     MicrosoftGraph(MicrosoftGraph),
+    Okta(Okta),
     Slack(Slack),
     Http(HttpHook),
 }
@@ -97,7 +100,7 @@ impl Connector {
         options.check_common()?;
         if options.bool("discover", false)? && !DISCOVERING_KINDS.contains(&config.kind) {
             return Err(format!(
-                "provider {:?}: kind {:?} cannot discover (discover = true needs aws_iam, vault, github_org, google_workspace or microsoft_graph)",
+                "provider {:?}: kind {:?} cannot discover (discover = true needs aws_iam, vault, github_org, google_workspace, microsoft_graph or okta)",
                 config.name, config.kind
             ));
         }
@@ -113,6 +116,7 @@ impl Connector {
             ConnectorKind::GithubOrg => Self::GitHubOrg(GitHubOrg::new(options)?),
             ConnectorKind::GoogleWorkspace => Self::GoogleWorkspace(GoogleWorkspace::new(options)?),
             ConnectorKind::MicrosoftGraph => Self::MicrosoftGraph(MicrosoftGraph::new(options)?),
+            ConnectorKind::Okta => Self::Okta(Okta::new(options)?),
             ConnectorKind::Slack => Self::Slack(Slack::new(options)?),
             ConnectorKind::Http => Self::Http(HttpHook::new(options)?),
         }))
@@ -127,6 +131,7 @@ impl Connector {
             Self::GitHubOrg(c) => c.revoke(http, target).await,
             Self::GoogleWorkspace(c) => c.revoke(http, target).await,
             Self::MicrosoftGraph(c) => c.revoke(http, target).await,
+            Self::Okta(c) => c.revoke(http, target).await,
             Self::Slack(c) => c.revoke(http, target).await,
             Self::Http(c) => c.revoke(http, target).await,
         }
@@ -145,6 +150,7 @@ impl Connector {
             Self::GitHubOrg(c) => c.discover(http, pace, cursor).await,
             Self::GoogleWorkspace(c) => c.discover(http, pace, cursor).await,
             Self::MicrosoftGraph(c) => c.discover(http, pace, cursor).await,
+            Self::Okta(c) => c.discover(http, pace, cursor).await,
             _ => Err(discovery::ListingError::Permanent(
                 "this kind of provider cannot discover".into(),
             )),
@@ -200,6 +206,7 @@ impl Connector {
             Self::GitHubOrg(c) => c.verify(http, target).await,
             Self::GoogleWorkspace(c) => c.verify(http, target).await,
             Self::MicrosoftGraph(c) => c.verify(http, target).await,
+            Self::Okta(c) => c.verify(http, target).await,
             Self::Slack(c) => c.verify(http, target).await,
             Self::Http(c) => c.verify(http, target).await,
         }
@@ -213,6 +220,7 @@ const DISCOVERING_KINDS: &[ConnectorKind] = &[
     ConnectorKind::GithubOrg,
     ConnectorKind::GoogleWorkspace,
     ConnectorKind::MicrosoftGraph,
+    ConnectorKind::Okta,
 ];
 
 /// The secret a connector must present, or the permanent reason it cannot act.

@@ -3,7 +3,7 @@
 //! ```toml
 //! [[providers]]
 //! name = "it-desk"
-//! kind = "manual"      # oauth2 | vault | github | github_org | google_workspace | microsoft_graph | slack | http | aws_iam | manual
+//! kind = "manual"      # oauth2 | vault | github | github_org | google_workspace | microsoft_graph | okta | slack | http | aws_iam | manual
 //! ```
 //! Connector-specific keys (endpoints, client credentials, …) sit beside `name` and
 //! `kind`; every kind may also set `max_concurrency`, `rate_limit_per_second`,
@@ -30,6 +30,7 @@ pub enum ConnectorKind {
     GoogleWorkspace,
     #[serde(rename = "microsoft_graph")]
     MicrosoftGraph,
+    Okta,
     Slack,
     Http,
     Manual,
