@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
 pub const API_TOKEN: &str = "00ownerbound-okta-api-token-0001";
@@ -20,11 +20,14 @@ pub struct Exchange {
     pub resources: Vec<(String, Value)>,
 }
 
+/// An app a user signed in to, with the refresh tokens it holds: (client, tokens).
+type App = (Value, Vec<Value>);
+
 #[derive(Default)]
 pub struct State {
     pub api_tokens: Vec<Value>,
-    /// Users with their apps' refresh tokens: (user, [(client, [token])]).
-    pub users: Vec<(Value, Vec<(Value, Vec<Value>)>)>,
+    /// Users with their apps.
+    pub users: Vec<(Value, Vec<App>)>,
     pub exchanges: Vec<Exchange>,
     pub throttled: usize,
     pub failing: usize,
@@ -50,7 +53,7 @@ impl FakeOkta {
         let server = HttpServer::new(move || {
             let state = shared.clone();
             let base = served.clone();
-            App::new().default_service(web::to(move |req: HttpRequest| {
+            actix_web::App::new().default_service(web::to(move |req: HttpRequest| {
                 let state = state.clone();
                 let base = base.clone();
                 async move { answer(&state, &base, &req) }
