@@ -15,12 +15,11 @@
 //! `admin.directory.user.readonly` to list users); the access token is refreshed at
 //! `token_url` and kept in memory until it expires.
 
-use std::time::Duration;
-
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::access_token::{AccessToken, TokenError};
+use super::access_token::AccessToken;
+use super::call_error::CallError;
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
 use super::{retry_after, without_url, Revocation, Target, Verdict};
@@ -41,21 +40,6 @@ pub struct GoogleWorkspace {
     api_url: String,
     customer: String,
     access: AccessToken,
-}
-
-/// A failed call, as discovery and revocation read it.
-enum CallError {
-    Transient(String, Option<Duration>),
-    Permanent(String),
-}
-
-impl From<CallError> for ListingError {
-    fn from(err: CallError) -> Self {
-        match err {
-            CallError::Transient(error, after) => ListingError::Retry { error, after },
-            CallError::Permanent(reason) => ListingError::Permanent(reason),
-        }
-    }
 }
 
 impl GoogleWorkspace {
@@ -95,10 +79,7 @@ impl GoogleWorkspace {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<(u16, Value), CallError> {
-        let token = self.access.get(http).await.map_err(|e| match e {
-            TokenError::Transient(error, after) => CallError::Transient(error, after),
-            TokenError::Permanent(reason) => CallError::Permanent(reason),
-        })?;
+        let token = self.access.get(http).await?;
         let response = http
             .request(
                 method,
@@ -163,8 +144,7 @@ impl GoogleWorkspace {
             Ok((status, _)) => Revocation::Permanent(format!(
                 "Google answered {status}: the client needs admin.directory.user.security"
             )),
-            Err(CallError::Transient(error, after)) => Revocation::Retry { error, after },
-            Err(CallError::Permanent(reason)) => Revocation::Permanent(reason),
+            Err(err) => err.into(),
         }
     }
 

@@ -13,12 +13,12 @@
 //! application permissions `DelegatedPermissionGrant.ReadWrite.All` and `User.Read.All`.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::access_token::{AccessToken, TokenError};
+use super::access_token::AccessToken;
+use super::call_error::CallError;
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
 use super::{retry_after, without_url, Revocation, Target, Verdict};
@@ -26,29 +26,6 @@ use super::{retry_after, without_url, Revocation, Target, Verdict};
 pub struct MicrosoftGraph {
     graph_url: String,
     access: AccessToken,
-}
-
-enum CallError {
-    Transient(String, Option<Duration>),
-    Permanent(String),
-}
-
-impl From<TokenError> for CallError {
-    fn from(err: TokenError) -> Self {
-        match err {
-            TokenError::Transient(error, after) => Self::Transient(error, after),
-            TokenError::Permanent(reason) => Self::Permanent(reason),
-        }
-    }
-}
-
-impl From<CallError> for ListingError {
-    fn from(err: CallError) -> Self {
-        match err {
-            CallError::Transient(error, after) => ListingError::Retry { error, after },
-            CallError::Permanent(reason) => ListingError::Permanent(reason),
-        }
-    }
 }
 
 impl MicrosoftGraph {
@@ -153,8 +130,7 @@ impl MicrosoftGraph {
             Ok((status, _)) => Revocation::Permanent(format!(
                 "Graph answered {status}: the application needs DelegatedPermissionGrant.ReadWrite.All"
             )),
-            Err(CallError::Transient(error, after)) => Revocation::Retry { error, after },
-            Err(CallError::Permanent(reason)) => Revocation::Permanent(reason),
+            Err(err) => err.into(),
         }
     }
 

@@ -12,6 +12,7 @@
 
 mod access_token;
 mod aws_iam;
+mod call_error;
 pub mod discovery;
 mod github;
 mod github_org;

@@ -15,11 +15,11 @@
 //! and `okta.users.manage` (read to discover).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use super::call_error::CallError;
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
 use super::{retry_after, without_url, Revocation, Target, Verdict};
@@ -32,20 +32,6 @@ pub struct Okta {
 /// Where a page of the listing is: the API tokens, or the users.
 const TOKENS: &str = "api-tokens ";
 const USERS: &str = "users ";
-
-enum CallError {
-    Transient(String, Option<Duration>),
-    Permanent(String),
-}
-
-impl From<CallError> for ListingError {
-    fn from(err: CallError) -> Self {
-        match err {
-            CallError::Transient(error, after) => ListingError::Retry { error, after },
-            CallError::Permanent(reason) => ListingError::Permanent(reason),
-        }
-    }
-}
 
 /// One answer: status, JSON body, the `rel="next"` link.
 struct Answer {
@@ -133,8 +119,7 @@ impl Okta {
             Ok(a) if (200..=299).contains(&a.status) => Revocation::Revoked,
             Ok(a) if a.status == 404 => Revocation::Ambiguous("Okta answered 404".into()),
             Ok(a) => Revocation::Permanent(format!("Okta answered {}", a.status)),
-            Err(CallError::Transient(error, after)) => Revocation::Retry { error, after },
-            Err(CallError::Permanent(reason)) => Revocation::Permanent(reason),
+            Err(err) => err.into(),
         }
     }
 

@@ -11,35 +11,9 @@
 use serde_json::{json, Value};
 
 use crate::fake_github_org::{FakeGitHubOrg, APP_TOKEN, ORG};
-use crate::helpers::TestApp;
+use crate::helpers::{run_counts, TestApp};
 use crate::on_both_engines;
 use crate::openapi_contract::Spec;
-
-async fn discover(app: &TestApp, ctx: &ownerbound::jobs::Context) -> Value {
-    let runner = ownerbound::discovery::Runner {
-        trigger: "cli",
-        holder: "test",
-        job_id: None,
-    };
-    let outcome = ownerbound::discovery::run(ctx, "github", &runner)
-        .await
-        .unwrap();
-    assert!(
-        matches!(outcome, ownerbound::discovery::RunOutcome::Finished(_)),
-        "{outcome:?}"
-    );
-    let runs: Value = app
-        .get("/api/v1/discoveries?provider=github")
-        .await
-        .json()
-        .await
-        .unwrap();
-    runs["items"][0].clone()
-}
-
-fn counts(run: &Value) -> [i64; 5] {
-    ["listed", "new", "changed", "gone", "shadow"].map(|k| run[k].as_i64().unwrap())
-}
 
 async fn set_identity(app: &TestApp, person: &Value, login: &str) {
     let path = format!(
@@ -90,9 +64,9 @@ async fn github_org_tokens_are_discovered_across_pages_and_faults_and_revoked_as
         state.rate_limited = 1;
         state.failing = 1;
     }
-    let first = discover(&app, &ctx).await;
+    let first = app.discover(&ctx, "github").await;
     assert_eq!(first["pages"], 2, "{first}");
-    assert_eq!(counts(&first), [120, 120, 0, 0, 117], "{first}");
+    assert_eq!(run_counts(&first), [120, 120, 0, 0, 117], "{first}");
     let adas: Value = app
         .get(&format!(
             "/api/v1/discovered-credentials?person_id={}",
@@ -124,9 +98,9 @@ async fn github_org_tokens_are_discovered_across_pages_and_faults_and_revoked_as
     let revoked_mid_run = contractors[3];
     let skipped = contractors[97];
     github.state.lock().unwrap().vanish_after_page = Some((1, revoked_mid_run));
-    let second = discover(&app, &ctx).await;
+    let second = app.discover(&ctx, "github").await;
     // (The skipped contractor's grant is not among the listed shadows of this run.)
-    assert_eq!(counts(&second), [119, 0, 0, 0, 116], "{second}");
+    assert_eq!(run_counts(&second), [119, 0, 0, 0, 116], "{second}");
     assert!(
         github
             .exchanges()
@@ -136,8 +110,8 @@ async fn github_org_tokens_are_discovered_across_pages_and_faults_and_revoked_as
             ))),
         "the skipped grant was not looked up"
     );
-    let third = discover(&app, &ctx).await;
-    assert_eq!(counts(&third), [119, 0, 0, 1, 116], "{third}");
+    let third = app.discover(&ctx, "github").await;
+    assert_eq!(run_counts(&third), [119, 0, 0, 1, 116], "{third}");
     let gone: Value = app
         .get("/api/v1/discovered-credentials?provider=github&gone=true")
         .await
@@ -147,25 +121,12 @@ async fn github_org_tokens_are_discovered_across_pages_and_faults_and_revoked_as
     assert_eq!(gone["items"].as_array().unwrap().len(), 1, "{gone}");
     assert_eq!(gone["items"][0]["handle"], revoked_mid_run.to_string());
     // Nothing changed since: nothing changes.
-    let fourth = discover(&app, &ctx).await;
-    assert_eq!(counts(&fourth), [119, 0, 0, 0, 116], "{fourth}");
+    let fourth = app.discover(&ctx, "github").await;
+    assert_eq!(run_counts(&fourth), [119, 0, 0, 0, 116], "{fourth}");
 
     // Ada leaves: both her grants are revoked and proven gone; Bob's stays.
-    let id = ada["id"].as_str().unwrap();
-    let response = app
-        .post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
+    app.offboard_and_prove(&ada, &ctx, 2, "no longer grants")
         .await;
-    assert!(response.status().is_success());
-    ownerbound::jobs::Worker::new(ctx.clone())
-        .run_until_idle()
-        .await
-        .unwrap();
-    let items = app.case_items().await;
-    assert_eq!(items.len(), 2, "{items:?}");
-    for (status, detail) in items.values() {
-        assert_eq!(status, "verified_dead", "{detail}");
-        assert!(detail.contains("no longer grants"), "{detail}");
-    }
     assert!(!github.has(ada_ci) && !github.has(ada_release));
     assert!(github.has(bobs));
 

@@ -11,34 +11,8 @@ use serde_json::{json, Value};
 
 use crate::fake_google::{FakeGoogle, CLIENT, REFRESH_TOKEN};
 use crate::google_contract::DiscoveryDoc;
-use crate::helpers::TestApp;
+use crate::helpers::{run_counts, TestApp};
 use crate::on_both_engines;
-
-async fn discover(app: &TestApp, ctx: &ownerbound::jobs::Context) -> Value {
-    let runner = ownerbound::discovery::Runner {
-        trigger: "cli",
-        holder: "test",
-        job_id: None,
-    };
-    let outcome = ownerbound::discovery::run(ctx, "google", &runner)
-        .await
-        .unwrap();
-    assert!(
-        matches!(outcome, ownerbound::discovery::RunOutcome::Finished(_)),
-        "{outcome:?}"
-    );
-    let runs: Value = app
-        .get("/api/v1/discoveries?provider=google")
-        .await
-        .json()
-        .await
-        .unwrap();
-    runs["items"][0].clone()
-}
-
-fn counts(run: &Value) -> [i64; 5] {
-    ["listed", "new", "changed", "gone", "shadow"].map(|k| run[k].as_i64().unwrap())
-}
 
 const CLAUDE: &str = "123456-agent.apps.googleusercontent.com";
 const SHEETS_BOT: &str = "987654-sheets.apps.googleusercontent.com";
@@ -83,10 +57,10 @@ async fn google_tokens_are_discovered_across_pages_and_faults_and_deleted_as_goo
         state.failing = 1;
         state.delete_after_first_page = Some("1004".into());
     }
-    let first = discover(&app, &ctx).await;
+    let first = app.discover(&ctx, "google").await;
     assert_eq!(first["pages"], 2, "{first}");
     // Ada's two, Bob's, the contractor's; the deleted user's token is not listed.
-    assert_eq!(counts(&first), [4, 4, 0, 0, 1], "{first}");
+    assert_eq!(run_counts(&first), [4, 4, 0, 0, 1], "{first}");
     let identities: Value = app
         .get(&format!(
             "/api/v1/people/{}/identities",
@@ -106,28 +80,15 @@ async fn google_tokens_are_discovered_across_pages_and_faults_and_deleted_as_goo
     assert_eq!(shadow["items"][0]["handle"], format!("1003/{SHEETS_BOT}"));
     assert_eq!(shadow["items"][0]["kind"], "oauth_refresh_token");
 
-    let second = discover(&app, &ctx).await;
-    assert_eq!(counts(&second), [4, 0, 0, 0, 1], "{second}");
+    let second = app.discover(&ctx, "google").await;
+    assert_eq!(run_counts(&second), [4, 0, 0, 0, 1], "{second}");
 
-    let id = ada["id"].as_str().unwrap();
-    let response = app
-        .post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
+    app.offboard_and_prove(&ada, &ctx, 2, "tokens.get no longer knows")
         .await;
-    assert!(response.status().is_success());
-    ownerbound::jobs::Worker::new(ctx.clone())
-        .run_until_idle()
-        .await
-        .unwrap();
-    let items = app.case_items().await;
-    assert_eq!(items.len(), 2, "{items:?}");
-    for (status, detail) in items.values() {
-        assert_eq!(status, "verified_dead", "{detail}");
-        assert!(detail.contains("tokens.get no longer knows"), "{detail}");
-    }
     assert!(!google.has_token("1001", CLAUDE) && !google.has_token("1001", SHEETS_BOT));
     assert!(google.has_token("1002", CLAUDE));
-    let third = discover(&app, &ctx).await;
-    assert_eq!(counts(&third), [2, 0, 0, 2, 1], "{third}");
+    let third = app.discover(&ctx, "google").await;
+    assert_eq!(run_counts(&third), [2, 0, 0, 2, 1], "{third}");
 
     // The checker refuses what the document does not allow.
     assert!(doc

@@ -11,34 +11,8 @@ use serde_json::{json, Value};
 
 use crate::fake_graph::{FakeGraph, CLIENT, TENANT};
 use crate::graph_contract::{check_request, GraphTypes};
-use crate::helpers::TestApp;
+use crate::helpers::{run_counts, TestApp};
 use crate::on_both_engines;
-
-async fn discover(app: &TestApp, ctx: &ownerbound::jobs::Context) -> Value {
-    let runner = ownerbound::discovery::Runner {
-        trigger: "cli",
-        holder: "test",
-        job_id: None,
-    };
-    let outcome = ownerbound::discovery::run(ctx, "entra", &runner)
-        .await
-        .unwrap();
-    assert!(
-        matches!(outcome, ownerbound::discovery::RunOutcome::Finished(_)),
-        "{outcome:?}"
-    );
-    let runs: Value = app
-        .get("/api/v1/discoveries?provider=entra")
-        .await
-        .json()
-        .await
-        .unwrap();
-    runs["items"][0].clone()
-}
-
-fn counts(run: &Value) -> [i64; 5] {
-    ["listed", "new", "changed", "gone", "shadow"].map(|k| run[k].as_i64().unwrap())
-}
 
 const ADA: &str = "6f1c2a9e-0000-4000-8000-00000000a0a0";
 const BOB: &str = "6f1c2a9e-0000-4000-8000-00000000b0b0";
@@ -92,9 +66,9 @@ async fn graph_grants_are_discovered_across_pages_and_faults_and_deleted_as_micr
         state.throttled = 1;
         state.failing = 1;
     }
-    let first = discover(&app, &ctx).await;
+    let first = app.discover(&ctx, "entra").await;
     assert_eq!(first["pages"], 2, "{first}");
-    assert_eq!(counts(&first), [4, 4, 0, 0, 1], "{first}");
+    assert_eq!(run_counts(&first), [4, 4, 0, 0, 1], "{first}");
     let identities: Value = app
         .get(&format!(
             "/api/v1/people/{}/identities",
@@ -105,24 +79,11 @@ async fn graph_grants_are_discovered_across_pages_and_faults_and_deleted_as_micr
         .await
         .unwrap();
     assert_eq!(identities["entra"]["identity"], ADA, "{identities}");
-    let second = discover(&app, &ctx).await;
-    assert_eq!(counts(&second), [4, 0, 0, 0, 1], "{second}");
+    let second = app.discover(&ctx, "entra").await;
+    assert_eq!(run_counts(&second), [4, 0, 0, 0, 1], "{second}");
 
-    let id = ada["id"].as_str().unwrap();
-    let response = app
-        .post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
+    app.offboard_and_prove(&ada, &ctx, 2, "no longer exists")
         .await;
-    assert!(response.status().is_success());
-    ownerbound::jobs::Worker::new(ctx.clone())
-        .run_until_idle()
-        .await
-        .unwrap();
-    let items = app.case_items().await;
-    assert_eq!(items.len(), 2, "{items:?}");
-    for (status, detail) in items.values() {
-        assert_eq!(status, "verified_dead", "{detail}");
-        assert!(detail.contains("no longer exists"), "{detail}");
-    }
     assert!(ada_grants.iter().all(|g| !graph.has(g)));
     assert!(graph.has(&bobs));
 

@@ -10,35 +10,9 @@
 use serde_json::{json, Value};
 
 use crate::fake_okta::{FakeOkta, API_TOKEN};
-use crate::helpers::TestApp;
+use crate::helpers::{run_counts, TestApp};
 use crate::okta_contract::OktaSdk;
 use crate::on_both_engines;
-
-async fn discover(app: &TestApp, ctx: &ownerbound::jobs::Context) -> Value {
-    let runner = ownerbound::discovery::Runner {
-        trigger: "cli",
-        holder: "test",
-        job_id: None,
-    };
-    let outcome = ownerbound::discovery::run(ctx, "okta", &runner)
-        .await
-        .unwrap();
-    assert!(
-        matches!(outcome, ownerbound::discovery::RunOutcome::Finished(_)),
-        "{outcome:?}"
-    );
-    let runs: Value = app
-        .get("/api/v1/discoveries?provider=okta")
-        .await
-        .json()
-        .await
-        .unwrap();
-    runs["items"][0].clone()
-}
-
-fn counts(run: &Value) -> [i64; 5] {
-    ["listed", "new", "changed", "gone", "shadow"].map(|k| run[k].as_i64().unwrap())
-}
 
 async fn okta_tokens_are_discovered_across_pages_and_faults_and_revoked_as_oktas_sdk_describes(
     app: TestApp,
@@ -71,10 +45,10 @@ async fn okta_tokens_are_discovered_across_pages_and_faults_and_revoked_as_oktas
         state.throttled = 1;
         state.failing = 1;
     }
-    let first = discover(&app, &ctx).await;
+    let first = app.discover(&ctx, "okta").await;
     // Two pages of API tokens (20 a page), then one of users.
     assert_eq!(first["pages"], 3, "{first}");
-    assert_eq!(counts(&first), [29, 29, 0, 0, 25], "{first}");
+    assert_eq!(run_counts(&first), [29, 29, 0, 0, 25], "{first}");
     let identities: Value = app
         .get(&format!(
             "/api/v1/people/{}/identities",
@@ -89,24 +63,10 @@ async fn okta_tokens_are_discovered_across_pages_and_faults_and_revoked_as_oktas
         ada_id.as_str(),
         "{identities}"
     );
-    let second = discover(&app, &ctx).await;
-    assert_eq!(counts(&second), [29, 0, 0, 0, 25], "{second}");
+    let second = app.discover(&ctx, "okta").await;
+    assert_eq!(run_counts(&second), [29, 0, 0, 0, 25], "{second}");
 
-    let id = ada["id"].as_str().unwrap();
-    let response = app
-        .post(&format!("/api/v1/people/{id}/offboard"), &json!({}))
-        .await;
-    assert!(response.status().is_success());
-    ownerbound::jobs::Worker::new(ctx.clone())
-        .run_until_idle()
-        .await
-        .unwrap();
-    let items = app.case_items().await;
-    assert_eq!(items.len(), 2, "{items:?}");
-    for (status, detail) in items.values() {
-        assert_eq!(status, "verified_dead", "{detail}");
-        assert!(detail.contains("answers 404"), "{detail}");
-    }
+    app.offboard_and_prove(&ada, &ctx, 2, "answers 404").await;
     assert!(!okta.has_api_token(&ada_api) && okta.has_api_token(&bob_api));
     assert_eq!(okta.refresh_tokens(), 1, "Bob's refresh token stays");
 

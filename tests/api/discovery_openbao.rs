@@ -19,28 +19,6 @@ path "auth/token/lookup-accessor" { capabilities = ["update"] }
 path "auth/token/revoke-accessor" { capabilities = ["update"] }
 "#;
 
-async fn discover(app: &TestApp, ctx: &ownerbound::jobs::Context) -> Value {
-    let runner = ownerbound::discovery::Runner {
-        trigger: "cli",
-        holder: "test",
-        job_id: None,
-    };
-    let outcome = ownerbound::discovery::run(ctx, "vault", &runner)
-        .await
-        .unwrap();
-    assert!(
-        matches!(outcome, ownerbound::discovery::RunOutcome::Finished(_)),
-        "{outcome:?}"
-    );
-    let runs: Value = app
-        .get("/api/v1/discoveries?provider=vault")
-        .await
-        .json()
-        .await
-        .unwrap();
-    runs["items"][0].clone()
-}
-
 async fn openbao_tokens_are_discovered_attributed_and_revoked_by_accessor_at_departure(
     app: TestApp,
 ) {
@@ -104,7 +82,7 @@ async fn openbao_tokens_are_discovered_attributed_and_revoked_by_accessor_at_dep
         "name": "vault", "kind": "vault", "address": bao.address, "token": own, "discover": true,
     }]);
     let ctx = app.job_context(providers, None, ownerbound::jobs::http_client());
-    let first = discover(&app, &ctx).await;
+    let first = app.discover(&ctx, "vault").await;
     // Ada's, Bob's, the unowned one and the dev server's root token; not ownerbound's.
     assert_eq!(first["listed"], 4, "{first}");
     assert_eq!(first["new"], 4, "{first}");
@@ -157,7 +135,7 @@ async fn openbao_tokens_are_discovered_attributed_and_revoked_by_accessor_at_dep
     assert!(bao.token_alive(&bob_token).await);
     assert!(bao.token_alive(&unowned).await);
 
-    let second = discover(&app, &ctx).await;
+    let second = app.discover(&ctx, "vault").await;
     assert_eq!(second["listed"], 3, "{second}");
     assert_eq!(second["gone"], 1, "{second}");
     assert_eq!(second["new"], 0, "{second}");

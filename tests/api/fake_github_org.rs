@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 pub const ORG: &str = "acme";
@@ -61,25 +61,7 @@ fn simple_user(login: &str, id: i64) -> Value {
 impl FakeGitHubOrg {
     pub fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let base = format!("http://127.0.0.1:{port}");
-        let served_base = base.clone();
-        let server = HttpServer::new(move || {
-            let state = shared.clone();
-            let base = served_base.clone();
-            App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-                let state = state.clone();
-                let base = base.clone();
-                async move { answer(&state, &base, &req, &body) }
-            }))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
+        let base = crate::fake_http::serve(state.clone(), answer);
         Self { base, state }
     }
 
@@ -143,7 +125,7 @@ fn answer(state: &Mutex<State>, base: &str, req: &HttpRequest, body: &[u8]) -> H
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
-    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut headers: Vec<(&str, String)> = Vec::new();
     let (status, response) = if !authorized {
         (
             401,
@@ -152,8 +134,8 @@ fn answer(state: &Mutex<State>, base: &str, req: &HttpRequest, body: &[u8]) -> H
     } else if req.method() == "GET" && path == grants_path && state.rate_limited > 0 {
         state.rate_limited -= 1;
         let reset = chrono::Utc::now().timestamp() + 1;
-        headers.push(("x-ratelimit-remaining".into(), "0".into()));
-        headers.push(("x-ratelimit-reset".into(), reset.to_string()));
+        headers.push(("x-ratelimit-remaining", "0".into()));
+        headers.push(("x-ratelimit-reset", reset.to_string()));
         (
             429,
             json!({"message": "API rate limit exceeded", "documentation_url": "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"}),
@@ -180,7 +162,7 @@ fn answer(state: &Mutex<State>, base: &str, req: &HttpRequest, body: &[u8]) -> H
         let pages = state.grants.len().div_ceil(per_page).max(1);
         if page < pages {
             headers.push((
-                "link".into(),
+                "link",
                 format!(
                     "<{base}{grants_path}?per_page={per_page}&page={}>; rel=\"next\", <{base}{grants_path}?per_page={per_page}&page={pages}>; rel=\"last\"",
                     page + 1
@@ -239,9 +221,5 @@ fn answer(state: &Mutex<State>, base: &str, req: &HttpRequest, body: &[u8]) -> H
         status,
         response: response.clone(),
     });
-    let mut builder = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
-    for (name, value) in headers {
-        builder.insert_header((name, value));
-    }
-    builder.json(response)
+    crate::fake_http::respond(status, headers, response)
 }

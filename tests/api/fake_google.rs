@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 pub const CLIENT: (&str, &str) = (
@@ -48,25 +48,8 @@ pub struct FakeGoogle {
 impl FakeGoogle {
     pub fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = HttpServer::new(move || {
-            let state = shared.clone();
-            App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-                let state = state.clone();
-                async move { answer(&state, &req, &body) }
-            }))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
-        Self {
-            base: format!("http://127.0.0.1:{port}"),
-            state,
-        }
+        let base = crate::fake_http::serve(state.clone(), answer);
+        Self { base, state }
     }
 
     pub fn user(&self, id: &str, email: &str, tokens: &[(&str, &str)]) {
@@ -110,7 +93,7 @@ fn token_json(user: &str, token: &Grant) -> Value {
     })
 }
 
-fn answer(state: &Mutex<State>, req: &HttpRequest, body: &[u8]) -> HttpResponse {
+fn answer(state: &Mutex<State>, _base: &str, req: &HttpRequest, body: &[u8]) -> HttpResponse {
     let mut state = state.lock().unwrap();
     let target = req
         .uri()
@@ -231,13 +214,5 @@ fn answer(state: &Mutex<State>, req: &HttpRequest, body: &[u8]) -> HttpResponse 
         status,
         response: response.clone(),
     });
-    let mut builder = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
-    for (name, value) in headers {
-        builder.insert_header((name, value));
-    }
-    if status == 204 {
-        builder.finish()
-    } else {
-        builder.json(response)
-    }
+    crate::fake_http::respond(status, headers, response)
 }

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 pub const TENANT: &str = "contoso.onmicrosoft.com";
@@ -44,25 +44,7 @@ pub struct FakeGraph {
 impl FakeGraph {
     pub fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let base = format!("http://127.0.0.1:{port}");
-        let served = base.clone();
-        let server = HttpServer::new(move || {
-            let state = shared.clone();
-            let base = served.clone();
-            App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-                let state = state.clone();
-                let base = base.clone();
-                async move { answer(&state, &base, &req, &body) }
-            }))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
+        let base = crate::fake_http::serve(state.clone(), answer);
         Self { base, state }
     }
 
@@ -155,7 +137,7 @@ fn answer(state: &Mutex<State>, base: &str, req: &HttpRequest, body: &[u8]) -> H
         error(401, "InvalidAuthenticationToken")
     } else if state.throttled > 0 {
         state.throttled -= 1;
-        headers.push(("retry-after", "1"));
+        headers.push(("retry-after", "1".to_string()));
         error(429, "TooManyRequests")
     } else if state.failing > 0 {
         state.failing -= 1;
@@ -203,13 +185,5 @@ fn answer(state: &Mutex<State>, base: &str, req: &HttpRequest, body: &[u8]) -> H
         status,
         response: response.clone(),
     });
-    let mut builder = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
-    for (name, value) in headers {
-        builder.insert_header((name, value));
-    }
-    if status == 204 {
-        builder.finish()
-    } else {
-        builder.json(response)
-    }
+    crate::fake_http::respond(status, headers, response)
 }

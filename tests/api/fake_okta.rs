@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use actix_web::{web, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 pub const API_TOKEN: &str = "00ownerbound-okta-api-token-0001";
@@ -45,25 +45,7 @@ const CREATED: &str = "2026-11-02T10:00:00.000Z";
 impl FakeOkta {
     pub fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = state.clone();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let base = format!("http://127.0.0.1:{port}");
-        let served = base.clone();
-        let server = HttpServer::new(move || {
-            let state = shared.clone();
-            let base = served.clone();
-            actix_web::App::new().default_service(web::to(move |req: HttpRequest| {
-                let state = state.clone();
-                let base = base.clone();
-                async move { answer(&state, &base, &req) }
-            }))
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
+        let base = crate::fake_http::serve(state.clone(), answer);
         Self { base, state }
     }
 
@@ -163,7 +145,7 @@ fn page(items: &[Value], after: Option<&str>, limit: usize) -> (Vec<Value>, Opti
     (slice, last.filter(|_| more))
 }
 
-fn answer(state: &Mutex<State>, base: &str, req: &HttpRequest) -> HttpResponse {
+fn answer(state: &Mutex<State>, base: &str, req: &HttpRequest, _body: &[u8]) -> HttpResponse {
     let mut state = state.lock().unwrap();
     let target = req
         .uri()
@@ -319,13 +301,5 @@ fn answer(state: &Mutex<State>, base: &str, req: &HttpRequest) -> HttpResponse {
         status,
         resources,
     });
-    let mut builder = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
-    for (name, value) in headers {
-        builder.insert_header((name, value));
-    }
-    if status == 204 {
-        builder.finish()
-    } else {
-        builder.json(body)
-    }
+    crate::fake_http::respond(status, headers, body)
 }

@@ -353,6 +353,60 @@ impl TestApp {
             .collect()
     }
 
+    /// Runs a discovery of `provider` to its end outside the queue, as
+    /// `ownerbound discover` does, and returns the run as the API lists it.
+    pub async fn discover(&self, ctx: &ownerbound::jobs::Context, provider: &str) -> Value {
+        let runner = ownerbound::discovery::Runner {
+            trigger: "cli",
+            holder: "test",
+            job_id: None,
+        };
+        let outcome = ownerbound::discovery::run(ctx, provider, &runner)
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, ownerbound::discovery::RunOutcome::Finished(_)),
+            "{outcome:?}"
+        );
+        let runs: Value = self
+            .get(&format!("/api/v1/discoveries?provider={provider}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        runs["items"][0].clone()
+    }
+
+    /// Offboards `person` through the API and runs the queue with `ctx`'s providers;
+    /// asserts that each of the case's `items` credentials was proven dead with a
+    /// proof that says `proof`.
+    pub async fn offboard_and_prove(
+        &self,
+        person: &Value,
+        ctx: &ownerbound::jobs::Context,
+        items: usize,
+        proof: &str,
+    ) {
+        let id = person["id"].as_str().unwrap();
+        let response = self
+            .post(
+                &format!("/api/v1/people/{id}/offboard"),
+                &serde_json::json!({}),
+            )
+            .await;
+        assert!(response.status().is_success());
+        ownerbound::jobs::Worker::new(ctx.clone())
+            .run_until_idle()
+            .await
+            .unwrap();
+        let case = self.case_items().await;
+        assert_eq!(case.len(), items, "{case:?}");
+        for (status, detail) in case.values() {
+            assert_eq!(status, "verified_dead", "{detail}");
+            assert!(detail.contains(proof), "{detail}");
+        }
+    }
+
     /// Asserts that none of `secrets` is in the audit log or the captured logs.
     pub async fn assert_secrets_kept(&self, secrets: &[&str]) {
         let audit: Value = self.get("/api/v1/audit").await.json().await.unwrap();
@@ -587,6 +641,11 @@ pub fn binary() -> PathBuf {
 }
 
 /// Asserts the response is a problem document with this status and code.
+/// A discovery run's counts: listed, new, changed, gone, shadow.
+pub fn run_counts(run: &Value) -> [i64; 5] {
+    ["listed", "new", "changed", "gone", "shadow"].map(|k| run[k].as_i64().unwrap())
+}
+
 pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");
     let content_type = response

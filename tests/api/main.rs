@@ -21,6 +21,7 @@ mod durability;
 mod fake_github_org;
 mod fake_google;
 mod fake_graph;
+mod fake_http;
 mod fake_okta;
 mod fake_providers;
 mod fault_proxy;
