@@ -17,13 +17,15 @@ CREATE INDEX person_identities_person_idx ON person_identities (person_id);
 
 -- One run of a provider's listing. At most one runs per provider at a time (the unique
 -- index); its runner renews `held_until` as it pages, and a run whose runner stopped
--- renewing is abandoned by the next one.
+-- renewing, or whose job's lease was released (its instance died), is abandoned by the
+-- next one.
 CREATE TABLE discovery_runs (
     id           TEXT COLLATE "C" PRIMARY KEY NOT NULL,
     provider     TEXT COLLATE "C" NOT NULL,
     trigger      TEXT COLLATE "C" NOT NULL,                  -- 'schedule' | 'api' | 'cli'
     status       TEXT COLLATE "C" NOT NULL,                  -- 'running' | 'succeeded' | 'failed' | 'abandoned'
-    holder       TEXT COLLATE "C" NOT NULL,
+    holder       TEXT COLLATE "C" NOT NULL,                  -- the job's lease owner, or the CLI's own name
+    job_id       TEXT COLLATE "C",
     held_until   TIMESTAMPTZ NOT NULL,
     started_at   TIMESTAMPTZ NOT NULL,
     finished_at  TIMESTAMPTZ,

@@ -17,13 +17,15 @@ CREATE INDEX person_identities_person_idx ON person_identities (person_id);
 
 -- One run of a provider's listing. At most one runs per provider at a time (the unique
 -- index); its runner renews `held_until` as it pages, and a run whose runner stopped
--- renewing is abandoned by the next one.
+-- renewing, or whose job's lease was released (its instance died), is abandoned by the
+-- next one.
 CREATE TABLE discovery_runs (
     id           TEXT PRIMARY KEY NOT NULL,
     provider     TEXT NOT NULL,
     trigger      TEXT NOT NULL,                  -- 'schedule' | 'api' | 'cli'
     status       TEXT NOT NULL,                  -- 'running' | 'succeeded' | 'failed' | 'abandoned'
-    holder       TEXT NOT NULL,
+    holder       TEXT NOT NULL,                  -- the job's lease owner, or the CLI's own name
+    job_id       TEXT,
     held_until   TEXT NOT NULL,
     started_at   TEXT NOT NULL,
     finished_at  TEXT,

@@ -83,6 +83,7 @@ pub async fn run(ctx: &Context, provider: &str, runner: &Runner<'_>) -> StoreRes
             provider,
             runner.trigger,
             runner.holder,
+            runner.job_id,
             hold_until(),
             started,
         )

@@ -20,6 +20,8 @@ pub struct DiscoveryRun {
     pub status: String,
     #[serde(skip)]
     pub holder: String,
+    /// The job running it, if the queue does.
+    pub job_id: Option<String>,
     #[serde(skip)]
     pub held_until: DateTime<Utc>,
     pub started_at: DateTime<Utc>,
@@ -50,7 +52,7 @@ pub struct RunCounts {
 }
 
 const RUN_COLUMNS: &str =
-    "id, provider, trigger, status, holder, held_until, started_at, finished_at, \
+    "id, provider, trigger, status, holder, job_id, held_until, started_at, finished_at, \
     pages, listed, new_count, changed, gone, shadow, offboarded, error";
 
 /// A credential a provider listed, as last seen.
@@ -128,20 +130,27 @@ impl Tx {
     /// Starts a run of `provider` held by `holder` until `held_until`, unless another
     /// is running: None then. A running one whose holder stopped renewing it is
     /// abandoned first.
+    #[allow(clippy::too_many_arguments, reason = "one row's fields")]
     pub async fn start_discovery_run(
         &mut self,
         provider: &str,
         trigger: &str,
         holder: &str,
+        job_id: Option<&str>,
         held_until: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<String>> {
         self.lock(LockKey::Discovery(provider)).await?;
+        // A run whose job no longer holds its lease (the instance died and the lease
+        // was released, or another worker took the job) is over now, not when its
+        // hold lapses.
         with_tx!(self, c => {
             sqlx::query(
                 "UPDATE discovery_runs SET status = 'abandoned', finished_at = $2, \
                  error = 'its runner stopped before it finished' \
-                 WHERE provider = $1 AND status = 'running' AND held_until < $2",
+                 WHERE provider = $1 AND status = 'running' AND (held_until < $2 OR (job_id IS NOT NULL \
+                 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = discovery_runs.job_id \
+                 AND j.lease_owner = discovery_runs.holder AND j.status = 'running')))",
             )
             .bind(provider)
             .bind(at)
@@ -160,8 +169,8 @@ impl Tx {
         let id = new_id();
         with_tx!(self, c => {
             sqlx::query(
-                "INSERT INTO discovery_runs (id, provider, trigger, status, holder, held_until, started_at) \
-                 VALUES ($1, $2, $3, 'running', $4, $5, $6)",
+                "INSERT INTO discovery_runs (id, provider, trigger, status, holder, job_id, held_until, started_at) \
+                 VALUES ($1, $2, $3, 'running', $4, $7, $5, $6)",
             )
             .bind(&id)
             .bind(provider)
@@ -169,6 +178,7 @@ impl Tx {
             .bind(holder)
             .bind(held_until)
             .bind(at)
+            .bind(job_id)
             .execute(&mut *c)
             .await
             .map_err(conflict("a discovery of this provider is running"))?;

@@ -114,6 +114,7 @@ async fn one_run_per_provider_at_a_time_and_a_crashed_runs_successor_starts_clea
             "aws",
             "cli",
             "first",
+            None,
             now + chrono::Duration::seconds(60),
             now,
         )
@@ -156,6 +157,33 @@ async fn one_run_per_provider_at_a_time_and_a_crashed_runs_successor_starts_clea
         .unwrap();
     assert_eq!(runs.items[0].status, "succeeded");
     assert_eq!(runs.items[0].counts.listed, 1);
+    // A run of a job whose lease was released (its instance died) is over at once,
+    // hold or no hold.
+    let mut tx = app.store.begin().await.unwrap();
+    let orphan = tx
+        .start_discovery_run(
+            "aws",
+            "schedule",
+            "dead-instance/lease",
+            Some("a-job-nobody-holds"),
+            now + chrono::Duration::seconds(600),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    tx.commit().await.unwrap();
+    let outcome = ownerbound::discovery::run(&ctx, "aws", &runner)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, ownerbound::discovery::RunOutcome::Finished(_)),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        app.store.get_discovery_run(&orphan).await.unwrap().status,
+        "abandoned"
+    );
     // The dead runner cannot record anything any more.
     let mut tx = app.store.begin().await.unwrap();
     let renewed = tx
