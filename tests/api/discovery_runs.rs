@@ -193,6 +193,40 @@ async fn one_run_per_provider_at_a_time_and_a_crashed_runs_successor_starts_clea
     assert!(!renewed);
 }
 
+async fn a_discovering_provider_is_scheduled_once_per_interval(engine: Engine) {
+    let Some((app, _moto, providers)) = app_discovering(engine).await else {
+        return;
+    };
+    let ctx = app.job_context(providers, None, ownerbound::jobs::http_client());
+    // Never ran: due now, once however many instances check.
+    assert_eq!(
+        ownerbound::discovery::schedule::tick(&app.store, &ctx.providers)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        ownerbound::discovery::schedule::tick(&app.store, &ctx.providers)
+            .await
+            .unwrap(),
+        0
+    );
+    ownerbound::jobs::Worker::new(ctx.clone())
+        .run_until_idle()
+        .await
+        .unwrap();
+    let runs: Value = app.get("/api/v1/discoveries").await.json().await.unwrap();
+    assert_eq!(runs["items"][0]["trigger"], "schedule");
+    assert_eq!(runs["items"][0]["status"], "succeeded");
+    // It just ran: not due again within the interval (an hour by default).
+    assert_eq!(
+        ownerbound::discovery::schedule::tick(&app.store, &ctx.providers)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 async fn identities_are_edited_through_the_api_and_name_one_person(engine: Engine) {
     let Some(app) = spawn_app_with(engine, |_| {}).await else {
         return;
@@ -289,5 +323,6 @@ async fn identities_are_edited_through_the_api_and_name_one_person(engine: Engin
 on_each_engine!(
     discovery_is_started_through_the_api_and_its_runs_are_listed_with_counts,
     one_run_per_provider_at_a_time_and_a_crashed_runs_successor_starts_clean,
+    a_discovering_provider_is_scheduled_once_per_interval,
     identities_are_edited_through_the_api_and_name_one_person,
 );
