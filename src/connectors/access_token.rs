@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use super::call_error::CallError;
 use super::{retry_after, without_url};
 
 pub struct AccessToken {
@@ -79,5 +80,38 @@ impl AccessToken {
     /// Drops the cached token (the API refused it before it expired).
     pub fn forget(&self) {
         *self.cached.lock().expect("not poisoned") = None;
+    }
+
+    /// Sends `request` with the access token; the answer's status and JSON body.
+    /// `api` names the API in errors. A 401 drops the token (revoked or expired
+    /// early) and, like 429 and 5xx, is worth retrying.
+    pub async fn call(
+        &self,
+        http: &reqwest::Client,
+        request: reqwest::RequestBuilder,
+        api: &str,
+    ) -> Result<(u16, Value), CallError> {
+        let token = self.get(http).await?;
+        let response = request
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| {
+                CallError::Transient(format!("{api} unreachable: {}", without_url(&e)), None)
+            })?;
+        let status = response.status().as_u16();
+        let after = retry_after(response.headers());
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        match status {
+            401 => {
+                self.forget();
+                Err(CallError::Transient(format!("{api} answered 401"), None))
+            }
+            429 | 500..=599 => Err(CallError::Transient(
+                format!("{api} answered {status}"),
+                after,
+            )),
+            _ => Ok((status, body)),
+        }
     }
 }

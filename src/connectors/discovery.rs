@@ -78,6 +78,14 @@ pub struct Listing {
     pub next: Option<String>,
 }
 
+/// A provider's RFC 3339 time (`"2026-11-02T10:00:00Z"`), if the value is one.
+pub fn rfc3339(value: &serde_json::Value) -> Option<DateTime<Utc>> {
+    value
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// Why a page could not be read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListingError {

@@ -258,13 +258,6 @@ pub(super) fn next_link(link: &str) -> Option<String> {
     })
 }
 
-fn time(value: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
-    value
-        .as_str()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
-}
-
 /// A grant as found; None when it has no id.
 fn found_grant(grant: &Value) -> Option<Found> {
     let id = grant["id"].as_i64()?;
@@ -294,9 +287,9 @@ fn found_grant(grant: &Value) -> Option<Found> {
         } else {
             "active".into()
         },
-        created_at: time(&grant["access_granted_at"]),
-        last_used_at: time(&grant["token_last_used_at"]),
-        expires_at: time(&grant["token_expires_at"]),
+        created_at: super::discovery::rfc3339(&grant["access_granted_at"]),
+        last_used_at: super::discovery::rfc3339(&grant["token_last_used_at"]),
+        expires_at: super::discovery::rfc3339(&grant["token_expires_at"]),
         owner: FoundOwner {
             identity: login,
             email: None,

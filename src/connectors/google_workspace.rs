@@ -15,14 +15,14 @@
 //! `admin.directory.user.readonly` to list users); the access token is refreshed at
 //! `token_url` and kept in memory until it expires.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
 
 use super::access_token::AccessToken;
 use super::call_error::CallError;
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
-use super::{retry_after, without_url, Revocation, Target, Verdict};
+use super::{Revocation, Target, Verdict};
 
 /// Everything but RFC 3986's unreserved characters is escaped in a path segment
 /// (client ids hold dots and hyphens).
@@ -79,34 +79,13 @@ impl GoogleWorkspace {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<(u16, Value), CallError> {
-        let token = self.access.get(http).await?;
-        let response = http
+        let request = http
             .request(
                 method,
                 format!("{}/admin/directory/v1/{path}", self.api_url),
             )
-            .query(query)
-            .bearer_auth(token.expose_secret())
-            .send()
-            .await
-            .map_err(|e| {
-                CallError::Transient(format!("Google unreachable: {}", without_url(&e)), None)
-            })?;
-        let status = response.status().as_u16();
-        let after = retry_after(response.headers());
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        match status {
-            // An access token revoked or expired early: fetch another next time.
-            401 => {
-                self.access.forget();
-                Err(CallError::Transient("Google answered 401".into(), None))
-            }
-            429 | 500..=599 => Err(CallError::Transient(
-                format!("Google answered {status}"),
-                after,
-            )),
-            _ => Ok((status, body)),
-        }
+            .query(query);
+        self.access.call(http, request, "Google").await
     }
 
     fn handle(target: &Target) -> Result<(&str, &str), String> {

@@ -14,14 +14,14 @@
 
 use std::collections::HashMap;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
 
 use super::access_token::AccessToken;
 use super::call_error::CallError;
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
-use super::{retry_after, without_url, Revocation, Target, Verdict};
+use super::{Revocation, Target, Verdict};
 
 pub struct MicrosoftGraph {
     graph_url: String,
@@ -78,29 +78,9 @@ impl MicrosoftGraph {
         method: reqwest::Method,
         url: &str,
     ) -> Result<(u16, Value), CallError> {
-        let token = self.access.get(http).await?;
-        let response = http
-            .request(method, url)
-            .bearer_auth(token.expose_secret())
-            .send()
+        self.access
+            .call(http, http.request(method, url), "Graph")
             .await
-            .map_err(|e| {
-                CallError::Transient(format!("Graph unreachable: {}", without_url(&e)), None)
-            })?;
-        let status = response.status().as_u16();
-        let after = retry_after(response.headers());
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        match status {
-            401 => {
-                self.access.forget();
-                Err(CallError::Transient("Graph answered 401".into(), None))
-            }
-            429 | 500..=599 => Err(CallError::Transient(
-                format!("Graph answered {status}"),
-                after,
-            )),
-            _ => Ok((status, body)),
-        }
     }
 
     fn grant_url(&self, target: &Target) -> Result<String, String> {

@@ -188,9 +188,9 @@ impl Okta {
                     group: format!("{}/api-token/{id}", user.unwrap_or("unknown")),
                     scopes: Vec::new(),
                     status: "active".into(),
-                    created_at: time(&token["created"]),
+                    created_at: super::discovery::rfc3339(&token["created"]),
                     last_used_at: None,
-                    expires_at: time(&token["expiresAt"]),
+                    expires_at: super::discovery::rfc3339(&token["expiresAt"]),
                     owner: FoundOwner {
                         identity: user.map(str::to_string),
                         email: None,
@@ -287,9 +287,9 @@ impl Okta {
                         .as_str()
                         .unwrap_or("ACTIVE")
                         .to_ascii_lowercase(),
-                    created_at: time(&token["created"]),
+                    created_at: super::discovery::rfc3339(&token["created"]),
                     last_used_at: None,
-                    expires_at: time(&token["expiresAt"]),
+                    expires_at: super::discovery::rfc3339(&token["expiresAt"]),
                     owner: FoundOwner {
                         identity: Some(user.to_string()),
                         email: None,
@@ -329,11 +329,4 @@ impl Okta {
         known.insert(user.to_string(), email.clone());
         Ok(email)
     }
-}
-
-fn time(value: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
-    value
-        .as_str()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
 }

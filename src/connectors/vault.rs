@@ -344,10 +344,7 @@ fn found_token(accessor: &str, data: &Value) -> Found {
             .as_i64()
             .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
         last_used_at: None,
-        expires_at: data["expire_time"]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&chrono::Utc)),
+        expires_at: super::discovery::rfc3339(&data["expire_time"]),
         owner: FoundOwner {
             identity: entity,
             email: meta("owner"),
