@@ -191,10 +191,12 @@ async fn set_identity(
         || identity.len() > MAX_IDENTITY
         || identity.chars().any(char::is_control)
     {
-        return Err(ApiError::bad_param(
-            "identity",
-            format!("must be 1 to {MAX_IDENTITY} characters, without control characters"),
-        ));
+        // A field of the body, answered like the API's other body validations.
+        return Err(crate::inventory::InventoryError::Invalid {
+            field: "identity".into(),
+            message: format!("must be 1 to {MAX_IDENTITY} characters, without control characters"),
+        }
+        .into());
     }
     if provider.is_empty() || provider.len() > 100 {
         return Err(ApiError::bad_param(

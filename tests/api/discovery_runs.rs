@@ -266,8 +266,8 @@ async fn identities_are_edited_through_the_api_and_name_one_person(engine: Engin
         put(path(&bob, "github"), json!({"identity": ""}))
             .await
             .unwrap(),
-        400,
-        "invalid_query",
+        422,
+        "validation_failed",
     )
     .await;
     assert_problem(
