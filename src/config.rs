@@ -105,6 +105,45 @@ pub struct Settings {
     pub providers: Vec<crate::connectors::providers::ProviderConfig>,
     /// Findings of the weekly report: extra broad scopes, rotation cadences (`[findings]`).
     pub findings: crate::findings::FindingsConfig,
+    /// Inbound request limits (`[rate_limits]`).
+    pub rate_limits: RateLimitSettings,
+    /// Allow `smtp://user:password@…` without TLS, sending the password and every
+    /// report in clear. Only for a relay on a network you trust.
+    pub smtp_insecure_allow_plaintext_auth: bool,
+}
+
+/// `[rate_limits]`: how many requests a client may send, refilled per second, and how
+/// many at once after a quiet spell (the burst). 0 per second turns a limit off.
+/// Over a limit is 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// `/hooks/hr/…` per client address.
+    pub hooks_per_second: u32,
+    pub hooks_burst: u32,
+    /// `/api/v1` and `/scim/v2` per client address, before the token is checked.
+    pub address_per_second: u32,
+    pub address_burst: u32,
+    /// `/api/v1` and `/scim/v2` per token.
+    pub token_per_second: u32,
+    pub token_burst: u32,
+    /// Take the client address from the last `X-Forwarded-For` hop: only behind a
+    /// reverse proxy that appends it, or every client can pick its own address.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            hooks_per_second: 10,
+            hooks_burst: 50,
+            address_per_second: 100,
+            address_burst: 400,
+            token_per_second: 50,
+            token_burst: 200,
+            trust_forwarded_for: false,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -135,6 +174,8 @@ impl Default for Settings {
             retry_deadline_seconds: 24 * 60 * 60,
             providers: Vec::new(),
             findings: crate::findings::FindingsConfig::default(),
+            rate_limits: RateLimitSettings::default(),
+            smtp_insecure_allow_plaintext_auth: false,
         }
     }
 }
@@ -330,6 +371,19 @@ impl Settings {
             if !matches!(parsed.scheme(), "smtp" | "smtps") {
                 return Err(bad("smtp_url", "scheme must be smtp or smtps"));
             }
+            let has_credentials = !parsed.username().is_empty() || parsed.password().is_some();
+            let tls_required = parsed.scheme() == "smtps"
+                || parsed
+                    .query_pairs()
+                    .any(|(key, value)| key == "tls" && value == "required");
+            if has_credentials && !tls_required && !self.smtp_insecure_allow_plaintext_auth {
+                return Err(bad(
+                    "smtp_url",
+                    "carries a user name or password without TLS, so they and every report would \
+                     go out in clear: use smtps://…, or smtp://…?tls=required (STARTTLS), or set \
+                     smtp_insecure_allow_plaintext_auth = true for a relay on a trusted network",
+                ));
+            }
         }
         Ok(())
     }
@@ -401,7 +455,8 @@ fn env_from_pairs(pairs: &[(String, String)]) -> Serialized<figment::value::Dict
 }
 
 /// Environment values are strings; the few numeric settings are parsed so that a
-/// wrong value is reported against its name instead of failing obscurely.
+/// wrong value is reported against its name instead of failing obscurely; so are
+/// the boolean ones.
 fn typed_env_value(key: &str, value: &str) -> figment::value::Value {
     use figment::value::Value;
     if matches!(
@@ -411,9 +466,23 @@ fn typed_env_value(key: &str, value: &str) -> figment::value::Value {
             | "job_workers"
             | "retry_deadline_seconds"
             | "report_check_interval_seconds"
+            | "hooks_per_second"
+            | "hooks_burst"
+            | "address_per_second"
+            | "address_burst"
+            | "token_per_second"
+            | "token_burst"
     ) {
         if let Ok(n) = value.trim().parse::<u64>() {
             return Value::from(n);
+        }
+    }
+    if matches!(
+        key,
+        "smtp_insecure_allow_plaintext_auth" | "trust_forwarded_for"
+    ) {
+        if let Ok(flag) = value.trim().parse::<bool>() {
+            return Value::from(flag);
         }
     }
     Value::from(value.to_string())

@@ -63,7 +63,9 @@ impl MasterKey {
             reason,
         };
         if path.exists() {
-            let text = std::fs::read_to_string(path).map_err(|e| key_file_error(e.to_string()))?;
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|e| key_file_error(e.to_string()))?,
+            );
             return Ok((Self::parse(&text)?, false));
         }
         let key = Self::generate();
@@ -82,6 +84,20 @@ impl MasterKey {
             .and_then(|_| file.sync_all())
             .map_err(|e| key_file_error(e.to_string()))?;
         Ok((key, true))
+    }
+
+    /// Whether a key file can be read by anyone but its owner (a start-up warning).
+    pub fn file_is_readable_by_others(path: &Path) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            false
+        }
     }
 
     fn derive(&self, purpose: &[u8]) -> [u8; 32] {

@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod domain;
 pub mod findings;
 pub mod hr;
+pub mod inbound;
 pub mod inventory;
 pub mod jobs;
 pub mod lifecycle;

@@ -1,5 +1,5 @@
-//! HMAC signatures, both ways: checking those HR systems put on their webhooks, and
-//! signing the requests the `http` connector sends. A leaf module: it knows no
+//! HMAC signatures, both ways: computing the one an HR system's webhook must carry
+//! (compared by `hr::signature`), and signing the requests the `http` connector sends. A leaf module: it knows no
 //! configuration and no caller.
 
 use hmac::{Hmac, Mac};
@@ -15,6 +15,16 @@ pub enum Algorithm {
     Sha512,
 }
 
+impl Algorithm {
+    /// Length in bytes of a MAC under this hash.
+    pub fn output_len(self) -> usize {
+        match self {
+            Self::Sha256 => 32,
+            Self::Sha512 => 64,
+        }
+    }
+}
+
 /// The HMAC of `message` (its parts in order) under `key`: what a vendor sends, and
 /// what the `http` connector signs its requests with.
 pub fn sign(algorithm: Algorithm, key: &[u8], message: &[&[u8]]) -> Vec<u8> {
@@ -28,23 +38,6 @@ pub fn sign(algorithm: Algorithm, key: &[u8], message: &[&[u8]]) -> Vec<u8> {
             let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key).expect("HMAC takes any key");
             message.iter().for_each(|part| mac.update(part));
             mac.finalize().into_bytes().to_vec()
-        }
-    }
-}
-
-/// Whether `signature` is the HMAC of `message` (its parts in order) under `key`,
-/// compared in constant time.
-pub fn matches(algorithm: Algorithm, key: &[u8], message: &[&[u8]], signature: &[u8]) -> bool {
-    match algorithm {
-        Algorithm::Sha256 => {
-            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
-            message.iter().for_each(|part| mac.update(part));
-            mac.verify_slice(signature).is_ok()
-        }
-        Algorithm::Sha512 => {
-            let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key).expect("HMAC takes any key");
-            message.iter().for_each(|part| mac.update(part));
-            mac.verify_slice(signature).is_ok()
         }
     }
 }

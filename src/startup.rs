@@ -25,6 +25,10 @@ pub struct AppState {
     pub hr_sources: hr::Sources,
     /// Refused HR webhooks, counted in memory and stored at a bounded rate.
     pub hr_refusals: Arc<hr::refusals::RefusalLog>,
+    /// Inbound rate limits of every scope.
+    pub inbound: Arc<crate::inbound::InboundLimits>,
+    /// Requests refused by those limits, counted in memory and audited at a bounded rate.
+    pub rate_limited: Arc<hr::refusals::RefusalLog>,
     /// Configured providers (the discovery endpoints read which discover).
     pub providers: Arc<std::collections::BTreeMap<String, crate::connectors::providers::Provider>>,
 }
@@ -39,6 +43,8 @@ pub struct Application {
     alerts: Option<crate::alerts::AlertConfig>,
     providers: Arc<std::collections::BTreeMap<String, crate::connectors::providers::Provider>>,
     hr_refusals: Arc<hr::refusals::RefusalLog>,
+    inbound: Arc<crate::inbound::InboundLimits>,
+    rate_limited: Arc<hr::refusals::RefusalLog>,
     hr_scheduler_interval: std::time::Duration,
     reports: crate::report::delivery::ReportConfig,
     report_check_interval: std::time::Duration,
@@ -64,6 +70,15 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 /// Loads the master key, generating a key file beside a SQLite database when none is
 /// configured.
 pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    let key_file = settings.master_key_file.clone().or_else(|| {
+        (settings.master_key.is_none())
+            .then(|| settings.sqlite_path().map(|db| db.with_extension("key")))
+            .flatten()
+    });
+    if let Some(path) = key_file.filter(|p| MasterKey::file_is_readable_by_others(p)) {
+        tracing::warn!(path = %path.display(),
+            "the master key file can be read by other users: make it 0600 (chmod 600)");
+    }
     if let Some(key) = &settings.master_key {
         return Ok(MasterKey::parse(key.expose_secret())?);
     }
@@ -160,12 +175,16 @@ impl Application {
         let report_check_interval =
             std::time::Duration::from_secs(settings.report_check_interval_seconds);
         let hr_refusals = Arc::new(hr::refusals::RefusalLog::default());
+        let inbound = Arc::new(crate::inbound::InboundLimits::new(&settings.rate_limits));
+        let rate_limited = Arc::new(hr::refusals::RefusalLog::rate_limited());
         let state = web::Data::new(AppState {
             store: store.clone(),
             keys: keys.clone(),
             settings,
             hr_sources,
             hr_refusals: hr_refusals.clone(),
+            inbound: inbound.clone(),
+            rate_limited: rate_limited.clone(),
             providers: providers.clone(),
         });
         let server = HttpServer::new(move || {
@@ -193,6 +212,8 @@ impl Application {
             keys,
             providers,
             hr_refusals,
+            inbound,
+            rate_limited,
             hr_scheduler_interval,
             reports,
             report_check_interval,
@@ -245,9 +266,15 @@ impl Application {
                 self.shutdown.clone(),
             ))
         });
-        tokio::spawn(flush_refusals_periodically(
-            self.hr_refusals.clone(),
-            self.store.clone(),
+        for log in [self.hr_refusals.clone(), self.rate_limited.clone()] {
+            tokio::spawn(flush_refusals_periodically(
+                log,
+                self.store.clone(),
+                self.shutdown.clone(),
+            ));
+        }
+        tokio::spawn(forget_quiet_clients(
+            self.inbound.clone(),
             self.shutdown.clone(),
         ));
         let mut jobs = crate::jobs::Context::new(
@@ -277,8 +304,10 @@ impl Application {
         if let Some(sealer) = sealer {
             let _ = sealer.await;
         }
-        if let Err(err) = self.hr_refusals.flush(&self.store).await {
-            tracing::warn!(error = %err, "could not store the last refused-webhook counts");
+        for log in [&self.hr_refusals, &self.rate_limited] {
+            if let Err(err) = log.flush(&self.store).await {
+                tracing::warn!(error = %err, "could not store the last refused-request counts");
+            }
         }
         // The last writes (that flush) are chained before the store closes.
         if let Err(err) = self.store.seal_audit().await {
@@ -304,6 +333,19 @@ async fn flush_refusals_periodically(
                     tracing::warn!(error = %err, "could not store refused-webhook counts; will retry");
                 }
             }
+        }
+    }
+}
+
+/// Lets the inbound limiters forget clients that went quiet.
+async fn forget_quiet_clients(
+    limits: Arc<crate::inbound::InboundLimits>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(crate::inbound::FORGET_INTERVAL) => limits.forget_quiet_clients(),
         }
     }
 }

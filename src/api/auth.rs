@@ -26,6 +26,50 @@ fn state(req: &ServiceRequest) -> &AppState {
         .expect("AppState is registered")
 }
 
+/// The inbound limits in front of authentication: a request over its address's
+/// limit is refused before its token is looked up, and one over its token's limit
+/// before it runs. `scope` names the endpoint in the coalesced audit line.
+pub async fn over_limit(
+    req: &ServiceRequest,
+    scope: &'static str,
+    caller: Option<&Caller>,
+) -> Option<crate::inbound::Limited> {
+    let state = state(req);
+    let limited = match caller {
+        None => {
+            let address = state
+                .inbound
+                .client_address(req.peer_addr().map(|a| a.ip()), req.headers());
+            state.inbound.check_address(address).err()?
+        }
+        Some(caller) => state.inbound.check_token(&caller.token_id).err()?,
+    };
+    if let Err(err) = state
+        .rate_limited
+        .record(&state.store, scope, "rate_limited")
+        .await
+    {
+        tracing::warn!(error = %err, "could not count a rate-limited request");
+    }
+    Some(limited)
+}
+
+/// The API's 429 problem for a request over a limit.
+pub fn too_many_requests(limited: crate::inbound::Limited) -> actix_web::Error {
+    let problem = ApiError::new(
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "too many requests; retry after {} s",
+            limited.retry_after_seconds()
+        ),
+    );
+    limited.into_error(
+        actix_web::ResponseError::error_response(&problem),
+        "rate limited",
+    )
+}
+
 /// Authenticates the request, or fails with 401. Changes nothing: the scope check
 /// is left to the caller, which then [`admit`]s the request.
 pub async fn authenticate_request(req: &ServiceRequest) -> Result<Caller, ApiError> {
@@ -49,7 +93,13 @@ pub async fn require_api_scope(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(limited) = over_limit(&req, "api", None).await {
+        return Err(too_many_requests(limited));
+    }
     let caller = authenticate_request(&req).await?;
+    if let Some(limited) = over_limit(&req, "api", Some(&caller)).await {
+        return Err(too_many_requests(limited));
+    }
     let reading = matches!(*req.method(), Method::GET | Method::HEAD);
     let allowed = match caller.scope {
         Scope::Admin => true,

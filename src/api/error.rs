@@ -176,7 +176,10 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 /// Describes a deserialisation error without the offending input. serde's messages
 /// quote it (`invalid type: string "…"`, ``unknown variant `…` ``), and a caller who put
 /// a secret in the wrong field must not see it echoed back, nor find it in the logs.
-/// Field names and the expected types or values stay: they are ours, not the caller's.
+/// Wrappers put their own words first (actix: `Query deserialize error: …`), so the
+/// quoting kinds are looked for anywhere. Field names and the expected types or values
+/// stay: they are ours, not the caller's; an unknown field's name is the caller's, and
+/// is kept only when it looks like a name.
 pub fn redact_serde_message(message: &str) -> String {
     let (text, location) = match message.find(" at line ") {
         Some(i) => message.split_at(i),
@@ -187,13 +190,32 @@ pub fn redact_serde_message(message: &str) -> String {
         "invalid value",
         "unknown variant",
         "invalid length",
+        "can not parse",
+        "cannot parse",
     ] {
-        if text.starts_with(kind) {
-            return match text.rfind(", expected ") {
-                Some(i) => format!("{kind}, {}{location}", &text[i + 2..]),
-                None => format!("{kind}{location}"),
+        if let Some(start) = text.find(kind) {
+            let (ours, quoted) = text.split_at(start);
+            return match quoted.rfind(", expected ") {
+                Some(i) => format!("{ours}{kind}, {}{location}", &quoted[i + 2..]),
+                None => format!("{ours}{kind}{location}"),
             };
         }
+    }
+    if let Some(start) = text.find("unknown field `") {
+        let (ours, rest) = text.split_at(start);
+        let rest = &rest["unknown field `".len()..];
+        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let looks_like_a_name = (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '[' | ']'));
+        let shown = if looks_like_a_name {
+            format!("`{name}`")
+        } else {
+            "(name not shown)".to_string()
+        };
+        let expected = expected.find(", expected").map_or("", |i| &expected[i..]);
+        return format!("{ours}unknown field {shown}{expected}{location}");
     }
     message.to_string()
 }
@@ -222,6 +244,19 @@ mod tests {
         assert_eq!(
             redact_serde_message("missing field `name`"),
             "missing field `name`"
+        );
+        // actix puts its own words first.
+        let msg =
+            "Query deserialize error: unknown variant `ob_hostile`, expected `open` or `closed`";
+        let redacted = redact_serde_message(msg);
+        assert!(!redacted.contains("ob_hostile"), "{redacted}");
+        assert!(redacted.starts_with("Query deserialize error: unknown variant, expected `open`"));
+        let msg = "Query deserialize error: unknown field `<script>ob_x`, expected `limit`";
+        let redacted = redact_serde_message(msg);
+        assert!(!redacted.contains("ob_x") && redacted.contains("expected `limit`"));
+        assert_eq!(
+            redact_serde_message("unknown field `stauts`, expected `status`"),
+            "unknown field `stauts`, expected `status`"
         );
     }
 }

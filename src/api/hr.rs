@@ -7,6 +7,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::page_request;
 use crate::startup::AppState;
+use crate::store::hr_verification::Claimed;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/hr/events").route(web::get().to(events)))
@@ -15,36 +16,152 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             super::resource("/hr/sources/{name}/verification-token")
                 .route(web::post().to(claim_verification_token)),
+        )
+        .service(
+            super::resource("/hr/sources/{name}/verification")
+                .route(web::post().to(arm_verification)),
+        )
+        .service(
+            super::resource("/hr/sources/{name}/verification-tokens")
+                .route(web::get().to(verification_tokens)),
         );
+}
+
+/// How long an armed source accepts verification tokens unless the admin says.
+const DEFAULT_ARM_MINUTES: i64 = 60;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArmRequest {
+    /// 1 to 1440 (a day); default 60.
+    minutes: Option<i64>,
+}
+
+/// A Gusto source accepts the unsigned verification POST only while armed: the
+/// admin arms it, then creates (or re-sends) the subscription at Gusto.
+async fn arm_verification(
+    state: web::Data<AppState>,
+    caller: crate::access::Caller,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let source = gusto_source(&state, &name)?;
+    let request: ArmRequest = super::json::optional_body(&body)?;
+    let minutes = request.minutes.unwrap_or(DEFAULT_ARM_MINUTES);
+    if !(1..=24 * 60).contains(&minutes) {
+        let mut err = ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "minutes: must be from 1 to 1440",
+        );
+        err.field = Some("minutes".into());
+        return Err(err);
+    }
+    let until = crate::store::now() + chrono::Duration::minutes(minutes);
+    state
+        .store
+        .arm_verification(source, &caller.actor(), until)
+        .await?;
+    let mut tx = state.store.begin().await?;
+    tx.append_audit(
+        &crate::audit::AuditEntry::new(
+            &caller.actor(),
+            "hr.verification_armed",
+            "hr_source",
+            Some(source),
+        )
+        .with_details(json!({"until": until})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(json!({"source": source, "armed_until": until})))
+}
+
+/// The verification tokens a source received: when, from where, whether claimed
+/// (never the tokens).
+async fn verification_tokens(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let source = gusto_source(&state, &name)?;
+    Ok(HttpResponse::Ok()
+        .json(json!({"items": state.store.list_verification_tokens(source).await?})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimRequest {
+    /// Which received token; needed when more than one is unclaimed.
+    id: Option<String>,
 }
 
 /// Gusto's verification token, received by the webhook endpoint, returned once: the
 /// operator verifies the subscription with it at Gusto and configures it as the
-/// source's secret.
+/// source's secret. Claiming closes the source's window.
 async fn claim_verification_token(
     state: web::Data<AppState>,
     caller: crate::access::Caller,
     name: web::Path<String>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let context = crate::hr::verification_context(&name);
-    let Some(sealed) = state.store.meta_take(&context).await? else {
-        return Err(ApiError::not_found("pending verification token"));
+    let source = gusto_source(&state, &name)?;
+    let request: ClaimRequest = super::json::optional_body(&body)?;
+    let mut tx = state.store.begin().await?;
+    let (id, sealed) = match tx
+        .claim_verification_token(source, request.id.as_deref(), &caller.actor())
+        .await?
+    {
+        Claimed::Token { id, sealed } => (id, sealed),
+        Claimed::Nothing => return Err(ApiError::not_found("pending verification token")),
+        Claimed::Ambiguous(tokens) => {
+            let listed: Vec<String> = tokens
+                .iter()
+                .map(|t| format!("{} (from {} at {})", t.id, t.sender, t.received_at))
+                .collect();
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "several_verification_tokens",
+                format!(
+                    "several tokens were received; claim the one Gusto sent by its id: {}",
+                    listed.join(", ")
+                ),
+            ));
+        }
     };
-    let token = hex::decode(sealed)
+    let token = state
+        .keys
+        .decrypt(&sealed, &crate::hr::verification_context(source))
         .ok()
-        .and_then(|bytes| state.keys.decrypt(&bytes, &context).ok())
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| ApiError::internal(&crate::crypto::CryptoError::Decrypt))?;
-    let mut tx = state.store.begin().await?;
-    tx.append_audit(&crate::audit::AuditEntry::new(
-        &caller.actor(),
-        "hr.verification_token_claimed",
-        "hr_source",
-        Some(&name),
-    ))
+    tx.append_audit(
+        &crate::audit::AuditEntry::new(
+            &caller.actor(),
+            "hr.verification_token_claimed",
+            "hr_source",
+            Some(source),
+        )
+        .with_details(json!({"token_id": id})),
+    )
     .await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(json!({"source": name.as_str(), "verification_token": token})))
+    Ok(HttpResponse::Ok().json(json!({"source": source, "id": id, "verification_token": token})))
+}
+
+/// The configured Gusto source `name`: 404 for none, 409 for another preset.
+fn gusto_source<'a>(state: &'a AppState, name: &str) -> Result<&'a str, ApiError> {
+    let source = state
+        .hr_sources
+        .get(name)
+        .ok_or_else(|| ApiError::not_found("HR source"))?;
+    if source.preset != crate::hr::config::Preset::Gusto {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "not_a_gusto_source",
+            "only Gusto sources are verified with a token they send first",
+        ));
+    }
+    Ok(&source.name)
 }
 
 #[derive(Debug, Deserialize)]

@@ -29,8 +29,20 @@ struct NewToken {
     scope: Scope,
 }
 
-async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(json!({ "items": state.store.list_tokens().await? })))
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = super::page_request(query.limit, query.cursor)?;
+    Ok(HttpResponse::Ok().json(state.store.list_tokens_page(&page).await?))
 }
 
 async fn create(
@@ -81,21 +93,19 @@ async fn audit(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_param("limit", "must be between 1 and 1000"));
+    }
+    let after = query.after.unwrap_or(0);
     let entries = match (&query.subject_kind, &query.subject_id) {
-        (Some(kind), Some(id)) => state.store.audit_for_subject(kind, id).await?,
-        (None, None) => {
-            let limit = query.limit.unwrap_or(100);
-            if !(1..=1000).contains(&limit) {
-                return Err(ApiError::bad_request(
-                    "invalid_query",
-                    "limit must be between 1 and 1000",
-                ));
-            }
+        (Some(kind), Some(id)) => {
             state
                 .store
-                .audit_after(query.after.unwrap_or(0), limit)
+                .audit_for_subject_after(kind, id, after, limit)
                 .await?
         }
+        (None, None) => state.store.audit_after(after, limit).await?,
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_query",
@@ -103,5 +113,9 @@ async fn audit(
             ))
         }
     };
-    Ok(HttpResponse::Ok().json(json!({ "items": entries })))
+    // A full page may have more after it: `after` of the next request.
+    let next_after = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.seq))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "items": entries, "next_after": next_after })))
 }

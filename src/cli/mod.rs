@@ -354,17 +354,56 @@ async fn jobs(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<ExitCode>
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let token_file = initial_token_file(&settings);
     let app = Application::build(settings).await?;
     if let Some(token) = &app.initial_admin_token {
-        // Printed to stdout, never logged: this is the only time it is shown.
-        println!(
-            "\nCreated the first admin token (shown only once, store it now):\n\n    {}\n",
-            token.expose_secret()
-        );
+        show_initial_token(token, &token_file)?;
     }
     cancel_on_signals(app.shutdown_token());
     app.run_until_stopped().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the first admin token is written when standard output is not a terminal:
+/// beside a SQLite database, else in the working directory.
+fn initial_token_file(settings: &Settings) -> PathBuf {
+    settings
+        .sqlite_path()
+        .map(|db| db.with_extension("admin-token"))
+        .unwrap_or_else(|| PathBuf::from("ownerbound-admin-token"))
+}
+
+/// Shows the first admin token once: on a terminal, printed (never logged); else
+/// (a container's log, a file) written to a 0600 file that the log names, so it does
+/// not end up in a log collector.
+fn show_initial_token(token: &secrecy::SecretString, file: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    if std::io::stdout().is_terminal() {
+        println!(
+            "\nCreated the first admin token (shown only once, store it now):\n\n    {}\n",
+            token.expose_secret()
+        );
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        if file.exists() {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    let mut out = options
+        .open(file)
+        .with_context(|| format!("while writing the first admin token to {}", file.display()))?;
+    writeln!(out, "{}", token.expose_secret())?;
+    out.sync_all()?;
+    tracing::warn!(path = %file.display(),
+        "created the first admin token and wrote it to this file (mode 0600), not to the log: \
+         read it, store it, then delete the file");
+    Ok(())
 }
 
 async fn token(cmd: TokenCommand, settings: Settings) -> anyhow::Result<ExitCode> {

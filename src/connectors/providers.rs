@@ -37,7 +37,7 @@ pub enum ConnectorKind {
 }
 
 /// One `[[providers]]` entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ProviderConfig {
     pub name: String,
     pub kind: ConnectorKind,
@@ -45,6 +45,17 @@ pub struct ProviderConfig {
     /// logged; only their keys are.
     #[serde(flatten, skip_serializing)]
     pub options: BTreeMap<String, serde_json::Value>,
+}
+
+/// Option values may be literal secrets: `Debug` names the option keys only.
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// A configured provider: its settings and the connector that calls its API

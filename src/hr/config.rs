@@ -152,6 +152,9 @@ pub struct HrSource {
     pub tolerance_seconds: i64,
     pub token_header: String,
     pub mapping: Mapping,
+    /// MACs computed verifying this source's requests, shared by its clones: what a
+    /// sender can make ownerbound spend, counted (see `signature::MAX_CANDIDATES`).
+    pub macs_computed: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Key material, zeroised on drop by `secrecy`.
@@ -248,6 +251,7 @@ impl HrSourceConfig {
                 .clone()
                 .unwrap_or_else(|| "Authorization".into()),
             mapping: self.mapping.clone().unwrap_or_default(),
+            macs_computed: Default::default(),
         })
     }
 }

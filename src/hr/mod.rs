@@ -21,6 +21,7 @@ use presets::Parsed;
 use crate::api::error::ApiError;
 use crate::startup::AppState;
 use crate::store::hr::body_dedupe_key;
+use crate::store::hr_verification::Received;
 use crate::store::StoreError;
 
 /// The configured sources by name.
@@ -42,9 +43,36 @@ async fn receive(
     source: web::Path<String>,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    // Unknown sources and known ones answer alike until the signature is checked.
+    let address = state
+        .inbound
+        .client_address(req.peer_addr().map(|a| a.ip()), req.headers());
+    if let Err(limited) = state.inbound.check_hook(address) {
+        if let Err(err) = state
+            .rate_limited
+            .record(&state.store, "hooks", "rate_limited")
+            .await
+        {
+            tracing::warn!(error = %err, "could not count a rate-limited webhook");
+        }
+        let problem = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many requests; retry after {} s",
+                limited.retry_after_seconds()
+            ),
+        );
+        let mut response = actix_web::ResponseError::error_response(&problem);
+        response.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            limited.retry_after_seconds().into(),
+        );
+        return Ok(response);
+    }
+    // Unknown sources answer as a known source's unsigned request does, so source
+    // names cannot be probed (and are not counted: anyone can make up names).
     let Some(source) = state.hr_sources.get(source.as_str()) else {
-        return Err(ApiError::not_found("endpoint"));
+        return Err(refused());
     };
     let body = body.map_err(|err| {
         if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -60,31 +88,35 @@ async fn receive(
     let verified = match signature::verify(source, req.headers(), &body, crate::store::now()) {
         Ok(verified) => verified,
         Err(refusal) => {
+            let mut reason = refusal.code();
             if source.preset == Preset::Gusto {
                 if let Some(token) = gusto_verification_token(&body) {
-                    // Gusto's first POST carries the token that will sign everything
-                    // after it, so it cannot be signed itself. It is kept encrypted until
-                    // an admin claims it (to verify the subscription and configure it).
-                    let sealed = state
-                        .keys
-                        .encrypt(token.as_bytes(), &verification_context(&source.name));
-                    state
-                        .store
-                        .meta_set(&verification_context(&source.name), &hex::encode(sealed))
-                        .await
-                        .map_err(unavailable)?;
-                    tracing::info!(source = %source.name, "received Gusto's verification token; claim it with \
-                        POST /api/v1/hr/sources/{}/verification-token", source.name);
-                    return Ok(HttpResponse::Ok().json(json!({"status": "ok"})));
+                    let sender = address.map_or_else(|| "unknown".to_string(), |a| a.to_string());
+                    match receive_verification_token(&state, &source.name, &sender, token).await? {
+                        Received::Kept => {
+                            tracing::info!(source = %source.name, sender = %sender,
+                                "received a Gusto verification token; claim it with \
+                                 POST /api/v1/hr/sources/{}/verification-token", source.name);
+                            return Ok(HttpResponse::Ok().json(json!({"status": "ok"})));
+                        }
+                        Received::WindowFull => {
+                            return Err(ApiError::new(
+                                StatusCode::TOO_MANY_REQUESTS,
+                                "verification_window_full",
+                                "this source's verification window holds as many tokens as it takes",
+                            ));
+                        }
+                        Received::NotArmed => reason = "verification_not_armed",
+                    }
                 }
             }
-            tracing::warn!(source = %source.name, reason = refusal.code(), "refused an HR webhook");
+            tracing::warn!(source = %source.name, reason, "refused an HR webhook");
             state
                 .hr_refusals
-                .record(&state.store, &source.name, refusal.code())
+                .record(&state.store, &source.name, reason)
                 .await
                 .map_err(unavailable)?;
-            return Err(ApiError::unauthorized("signature verification failed"));
+            return Err(refused());
         }
     };
     let parsed = match presets::parse(source, &body, verified.message_id.clone()) {
@@ -152,9 +184,49 @@ fn gusto_verification_token(body: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Where a source's pending verification token is kept, and its encryption context.
+/// The encryption context of a source's verification tokens.
 pub fn verification_context(source: &str) -> String {
     format!("hr_verification_token:{source}")
+}
+
+/// The one answer to every request not known to be authentic.
+fn refused() -> ApiError {
+    ApiError::unauthorized("signature verification failed")
+}
+
+/// Gusto's first POST carries the token that will sign everything after it, so it
+/// cannot be signed itself: it is kept (encrypted, with its time and sender) only
+/// while an admin has armed the source, for the admin to claim.
+async fn receive_verification_token(
+    state: &AppState,
+    source: &str,
+    sender: &str,
+    token: String,
+) -> Result<Received, ApiError> {
+    let token = zeroize::Zeroizing::new(token);
+    let sealed = state
+        .keys
+        .encrypt(token.as_bytes(), &verification_context(source));
+    let mut tx = state.store.begin().await.map_err(unavailable)?;
+    let received = tx
+        .receive_verification_token(source, sender, &sealed, crate::store::now())
+        .await
+        .map_err(unavailable)?;
+    if received == Received::Kept {
+        tx.append_audit(
+            &crate::audit::AuditEntry::new(
+                &apply::actor(source),
+                "hr.verification_token_received",
+                "hr_source",
+                Some(source),
+            )
+            .with_details(json!({"sender": sender})),
+        )
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+    }
+    Ok(received)
 }
 
 /// Any storage failure answers 503, so the sender retries rather than drops the event.

@@ -26,13 +26,33 @@ struct Tally {
     last_write: Option<Instant>,
 }
 
+/// What a log's counts are of, and so where they are stored.
+#[derive(Default, Clone, Copy)]
+enum Counted {
+    /// Refused HR webhooks, by source and reason: counters and audit lines.
+    #[default]
+    HrWebhooks,
+    /// Requests over an inbound rate limit, by scope (`hooks`, `api`, `scim`):
+    /// audit lines only.
+    RateLimited,
+}
+
 /// In-memory refusal counts, shared by the request handlers.
 #[derive(Default)]
 pub struct RefusalLog {
     tallies: Mutex<HashMap<(String, String), Tally>>,
+    counted: Counted,
 }
 
 impl RefusalLog {
+    /// A log of requests refused by the inbound rate limits, keyed by scope.
+    pub fn rate_limited() -> Self {
+        Self {
+            counted: Counted::RateLimited,
+            ..Self::default()
+        }
+    }
+
     /// Counts one refusal; writes it through when this (source, reason) was not
     /// written in the last [`WRITE_INTERVAL`].
     pub async fn record(&self, store: &Store, source: &str, reason: &str) -> StoreResult<()> {
@@ -53,7 +73,7 @@ impl RefusalLog {
             }
         };
         if due > 0 {
-            write(store, source, reason, due).await?;
+            write(store, self.counted, source, reason, due).await?;
         }
         Ok(())
     }
@@ -82,24 +102,38 @@ impl RefusalLog {
                 .collect()
         };
         for ((source, reason), count) in pending {
-            write(store, &source, &reason, count).await?;
+            write(store, self.counted, &source, &reason, count).await?;
         }
         Ok(())
     }
 }
 
-async fn write(store: &Store, source: &str, reason: &str, count: i64) -> StoreResult<()> {
+async fn write(
+    store: &Store,
+    counted: Counted,
+    source: &str,
+    reason: &str,
+    count: i64,
+) -> StoreResult<()> {
     let mut tx = store.begin().await?;
-    tx.count_refusals(source, reason, count).await?;
-    tx.append_audit(
-        &AuditEntry::new(
-            &super::apply::actor(source),
-            "hr.webhook_refused",
-            "hr_source",
+    let entry = match counted {
+        Counted::HrWebhooks => {
+            tx.count_refusals(source, reason, count).await?;
+            AuditEntry::new(
+                &super::apply::actor(source),
+                "hr.webhook_refused",
+                "hr_source",
+                Some(source),
+            )
+        }
+        Counted::RateLimited => AuditEntry::new(
+            "ownerbound",
+            "inbound.rate_limited",
+            "endpoint",
             Some(source),
-        )
-        .with_details(json!({"reason": reason, "count": count})),
-    )
-    .await?;
+        ),
+    };
+    tx.append_audit(&entry.with_details(json!({"reason": reason, "count": count})))
+        .await?;
     tx.commit().await
 }

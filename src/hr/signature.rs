@@ -3,6 +3,8 @@
 
 use actix_web::http::header::HeaderMap;
 use base64::Engine as _;
+use std::sync::atomic::Ordering;
+
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
@@ -13,12 +15,21 @@ use crate::signing::Algorithm;
 
 /// Future timestamps are accepted up to this skew between clocks.
 pub const FUTURE_SKEW_SECONDS: i64 = 60;
+/// Most signatures one header may carry. Senders rotating a secret send two; a
+/// header with more is refused before any MAC is computed, so verification costs at
+/// most one MAC per configured key, whatever the sender puts in the header.
+pub const MAX_CANDIDATES: usize = 4;
+/// Longest signature header read: room for [`MAX_CANDIDATES`] SHA-512 signatures
+/// in hex with their labels and a timestamp.
+pub const MAX_SIGNATURE_HEADER_BYTES: usize = 1024;
 
 /// Why a request was refused; a short code for the counters and the audit line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     MissingSignature,
     BadSignature,
+    /// More signatures, or a longer header, than any sender needs.
+    OversizedSignature,
     MissingTimestamp,
     StaleTimestamp,
 }
@@ -28,6 +39,7 @@ impl Refusal {
         match self {
             Self::MissingSignature => "missing_signature",
             Self::BadSignature => "bad_signature",
+            Self::OversizedSignature => "oversized_signature",
             Self::MissingTimestamp => "missing_timestamp",
             Self::StaleTimestamp => "stale_timestamp",
         }
@@ -53,17 +65,15 @@ pub fn verify(
         Scheme::StandardWebhooks => standard_webhooks(source, headers, body, now),
         Scheme::Stripe => stripe(source, headers, body, now),
         Scheme::Github => {
-            let value =
-                header(headers, &source.signature_header).ok_or(Refusal::MissingSignature)?;
+            let value = signature_header(headers, &source.signature_header)?;
             let hex_sig = value.strip_prefix("sha256=").ok_or(Refusal::BadSignature)?;
             let signature = hex::decode(hex_sig.trim()).map_err(|_| Refusal::BadSignature)?;
-            any_key(source, |key| {
-                crate::signing::matches(Algorithm::Sha256, key, &[body], &signature)
-            })
+            any_key_signed(source, Algorithm::Sha256, &[body], &[signature])?;
+            Ok(Verified::default())
         }
         Scheme::Hmac => configurable_hmac(source, headers, body, now),
         Scheme::StaticToken => {
-            let value = header(headers, &source.token_header).ok_or(Refusal::MissingSignature)?;
+            let value = signature_header(headers, &source.token_header)?;
             let value = value.trim();
             let bearer = value.strip_prefix("Bearer ").unwrap_or(value);
             any_key(source, |key| {
@@ -71,7 +81,7 @@ pub fn verify(
             })
         }
         Scheme::Basic => {
-            let value = header(headers, "Authorization").ok_or(Refusal::MissingSignature)?;
+            let value = signature_header(headers, "Authorization")?;
             let (scheme, encoded) = value.trim().split_once(' ').ok_or(Refusal::BadSignature)?;
             if !scheme.eq_ignore_ascii_case("basic") {
                 return Err(Refusal::BadSignature);
@@ -90,25 +100,34 @@ fn standard_webhooks(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Verified, Refusal> {
-    let get = |name: &str| {
-        header(headers, &format!("webhook-{name}"))
-            .or_else(|| header(headers, &format!("svix-{name}")))
+    // Svix sends `svix-*` headers; only a missing `webhook-*` header falls back.
+    let get = |name: &str| match signature_header(headers, &format!("webhook-{name}")) {
+        Err(Refusal::MissingSignature) => signature_header(headers, &format!("svix-{name}")),
+        found => found,
     };
-    let signatures = get("signature").ok_or(Refusal::MissingSignature)?;
-    let id = get("id").ok_or(Refusal::MissingSignature)?;
-    let timestamp = get("timestamp").ok_or(Refusal::MissingTimestamp)?;
+    let signatures = get("signature")?;
+    let id = get("id")?;
+    let timestamp = get("timestamp").map_err(|refusal| match refusal {
+        Refusal::MissingSignature => Refusal::MissingTimestamp,
+        other => other,
+    })?;
     check_timestamp(&timestamp, source.tolerance_seconds, now)?;
-    let candidates: Vec<Vec<u8>> = signatures
-        .split_whitespace()
+    let entries: Vec<&str> = signatures.split_whitespace().collect();
+    if entries.len() > MAX_CANDIDATES {
+        return Err(Refusal::OversizedSignature);
+    }
+    let candidates: Vec<Vec<u8>> = entries
+        .iter()
         .filter_map(|s| s.strip_prefix("v1,"))
         .filter_map(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
         .collect();
     let prefix = format!("{id}.{timestamp}.");
-    any_key(source, |key| {
-        candidates.iter().any(|sig| {
-            crate::signing::matches(Algorithm::Sha256, key, &[prefix.as_bytes(), body], sig)
-        })
-    })?;
+    any_key_signed(
+        source,
+        Algorithm::Sha256,
+        &[prefix.as_bytes(), body],
+        &candidates,
+    )?;
     Ok(Verified {
         message_id: Some(id),
     })
@@ -120,24 +139,30 @@ fn stripe(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Verified, Refusal> {
-    let value = header(headers, &source.signature_header).ok_or(Refusal::MissingSignature)?;
+    let value = signature_header(headers, &source.signature_header)?;
     let mut timestamp = None;
     let mut candidates = Vec::new();
     for part in value.split(',') {
         match part.trim().split_once('=') {
             Some(("t", t)) => timestamp = Some(t.to_string()),
-            Some(("v1", sig)) => candidates.extend(hex::decode(sig).ok()),
+            Some(("v1", sig)) => {
+                if candidates.len() == MAX_CANDIDATES {
+                    return Err(Refusal::OversizedSignature);
+                }
+                candidates.extend(hex::decode(sig).ok());
+            }
             _ => {}
         }
     }
     let timestamp = timestamp.ok_or(Refusal::MissingTimestamp)?;
     check_timestamp(&timestamp, source.tolerance_seconds, now)?;
     let prefix = format!("{timestamp}.");
-    any_key(source, |key| {
-        candidates.iter().any(|sig| {
-            crate::signing::matches(Algorithm::Sha256, key, &[prefix.as_bytes(), body], sig)
-        })
-    })?;
+    any_key_signed(
+        source,
+        Algorithm::Sha256,
+        &[prefix.as_bytes(), body],
+        &candidates,
+    )?;
     Ok(Verified::default())
 }
 
@@ -147,7 +172,7 @@ fn configurable_hmac(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Verified, Refusal> {
-    let value = header(headers, &source.signature_header).ok_or(Refusal::MissingSignature)?;
+    let value = signature_header(headers, &source.signature_header)?;
     let value = value.trim();
     let encoded = value
         .strip_prefix(source.signature_prefix.as_str())
@@ -159,14 +184,15 @@ fn configurable_hmac(
             .map_err(|_| Refusal::BadSignature)?,
     };
     if let Some(name) = &source.timestamp_header {
-        let timestamp = header(headers, name).ok_or(Refusal::MissingTimestamp)?;
+        let timestamp = signature_header(headers, name).map_err(|refusal| match refusal {
+            Refusal::MissingSignature => Refusal::MissingTimestamp,
+            other => other,
+        })?;
         check_timestamp(&timestamp, source.tolerance_seconds, now)?;
     }
     let parts = message_parts(&source.message, headers, body).ok_or(Refusal::MissingSignature)?;
     let slices: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
-    any_key(source, |key| {
-        crate::signing::matches(source.algorithm, key, &slices, &signature)
-    })?;
+    any_key_signed(source, source.algorithm, &slices, &[signature])?;
     Ok(Verified::default())
 }
 
@@ -239,6 +265,38 @@ fn any_key(source: &HrSource, check: impl Fn(&[u8]) -> bool) -> Result<Verified,
     }
 }
 
+/// Whether any candidate is the MAC of `message` under any key. Each key's MAC is
+/// computed once and every candidate compared with it in constant time, so the work
+/// is bounded by the keys configured, not by what the sender wrote; candidates of
+/// the wrong length cannot match and cost nothing.
+fn any_key_signed(
+    source: &HrSource,
+    algorithm: Algorithm,
+    message: &[&[u8]],
+    candidates: &[Vec<u8>],
+) -> Result<(), Refusal> {
+    let plausible: Vec<&Vec<u8>> = candidates
+        .iter()
+        .filter(|c| c.len() == algorithm.output_len())
+        .collect();
+    if plausible.is_empty() {
+        return Err(Refusal::BadSignature);
+    }
+    let mut matched = false;
+    for key in &source.keys {
+        let expected = crate::signing::sign(algorithm, key.bytes(), message);
+        source.macs_computed.fetch_add(1, Ordering::Relaxed);
+        for candidate in &plausible {
+            matched |= constant_eq(&expected, candidate);
+        }
+    }
+    if matched {
+        Ok(())
+    } else {
+        Err(Refusal::BadSignature)
+    }
+}
+
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
@@ -248,6 +306,19 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// A header that carries a signature, a token or a timestamp: missing, or refused
+/// unread when longer than any sender needs.
+fn signature_header(headers: &HeaderMap, name: &str) -> Result<String, Refusal> {
+    let value = headers.get(name).ok_or(Refusal::MissingSignature)?;
+    if value.len() > MAX_SIGNATURE_HEADER_BYTES {
+        return Err(Refusal::OversizedSignature);
+    }
+    value
+        .to_str()
+        .map(str::to_string)
+        .map_err(|_| Refusal::BadSignature)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub mod users;
 
 use error::{ScimError, SCIM_JSON};
 
-use crate::api::auth::{admit, authenticate_request};
+use crate::api::auth::{admit, authenticate_request, over_limit};
 use crate::api::json::ApiJson;
 use crate::domain::Scope;
 
@@ -88,7 +88,13 @@ async fn require_scim_scope(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(limited) = over_limit(&req, "scim", None).await {
+        return Err(too_many_requests(limited));
+    }
     let caller = authenticate_request(&req).await.map_err(ScimError::from)?;
+    if let Some(limited) = over_limit(&req, "scim", Some(&caller)).await {
+        return Err(too_many_requests(limited));
+    }
     if caller.scope != Scope::Scim {
         return Err(ScimError::new(
             StatusCode::FORBIDDEN,
@@ -102,6 +108,23 @@ async fn require_scim_scope(
     }
     admit(&req, caller).await.map_err(ScimError::from)?;
     next.call(req).await
+}
+
+/// SCIM's 429 for a request over a limit (RFC 7644 §3.12 defines no `scimType`
+/// for it).
+fn too_many_requests(limited: crate::inbound::Limited) -> actix_web::Error {
+    let error = ScimError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        None,
+        format!(
+            "too many requests; retry after {} s",
+            limited.retry_after_seconds()
+        ),
+    );
+    limited.into_error(
+        actix_web::ResponseError::error_response(&error),
+        "rate limited",
+    )
 }
 
 /// A JSON body (`application/scim+json` or `application/json`) with SCIM errors.

@@ -228,6 +228,30 @@ impl Store {
     }
 
     /// Entries about one subject, oldest first.
+    /// Up to `limit` entries about one subject after sequence number `after`.
+    pub async fn audit_for_subject_after(
+        &self,
+        subject_kind: &str,
+        subject_id: &str,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        self.seal_audit().await?;
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE subject_kind = $1 AND subject_id = $2 \
+             AND seq > $3 ORDER BY seq LIMIT $4"
+        );
+        Ok(with_pool!(self, p => {
+            sqlx::query_as(&sql)
+                .bind(subject_kind)
+                .bind(subject_id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+        }))
+    }
+
     pub async fn audit_for_subject(
         &self,
         subject_kind: &str,

@@ -29,6 +29,7 @@ pub mod discovery;
 pub mod findings;
 pub mod groups;
 pub mod hr;
+pub mod hr_verification;
 pub mod instances;
 pub mod jobs;
 pub mod lifecycle;
@@ -279,9 +280,13 @@ impl Store {
     }
 
     pub async fn connect_url(url: &str) -> StoreResult<Self> {
+        // Files SQLite creates (the database, then its -wal and -shm, which take the
+        // database's mode) are the owner's alone; see [`keep_private`].
         let mut writer = None;
         let pool = if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
+            let options = SqliteConnectOptions::from_str(url)?;
+            keep_private(options.get_filename());
+            let options = options
                 .create_if_missing(true)
                 // LIKE is case-sensitive on PostgreSQL; make SQLite agree (and let it
                 // use indexes for prefix matches). Case-insensitive matching goes
@@ -623,4 +628,42 @@ impl Store {
         });
         self.meta(name).await?.ok_or(StoreError::NotFound)
     }
+}
+
+/// Makes a SQLite database file readable by its owner only: created 0600 when it
+/// does not exist yet, tightened to 0600 (with a warning) when it does, with its
+/// `-wal` and `-shm` files. SQLite gives those the database's mode when it creates
+/// them, so this one place covers all three. Best effort: a file that cannot be
+/// changed is left to SQLite, which reports what it cannot open.
+fn keep_private(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if path.as_os_str().is_empty() || path == std::path::Path::new(":memory:") {
+            return;
+        }
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = std::path::PathBuf::from(name);
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0 {
+                match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                    Ok(()) => tracing::warn!(path = %file.display(),
+                        "the database file was readable by others: made it 0600"),
+                    Err(err) => tracing::warn!(path = %file.display(), error = %err,
+                        "the database file is readable by others and could not be made 0600"),
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }

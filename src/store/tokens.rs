@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    conflict, new_id, now, with_pool, with_tx, with_writer, Store, StoreError, StoreResult, Tx,
+    conflict, new_id, now, with_pool, with_tx, with_writer, Page, PageRequest, Store, StoreError,
+    StoreResult, Tx,
 };
 use crate::domain::Scope;
 
@@ -36,6 +37,21 @@ impl Store {
     pub async fn list_tokens(&self) -> StoreResult<Vec<ApiToken>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id");
         Ok(with_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await?))
+    }
+
+    /// One page of tokens, oldest first.
+    pub async fn list_tokens_page(&self, page: &PageRequest) -> StoreResult<Page<ApiToken>> {
+        let rows: Vec<ApiToken> = with_pool!(self, p => {
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id > $1 ORDER BY id LIMIT $2"
+            );
+            sqlx::query_as(&sql)
+                .bind(page.after.clone().unwrap_or_default())
+                .bind(page.fetch_limit())
+                .fetch_all(p)
+                .await?
+        });
+        Ok(page.paginate(rows, |t| &t.id))
     }
 
     /// The live token with this hash.

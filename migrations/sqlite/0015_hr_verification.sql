@@ -1,0 +1,23 @@
+-- Gusto's verification tokens. Gusto's first POST to a new subscription carries the
+-- token that signs everything after it, so it cannot be signed itself: it is accepted
+-- only while an admin has armed the source, and every token received is kept with its
+-- time and sender, none overwritten; an admin claims the one Gusto's page names.
+-- Kept column-for-column identical to migrations/postgres/0015_hr_verification.sql.
+
+CREATE TABLE hr_verification_windows (
+    source     TEXT PRIMARY KEY NOT NULL,
+    armed_by   TEXT NOT NULL,
+    armed_at   TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+
+CREATE TABLE hr_verification_tokens (
+    id           TEXT PRIMARY KEY NOT NULL,
+    source       TEXT NOT NULL,
+    received_at  TEXT NOT NULL,
+    sender       TEXT NOT NULL,               -- the client address it came from
+    sealed_token BLOB,                            -- AES-256-GCM, cleared once claimed
+    claimed_at   TEXT,
+    claimed_by   TEXT
+);
+CREATE INDEX hr_verification_tokens_source_idx ON hr_verification_tokens (source, received_at);
