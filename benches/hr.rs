@@ -47,6 +47,8 @@ async fn main() {
         master_key: Some(SecretString::from("ab".repeat(32))),
         bootstrap_admin_token: Some(SecretString::from("ob_bench_admin_token_0123456789")),
         hr_sources: sources,
+        // Throughput of verification and storage, not of the per-address limit.
+        rate_limits: ownerbound::config::RateLimitSettings::unlimited(),
         ..Settings::default()
     };
     let app = Application::build(settings)

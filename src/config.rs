@@ -132,6 +132,18 @@ pub struct RateLimitSettings {
     pub trust_forwarded_for: bool,
 }
 
+impl RateLimitSettings {
+    /// Every limit off (tests of other things, benchmarks of throughput).
+    pub fn unlimited() -> Self {
+        Self {
+            hooks_per_second: 0,
+            address_per_second: 0,
+            token_per_second: 0,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for RateLimitSettings {
     fn default() -> Self {
         Self {
@@ -139,8 +151,8 @@ impl Default for RateLimitSettings {
             hooks_burst: 50,
             address_per_second: 100,
             address_burst: 400,
-            token_per_second: 50,
-            token_burst: 200,
+            token_per_second: 100,
+            token_burst: 500,
             trust_forwarded_for: false,
         }
     }
@@ -562,6 +574,42 @@ mod tests {
             loaded.settings.sqlite_path().unwrap(),
             PathBuf::from("ownerbound.db")
         );
+    }
+
+    #[test]
+    fn smtp_credentials_without_tls_are_refused_unless_explicitly_allowed() {
+        let load = |pairs: &[(&str, &str)]| Settings::load_from(&vars(pairs));
+        let Err(err) = load(&[("OWNERBOUND_SMTP_URL", "smtp://user:hunter2@mail:25")]) else {
+            panic!("a password without TLS was accepted");
+        };
+        let err = err.to_string();
+        assert!(err.contains("smtp_url") && err.contains("TLS"), "{err}");
+        assert!(!err.contains("hunter2"), "the password is not shown: {err}");
+        for fine in [
+            "smtps://user:hunter2@mail:465",
+            "smtp://user:hunter2@mail:587?tls=required",
+            "smtp://mail:25",
+        ] {
+            assert!(load(&[("OWNERBOUND_SMTP_URL", fine)]).is_ok(), "{fine}");
+        }
+        assert!(load(&[
+            ("OWNERBOUND_SMTP_URL", "smtp://user:hunter2@mail:25"),
+            ("OWNERBOUND_SMTP_INSECURE_ALLOW_PLAINTEXT_AUTH", "true"),
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn rate_limits_are_read_from_the_environment() {
+        let loaded = Settings::load_from(&vars(&[
+            ("OWNERBOUND_RATE_LIMITS__HOOKS_PER_SECOND", "3"),
+            ("OWNERBOUND_RATE_LIMITS__TRUST_FORWARDED_FOR", "true"),
+        ]))
+        .unwrap();
+        let limits = loaded.settings.rate_limits;
+        assert_eq!(limits.hooks_per_second, 3);
+        assert!(limits.trust_forwarded_for);
+        assert_eq!(limits.token_burst, RateLimitSettings::default().token_burst);
     }
 
     #[test]

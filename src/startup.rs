@@ -43,6 +43,7 @@ pub struct Application {
     alerts: Option<crate::alerts::AlertConfig>,
     providers: Arc<std::collections::BTreeMap<String, crate::connectors::providers::Provider>>,
     hr_refusals: Arc<hr::refusals::RefusalLog>,
+    hr_sources: hr::Sources,
     inbound: Arc<crate::inbound::InboundLimits>,
     rate_limited: Arc<hr::refusals::RefusalLog>,
     hr_scheduler_interval: std::time::Duration,
@@ -181,7 +182,7 @@ impl Application {
             store: store.clone(),
             keys: keys.clone(),
             settings,
-            hr_sources,
+            hr_sources: hr_sources.clone(),
             hr_refusals: hr_refusals.clone(),
             inbound: inbound.clone(),
             rate_limited: rate_limited.clone(),
@@ -212,6 +213,7 @@ impl Application {
             keys,
             providers,
             hr_refusals,
+            hr_sources,
             inbound,
             rate_limited,
             hr_scheduler_interval,
@@ -226,6 +228,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The HR sources being served (their counters are shared with the handlers').
+    pub fn hr_sources(&self) -> hr::Sources {
+        self.hr_sources.clone()
     }
 
     /// Cancelling this token stops the application gracefully.

@@ -144,13 +144,15 @@ impl BenchDatabase {
 }
 
 /// Settings for a benchmark instance of `database_url`: a loopback port of its own, a
-/// fixed master key and the `ADMIN` token; otherwise the defaults.
+/// fixed master key and the `ADMIN` token, no inbound rate limits (these benchmarks
+/// measure the service's throughput, not its limits); otherwise the defaults.
 pub fn settings(database_url: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
         database_url: SecretString::from(database_url.to_string()),
         master_key: Some(SecretString::from("ab".repeat(32))),
         bootstrap_admin_token: Some(SecretString::from(ADMIN)),
+        rate_limits: ownerbound::config::RateLimitSettings::unlimited(),
         ..Settings::default()
     }
 }

@@ -178,8 +178,7 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 /// a secret in the wrong field must not see it echoed back, nor find it in the logs.
 /// Wrappers put their own words first (actix: `Query deserialize error: …`), so the
 /// quoting kinds are looked for anywhere. Field names and the expected types or values
-/// stay: they are ours, not the caller's; an unknown field's name is the caller's, and
-/// is kept only when it looks like a name.
+/// stay: they are ours, not the caller's; an unknown field's name is the caller's.
 pub fn redact_serde_message(message: &str) -> String {
     let (text, location) = match message.find(" at line ") {
         Some(i) => message.split_at(i),
@@ -208,16 +207,34 @@ pub fn redact_serde_message(message: &str) -> String {
         let looks_like_a_name = (1..=64).contains(&name.len())
             && name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '[' | ']'));
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         let shown = if looks_like_a_name {
-            format!("`{name}`")
+            format!(" `{name}`")
         } else {
-            "(name not shown)".to_string()
+            String::new()
         };
-        let expected = expected.find(", expected").map_or("", |i| &expected[i..]);
-        return format!("{ours}unknown field {shown}{expected}{location}");
+        return format!("{ours}unknown field{shown}{expected}{location}");
     }
     message.to_string()
+}
+
+/// As [`redact_serde_message`], for a query string's errors: not even an unknown
+/// parameter's name is repeated, since query strings are where secrets pasted into a
+/// URL end up, and a secret looks like a name.
+pub fn redact_query_message(message: &str) -> String {
+    let redacted = redact_serde_message(message);
+    match (
+        redacted.find("unknown field `"),
+        redacted.find(", expected"),
+    ) {
+        (Some(start), Some(expected)) if expected > start => format!(
+            "{}unknown parameter{}",
+            &redacted[..start],
+            &redacted[expected..]
+        ),
+        (Some(start), _) => format!("{}unknown parameter", &redacted[..start]),
+        _ => redacted,
+    }
 }
 
 #[cfg(test)]
@@ -252,11 +269,15 @@ mod tests {
         assert!(!redacted.contains("ob_hostile"), "{redacted}");
         assert!(redacted.starts_with("Query deserialize error: unknown variant, expected `open`"));
         let msg = "Query deserialize error: unknown field `<script>ob_x`, expected `limit`";
-        let redacted = redact_serde_message(msg);
+        let redacted = redact_query_message(msg);
         assert!(!redacted.contains("ob_x") && redacted.contains("expected `limit`"));
         assert_eq!(
-            redact_serde_message("unknown field `stauts`, expected `status`"),
-            "unknown field `stauts`, expected `status`"
+            redact_serde_message("unknown field `owner_emial`, expected `owner_email`"),
+            "unknown field `owner_emial`, expected `owner_email`"
+        );
+        assert_eq!(
+            redact_query_message("unknown field `ob_secret`, expected `status`"),
+            "unknown parameter, expected `status`"
         );
     }
 }

@@ -21,7 +21,7 @@ pub mod tokens;
 pub mod uri;
 mod views;
 
-use error::{redact_serde_message, ApiError};
+use error::{redact_query_message, redact_serde_message, ApiError};
 use uri::UriFault;
 
 use crate::store::PageRequest;
@@ -93,7 +93,7 @@ fn uri_problem(fault: &UriFault) -> ApiError {
 }
 
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", redact_serde_message(&err.to_string())).into()
+    ApiError::bad_request("invalid_query", redact_query_message(&err.to_string())).into()
 }
 
 /// Validates `limit`/`cursor` query parameters of a list keyed by id.

@@ -40,7 +40,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
             web::scope("/scim/v2")
                 .app_data(web::PayloadConfig::new(max_body_bytes))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
-                    ScimError::invalid_value(crate::api::error::redact_serde_message(
+                    ScimError::invalid_value(crate::api::error::redact_query_message(
                         &err.to_string(),
                     ))
                     .into()

@@ -162,6 +162,8 @@ pub struct TestApp {
     pub keys: SecretKeys,
     pub dir: tempfile::TempDir,
     pub client: reqwest::Client,
+    /// The served HR sources, sharing the handlers' counters.
+    pub hr_sources: ownerbound::hr::Sources,
     shutdown: CancellationToken,
     _pg: Option<PgDatabase>,
 }
@@ -204,6 +206,8 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) 
         hr_sources: crate::hr::test_sources(),
         // Tests drive the job queue step by step (`TestApp::run_jobs`).
         job_workers: 0,
+        // Tests of other things send bursts; tests of the limits set their own.
+        rate_limits: ownerbound::config::RateLimitSettings::unlimited(),
         ..Settings::default()
     };
     adjust(&mut settings);
@@ -212,6 +216,7 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) 
         .await
         .expect("application builds");
     let port = app.port();
+    let hr_sources = app.hr_sources();
     let shutdown = app.shutdown_token();
     let store = Store::connect_url(&database_url).await.unwrap();
     tokio::spawn(app.run_until_stopped());
@@ -227,6 +232,7 @@ pub async fn spawn_app_with(engine: Engine, adjust: impl FnOnce(&mut Settings)) 
         keys,
         dir,
         client: reqwest::Client::new(),
+        hr_sources,
         shutdown,
         _pg: pg,
     })

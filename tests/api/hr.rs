@@ -477,7 +477,7 @@ async fn bad_requests_are_refused_without_storing_or_logging_them(app: TestApp) 
         format!("{{\"type\": \"employee.terminated\", \"employee\": {{\"id\": \"{marker}\"}}}}");
     assert_eq!(
         post(&app, "nosuchsource", body.as_bytes(), &[]).await.0,
-        404
+        401
     );
     assert_eq!(post(&app, "standard", body.as_bytes(), &[]).await.0, 401);
     let big = vec![b'x'; crate::helpers::TEST_MAX_BODY + 1];
@@ -523,6 +523,10 @@ async fn bad_requests_are_refused_without_storing_or_logging_them(app: TestApp) 
     );
     let verification =
         json!({"verification_token": "gusto-token-from-gusto", "uuid": "sub-1"}).to_string();
+    let armed = app
+        .post("/api/v1/hr/sources/gusto/verification", &json!({}))
+        .await;
+    assert_eq!(armed.status(), 200);
     assert_eq!(
         post(&app, "gusto", verification.as_bytes(), &[]).await.0,
         200

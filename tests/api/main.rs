@@ -31,6 +31,7 @@ mod findings;
 mod google_contract;
 mod graph_contract;
 mod health;
+mod hostile;
 mod hr;
 mod instances;
 mod job_engine;
