@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::call_error::CallError;
-use super::{retry_after, without_url};
+use super::{body, retry_after, without_url};
 
 pub struct AccessToken {
     /// The provider's name for it, in errors ("Google's token endpoint").
@@ -61,7 +61,9 @@ impl AccessToken {
                 retry_after(response.headers()),
             ));
         }
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let body: Value = body::json(response, body::ANSWER_LIMIT)
+            .await
+            .map_err(|e| TokenError::Permanent(format!("{what} {e}")))?;
         let Some(token) = body["access_token"].as_str().filter(|_| status == 200) else {
             return Err(TokenError::Permanent(format!(
                 "{what} answered {status}{}: check the provider's client credentials",
@@ -82,14 +84,15 @@ impl AccessToken {
         *self.cached.lock().expect("not poisoned") = None;
     }
 
-    /// Sends `request` with the access token; the answer's status and JSON body.
-    /// `api` names the API in errors. A 401 drops the token (revoked or expired
-    /// early) and, like 429 and 5xx, is worth retrying.
+    /// Sends `request` with the access token; the answer's status and JSON body, at
+    /// most `limit` bytes (see [`body`]). `api` names the API in errors. A 401 drops
+    /// the token (revoked or expired early) and, like 429 and 5xx, is worth retrying.
     pub async fn call(
         &self,
         http: &reqwest::Client,
         request: reqwest::RequestBuilder,
         api: &str,
+        limit: usize,
     ) -> Result<(u16, Value), CallError> {
         let token = self.get(http).await?;
         let response = request
@@ -101,7 +104,7 @@ impl AccessToken {
             })?;
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let body = body::json(response, limit).await;
         match status {
             401 => {
                 self.forget();
@@ -111,7 +114,10 @@ impl AccessToken {
                 format!("{api} answered {status}"),
                 after,
             )),
-            _ => Ok((status, body)),
+            _ => Ok((
+                status,
+                body.map_err(|e| CallError::Permanent(format!("{api} {e}")))?,
+            )),
         }
     }
 }

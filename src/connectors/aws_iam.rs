@@ -20,9 +20,10 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::call_error::CallError;
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
-use super::{retry_after, without_url, Revocation, Target, Verdict};
+use super::{body, retry_after, without_url, Revocation, Target, Verdict};
 
 pub struct AwsIam {
     endpoint: String,
@@ -254,7 +255,7 @@ impl AwsIam {
         http: &reqwest::Client,
         action: &str,
         params: &[(&str, &str)],
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, CallError> {
         let own = (self.access_key_id.as_str(), &self.secret_access_key);
         self.call_as(http, Service::Iam, own, action, params).await
     }
@@ -268,7 +269,7 @@ impl AwsIam {
         key: (&str, &SecretString),
         action: &str,
         params: &[(&str, &str)],
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, CallError> {
         let (endpoint, name, version) = match service {
             Service::Iam => (&self.endpoint, "iam", "2010-05-08"),
             Service::Sts => (&self.sts_endpoint, "sts", "2011-06-15"),
@@ -285,7 +286,7 @@ impl AwsIam {
                 u.host_str()
                     .map(|h| u.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
             })
-            .ok_or("the endpoint has no host")?;
+            .ok_or_else(|| CallError::Permanent("the endpoint has no host".into()))?;
         let content_type = "application/x-www-form-urlencoded; charset=utf-8";
         let identity: Identity =
             Credentials::new(key.0, key.1.expose_secret(), None, None, "ownerbound").into();
@@ -296,7 +297,7 @@ impl AwsIam {
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| format!("cannot sign for AWS: {e}"))?
+            .map_err(|e| CallError::Permanent(format!("cannot sign for AWS: {e}")))?
             .into();
         let headers = [("content-type", content_type), ("host", host.as_str())];
         let signable = SignableRequest::new(
@@ -305,9 +306,9 @@ impl AwsIam {
             headers.into_iter(),
             SignableBody::Bytes(body.as_bytes()),
         )
-        .map_err(|e| format!("cannot sign for AWS: {e}"))?;
+        .map_err(|e| CallError::Permanent(format!("cannot sign for AWS: {e}")))?;
         let (instructions, _) = sign(signable, &params)
-            .map_err(|e| format!("cannot sign for AWS: {e}"))?
+            .map_err(|e| CallError::Permanent(format!("cannot sign for AWS: {e}")))?
             .into_parts();
         let mut request = http
             .post(&url)
@@ -316,10 +317,21 @@ impl AwsIam {
         for (name, value) in instructions.headers() {
             request = request.header(name, value);
         }
-        let response = request.send().await.map_err(|e| without_url(&e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CallError::Transient(without_url(&e), None))?;
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
-        let body = response.text().await.unwrap_or_default();
+        // The List actions are discovery's pages; every other answer is small.
+        let limit = if action.starts_with("List") {
+            body::PAGE_LIMIT
+        } else {
+            body::ANSWER_LIMIT
+        };
+        let body = body::text(response, limit)
+            .await
+            .map_err(|e| CallError::Permanent(format!("{} {action} {e}", name.to_uppercase())))?;
         Ok(Answer {
             status,
             after,
@@ -356,7 +368,7 @@ impl AwsIam {
         let answer = self
             .call(http, "GetAccessKeyLastUsed", &[("AccessKeyId", key)])
             .await
-            .map_err(|error| Revocation::Retry { error, after: None })?;
+            .map_err(Revocation::from)?;
         if answer.ok() {
             return quick_xml::de::from_str::<GetAccessKeyLastUsedResponse>(&answer.body)
                 .map(|r| Owner::User(r.get_access_key_last_used_result.user_name))
@@ -389,7 +401,7 @@ impl AwsIam {
             ("Status", "Inactive"),
         ];
         match self.call(http, "UpdateAccessKey", &params).await {
-            Err(error) => Revocation::Retry { error, after: None },
+            Err(error) => error.into(),
             Ok(answer) if answer.ok() => Revocation::Revoked,
             Ok(answer) if answer.error_code().as_deref() == Some("NoSuchEntity") => {
                 Revocation::Ambiguous("IAM does not know the key (deleted?)".into())
@@ -416,7 +428,10 @@ impl AwsIam {
             Ok(answer) => {
                 return Verdict::Unknown(format!("{:?}", Self::failed(&answer, "ListAccessKeys")))
             }
-            Err(error) => return Verdict::Unknown(format!("IAM unreachable: {error}")),
+            Err(CallError::Transient(error, _)) => {
+                return Verdict::Unknown(format!("IAM unreachable: {error}"))
+            }
+            Err(CallError::Permanent(error)) => return Verdict::Unknown(error),
         };
         let Ok(listed) = quick_xml::de::from_str::<ListAccessKeysResponse>(&answer.body) else {
             return Verdict::Unknown(
@@ -457,7 +472,7 @@ impl AwsIam {
         };
         let params = [("UserName", user.as_str()), ("AccessKeyId", key)];
         match self.call(http, "DeleteAccessKey", &params).await {
-            Err(error) => Revocation::Retry { error, after: None },
+            Err(error) => error.into(),
             Ok(answer) if answer.ok() => Revocation::Revoked,
             Ok(answer) if answer.error_code().as_deref() == Some("NoSuchEntity") => {
                 Revocation::Revoked
@@ -495,7 +510,10 @@ impl AwsIam {
                 answer.status,
                 answer.error_code().unwrap_or_default()
             )),
-            Err(error) => Verdict::Unknown(format!("STS unreachable: {error}")),
+            Err(CallError::Transient(error, _)) => {
+                Verdict::Unknown(format!("STS unreachable: {error}"))
+            }
+            Err(CallError::Permanent(error)) => Verdict::Unknown(error),
         }
     }
 
@@ -615,13 +633,16 @@ impl AwsIam {
         action: &str,
         params: &[(&str, &str)],
     ) -> Result<T, ListingError> {
-        let answer =
-            self.call(http, action, params)
-                .await
-                .map_err(|error| ListingError::Retry {
+        let answer = self
+            .call(http, action, params)
+            .await
+            .map_err(|error| match error {
+                CallError::Transient(error, after) => ListingError::Retry {
                     error: format!("IAM unreachable: {error}"),
-                    after: None,
-                })?;
+                    after,
+                },
+                CallError::Permanent(reason) => ListingError::Permanent(reason),
+            })?;
         if !answer.ok() {
             return Err(match Self::failed(&answer, action) {
                 Revocation::Retry { error, after } => ListingError::Retry { error, after },

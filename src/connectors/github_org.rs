@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
-use super::{retry_after, unreachable, without_url, Revocation, Target, Verdict};
+use super::{body, retry_after, unreachable, without_url, Revocation, Target, Verdict};
 
 pub struct GitHubOrg {
     api_url: String,
@@ -231,10 +231,14 @@ impl GitHubOrg {
             .get("link")
             .and_then(|v| v.to_str().ok())
             .and_then(next_link);
-        let grants: Vec<Value> = response.json().await.map_err(|_| ListingError::Retry {
-            error: "GitHub answered what ownerbound cannot read".into(),
-            after: None,
-        })?;
+        let page = body::bytes(response, body::PAGE_LIMIT)
+            .await
+            .map_err(|too_large| ListingError::Permanent(format!("GitHub {too_large}")))?;
+        let grants: Vec<Value> =
+            serde_json::from_slice(&page).map_err(|_| ListingError::Retry {
+                error: "GitHub answered what ownerbound cannot read".into(),
+                after: None,
+            })?;
         Ok(Listing {
             found: grants.iter().filter_map(found_grant).collect(),
             next,

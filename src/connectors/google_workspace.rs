@@ -22,7 +22,7 @@ use super::access_token::AccessToken;
 use super::call_error::CallError;
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
-use super::{Revocation, Target, Verdict};
+use super::{body, Revocation, Target, Verdict};
 
 /// Everything but RFC 3986's unreserved characters is escaped in a path segment
 /// (client ids hold dots and hyphens).
@@ -78,6 +78,7 @@ impl GoogleWorkspace {
         method: reqwest::Method,
         path: &str,
         query: &[(&str, &str)],
+        limit: usize,
     ) -> Result<(u16, Value), CallError> {
         let request = http
             .request(
@@ -85,7 +86,7 @@ impl GoogleWorkspace {
                 format!("{}/admin/directory/v1/{path}", self.api_url),
             )
             .query(query);
-        self.access.call(http, request, "Google").await
+        self.access.call(http, request, "Google", limit).await
     }
 
     fn handle(target: &Target) -> Result<(&str, &str), String> {
@@ -115,6 +116,7 @@ impl GoogleWorkspace {
                 reqwest::Method::DELETE,
                 &Self::token_path(user, client),
                 &[],
+                body::ANSWER_LIMIT,
             )
             .await
         {
@@ -138,6 +140,7 @@ impl GoogleWorkspace {
                 reqwest::Method::GET,
                 &Self::token_path(user, client),
                 &[],
+                body::ANSWER_LIMIT,
             )
             .await
         {
@@ -164,7 +167,13 @@ impl GoogleWorkspace {
         }
         pace.ready().await;
         let (status, users) = self
-            .call(http, reqwest::Method::GET, "users", &query)
+            .call(
+                http,
+                reqwest::Method::GET,
+                "users",
+                &query,
+                body::PAGE_LIMIT,
+            )
             .await?;
         if status != 200 {
             return Err(ListingError::Permanent(format!(
@@ -178,7 +187,9 @@ impl GoogleWorkspace {
             };
             pace.ready().await;
             let path = format!("users/{}/tokens", segment(id));
-            let (status, tokens) = self.call(http, reqwest::Method::GET, &path, &[]).await?;
+            let (status, tokens) = self
+                .call(http, reqwest::Method::GET, &path, &[], body::PAGE_LIMIT)
+                .await?;
             match status {
                 200 => {}
                 // Deleted since the user list was read.

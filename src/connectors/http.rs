@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretBox};
 use serde_json::{json, Value};
 
 use super::options::Options;
-use super::{classify, retry_after, unreachable, Revocation, Target, Verdict};
+use super::{body, classify, retry_after, unreachable, Revocation, Target, Verdict};
 
 /// The shortest signing key accepted, as for HR sources.
 const MIN_KEY_BYTES: usize = 16;
@@ -109,7 +109,12 @@ impl HttpHook {
         };
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
-        let error = super::error_code(&response.json::<Value>().await.unwrap_or(Value::Null));
+        let error = match body::json(response, body::ANSWER_LIMIT).await {
+            Ok(body) => super::error_code(&body),
+            Err(too_large) => {
+                return Revocation::Permanent(format!("the revocation endpoint {too_large}"))
+            }
+        };
         match classify(status, error.as_deref(), after) {
             // Without verification nothing could settle an ambiguous answer.
             Revocation::Ambiguous(why) if !self.verify => Revocation::Permanent(format!(

@@ -21,7 +21,7 @@ use super::access_token::AccessToken;
 use super::call_error::CallError;
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
-use super::{Revocation, Target, Verdict};
+use super::{body, Revocation, Target, Verdict};
 
 pub struct MicrosoftGraph {
     graph_url: String,
@@ -77,9 +77,10 @@ impl MicrosoftGraph {
         http: &reqwest::Client,
         method: reqwest::Method,
         url: &str,
+        limit: usize,
     ) -> Result<(u16, Value), CallError> {
         self.access
-            .call(http, http.request(method, url), "Graph")
+            .call(http, http.request(method, url), "Graph", limit)
             .await
     }
 
@@ -104,7 +105,7 @@ impl MicrosoftGraph {
             Ok(url) => url,
             Err(reason) => return Revocation::Permanent(reason),
         };
-        match self.call(http, reqwest::Method::DELETE, &url).await {
+        match self.call(http, reqwest::Method::DELETE, &url, body::ANSWER_LIMIT).await {
             Ok((200..=299, _)) => Revocation::Revoked,
             Ok((404, _)) => Revocation::Ambiguous("Graph answered 404".into()),
             Ok((status, _)) => Revocation::Permanent(format!(
@@ -119,7 +120,10 @@ impl MicrosoftGraph {
             Ok(url) => url,
             Err(reason) => return Verdict::Unknown(reason),
         };
-        match self.call(http, reqwest::Method::GET, &url).await {
+        match self
+            .call(http, reqwest::Method::GET, &url, body::ANSWER_LIMIT)
+            .await
+        {
             Ok((404, _)) => Verdict::Dead("graph: the permission grant no longer exists"),
             Ok((200..=299, _)) => Verdict::Alive,
             Ok((status, _)) => Verdict::Unknown(format!("Graph answered {status}")),
@@ -146,7 +150,9 @@ impl MicrosoftGraph {
             None => format!("{}/v1.0/oauth2PermissionGrants?$top=100", self.graph_url),
         };
         pace.ready().await;
-        let (status, page) = self.call(http, reqwest::Method::GET, &url).await?;
+        let (status, page) = self
+            .call(http, reqwest::Method::GET, &url, body::PAGE_LIMIT)
+            .await?;
         if status != 200 {
             return Err(ListingError::Permanent(format!(
                 "Graph answered {status}: the application needs DelegatedPermissionGrant.ReadWrite.All"
@@ -214,7 +220,10 @@ impl MicrosoftGraph {
             "{}/v1.0/users/{object_id}?$select=id,mail,userPrincipalName",
             self.graph_url
         );
-        match self.call(http, reqwest::Method::GET, &url).await? {
+        match self
+            .call(http, reqwest::Method::GET, &url, body::ANSWER_LIMIT)
+            .await?
+        {
             (200, user) => Ok(user["mail"]
                 .as_str()
                 .or(user["userPrincipalName"].as_str())

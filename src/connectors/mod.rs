@@ -12,6 +12,7 @@
 
 mod access_token;
 mod aws_iam;
+pub mod body;
 mod call_error;
 pub mod discovery;
 mod github;
@@ -247,12 +248,11 @@ async fn active_verdict(
     if !response.status().is_success() {
         return Verdict::Unknown(format!("{what} answered {}", response.status().as_u16()));
     }
-    match response
-        .json::<serde_json::Value>()
-        .await
-        .ok()
-        .and_then(|v| v.get("active").and_then(serde_json::Value::as_bool))
-    {
+    let answer = match body::json(response, body::ANSWER_LIMIT).await {
+        Ok(answer) => answer,
+        Err(too_large) => return Verdict::Unknown(format!("{what} {too_large}")),
+    };
+    match answer.get("active").and_then(serde_json::Value::as_bool) {
         Some(false) => Verdict::Dead(how),
         Some(true) => Verdict::Alive,
         None => Verdict::Unknown(format!("{what} answer has no \"active\"")),

@@ -7,7 +7,8 @@ use tokio::sync::OnceCell;
 
 use super::options::Options;
 use super::{
-    classify, required_secret, retry_after, unreachable, without_url, Revocation, Target, Verdict,
+    body, classify, required_secret, retry_after, unreachable, without_url, Revocation, Target,
+    Verdict,
 };
 
 /// How the client authenticates to the revocation and introspection endpoints.
@@ -111,7 +112,13 @@ impl OAuth2 {
                         last = format!("metadata answered {}", response.status().as_u16());
                         continue;
                     }
-                    let metadata: Value = response.json().await.unwrap_or(Value::Null);
+                    let metadata = match body::json(response, body::ANSWER_LIMIT).await {
+                        Ok(metadata) => metadata,
+                        Err(too_large) => {
+                            last = format!("metadata {too_large}");
+                            continue;
+                        }
+                    };
                     let text = |key: &str| {
                         metadata
                             .get(key)
@@ -124,10 +131,24 @@ impl OAuth2 {
                         continue;
                     }
                     if let Some(revocation) = text("revocation_endpoint") {
-                        return Ok(Endpoints {
-                            revocation,
-                            introspection: text("introspection_endpoint"),
-                        });
+                        let checked = |endpoint: String| discovered_endpoint(issuer, &endpoint);
+                        match (
+                            checked(revocation),
+                            text("introspection_endpoint").map(checked).transpose(),
+                        ) {
+                            (Ok(revocation), Ok(introspection)) => {
+                                return Ok(Endpoints {
+                                    revocation,
+                                    introspection,
+                                })
+                            }
+                            (Err(why), _) | (_, Err(why)) => {
+                                // Not worth retrying: the metadata says it every time.
+                                return Err(Revocation::Permanent(format!(
+                                    "RFC 8414 discovery refused the metadata: {why}"
+                                )));
+                            }
+                        }
                     }
                     last = "metadata names no revocation_endpoint".into();
                 }
@@ -191,7 +212,12 @@ impl OAuth2 {
         };
         let status = response.status();
         let after = retry_after(response.headers());
-        let error = super::error_code(&response.json::<Value>().await.unwrap_or(Value::Null));
+        let error = match body::json(response, body::ANSWER_LIMIT).await {
+            Ok(body) => super::error_code(&body),
+            Err(too_large) => {
+                return Revocation::Permanent(format!("the revocation endpoint {too_large}"))
+            }
+        };
         classify(status.as_u16(), error.as_deref(), after)
     }
 
@@ -221,4 +247,66 @@ impl OAuth2 {
 
 fn form_encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// An endpoint named by `issuer`'s metadata, accepted only on the issuer's own host
+/// and over https: metadata is fetched over the network, and whoever can change it
+/// must not be able to send ownerbound's client credentials and tokens elsewhere or
+/// in clear. http is accepted only when the operator configured an http issuer on a
+/// loopback address (a provider on the same machine).
+fn discovered_endpoint(issuer: &str, endpoint: &str) -> Result<String, String> {
+    let issuer = url::Url::parse(issuer).map_err(|_| "the issuer is not a URL".to_string())?;
+    let url = url::Url::parse(endpoint).map_err(|_| "an endpoint is not a URL".to_string())?;
+    let loopback_http = issuer.scheme() == "http"
+        && match issuer.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+    let scheme_ok = url.scheme() == "https" || (loopback_http && url.scheme() == "http");
+    if !scheme_ok {
+        return Err(format!("{endpoint} is not https"));
+    }
+    if url.host() != issuer.host() || url.port_or_known_default() != issuer.port_or_known_default()
+    {
+        return Err(format!("{endpoint} is not on the issuer's host"));
+    }
+    Ok(endpoint.to_string())
+}
+
+#[cfg(test)]
+mod discovered_endpoint_tests {
+    use super::discovered_endpoint;
+
+    #[test]
+    fn only_https_on_the_issuers_host_or_http_on_a_loopback_issuer() {
+        let ok = |issuer, endpoint| discovered_endpoint(issuer, endpoint).is_ok();
+        assert!(ok(
+            "https://idp.example.com",
+            "https://idp.example.com/oauth/revoke"
+        ));
+        assert!(!ok(
+            "https://idp.example.com",
+            "http://idp.example.com/oauth/revoke"
+        ));
+        assert!(!ok(
+            "https://idp.example.com",
+            "https://evil.example.net/revoke"
+        ));
+        assert!(!ok(
+            "https://idp.example.com",
+            "https://idp.example.com:8443/revoke"
+        ));
+        assert!(ok(
+            "http://127.0.0.1:3000",
+            "http://127.0.0.1:3000/token/revocation"
+        ));
+        assert!(!ok(
+            "http://127.0.0.1:3000",
+            "http://127.0.0.2:3000/token/revocation"
+        ));
+        assert!(!ok("http://idp.internal", "http://idp.internal/revoke"));
+        assert!(!ok("https://idp.example.com", "file:///etc/passwd"));
+    }
 }

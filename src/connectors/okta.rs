@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::call_error::CallError;
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
-use super::{retry_after, without_url, Revocation, Target, Verdict};
+use super::{body, retry_after, without_url, Revocation, Target, Verdict};
 
 pub struct Okta {
     org_url: String,
@@ -54,6 +54,7 @@ impl Okta {
         http: &reqwest::Client,
         method: reqwest::Method,
         url: &str,
+        limit: usize,
     ) -> Result<Answer, CallError> {
         let response = http
             .request(method, url)
@@ -75,13 +76,17 @@ impl Okta {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(super::github_org::next_link);
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let body = body::json(response, limit).await;
         match status {
             429 | 500..=599 => Err(CallError::Transient(format!("Okta answered {status}"), after)),
             401 | 403 => Err(CallError::Permanent(format!(
                 "Okta answered {status}: the token needs okta.apiTokens.manage and okta.users.manage"
             ))),
-            _ => Ok(Answer { status, body, next }),
+            _ => Ok(Answer {
+                status,
+                body: body.map_err(|e| CallError::Permanent(format!("Okta {e}")))?,
+                next,
+            }),
         }
     }
 
@@ -113,6 +118,7 @@ impl Okta {
                 http,
                 reqwest::Method::DELETE,
                 &format!("{}{path}", self.org_url),
+                body::ANSWER_LIMIT,
             )
             .await
         {
@@ -133,6 +139,7 @@ impl Okta {
                 http,
                 reqwest::Method::GET,
                 &format!("{}{path}", self.org_url),
+                body::ANSWER_LIMIT,
             )
             .await
         {
@@ -170,7 +177,9 @@ impl Okta {
                 self.own(next)?
             };
             pace.ready().await;
-            let answer = self.call(http, reqwest::Method::GET, &url).await?;
+            let answer = self
+                .call(http, reqwest::Method::GET, &url, body::PAGE_LIMIT)
+                .await?;
             let mut emails = HashMap::new();
             let mut found = Vec::new();
             for token in answer.body.as_array().into_iter().flatten() {
@@ -214,7 +223,9 @@ impl Okta {
             self.own(next)?
         };
         pace.ready().await;
-        let users = self.call(http, reqwest::Method::GET, &url).await?;
+        let users = self
+            .call(http, reqwest::Method::GET, &url, body::PAGE_LIMIT)
+            .await?;
         let mut found = Vec::new();
         for user in users.body.as_array().into_iter().flatten() {
             let Some(id) = user["id"].as_str() else {
@@ -243,6 +254,7 @@ impl Okta {
                 http,
                 reqwest::Method::GET,
                 &format!("{}/api/v1/users/{user}/clients", self.org_url),
+                body::PAGE_LIMIT,
             )
             .await?;
         if clients.status == 404 {
@@ -262,7 +274,9 @@ impl Okta {
                 "{}/api/v1/users/{user}/clients/{client_id}/tokens",
                 self.org_url
             );
-            let tokens = self.call(http, reqwest::Method::GET, &url).await?;
+            let tokens = self
+                .call(http, reqwest::Method::GET, &url, body::PAGE_LIMIT)
+                .await?;
             for token in tokens.body.as_array().into_iter().flatten() {
                 let Some(token_id) = token["id"].as_str() else {
                     continue;
@@ -321,6 +335,7 @@ impl Okta {
                 http,
                 reqwest::Method::GET,
                 &format!("{}/api/v1/users/{user}", self.org_url),
+                body::ANSWER_LIMIT,
             )
             .await?;
         let email = (answer.status == 200)

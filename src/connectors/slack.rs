@@ -5,7 +5,9 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 use super::options::Options;
-use super::{required_secret, retry_after, unreachable, without_url, Revocation, Target, Verdict};
+use super::{
+    body, required_secret, retry_after, unreachable, without_url, Revocation, Target, Verdict,
+};
 
 pub struct Slack {
     api_url: String,
@@ -44,7 +46,14 @@ impl Slack {
         http: &reqwest::Client,
         method: &str,
         token: &secrecy::SecretString,
-    ) -> Result<(u16, Option<std::time::Duration>, Value), reqwest::Error> {
+    ) -> Result<
+        (
+            u16,
+            Option<std::time::Duration>,
+            Result<Value, body::TooLarge>,
+        ),
+        reqwest::Error,
+    > {
         let response = http
             .post(format!("{}/{method}", self.api_url))
             .bearer_auth(token.expose_secret())
@@ -52,7 +61,7 @@ impl Slack {
             .await?;
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
-        let body = response.json().await.unwrap_or(Value::Null);
+        let body = body::json(response, body::ANSWER_LIMIT).await;
         Ok((status, after, body))
     }
 
@@ -76,6 +85,10 @@ impl Slack {
                 after,
             };
         }
+        let body = match body {
+            Ok(body) => body,
+            Err(too_large) => return Revocation::Permanent(format!("Slack {too_large}")),
+        };
         let error = body.get("error").and_then(Value::as_str).unwrap_or("");
         match body.get("ok").and_then(Value::as_bool) {
             Some(true) => Revocation::Revoked,
@@ -101,6 +114,10 @@ impl Slack {
             Err(err) => {
                 return Verdict::Unknown(format!("Slack unreachable: {}", without_url(&err)))
             }
+        };
+        let body = match body {
+            Ok(body) => body,
+            Err(too_large) => return Verdict::Unknown(format!("Slack {too_large}")),
         };
         let error = body.get("error").and_then(Value::as_str).unwrap_or("");
         match body.get("ok").and_then(Value::as_bool) {

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::discovery::{Found, FoundOwner, Listing, ListingError, Pace};
 use super::options::Options;
-use super::{retry_after, unreachable, without_url, Revocation, Target, Verdict};
+use super::{body, retry_after, unreachable, without_url, Revocation, Target, Verdict};
 
 pub struct Vault {
     address: String,
@@ -290,7 +290,12 @@ impl Vault {
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
         if (200..=299).contains(&status) {
-            return response.json().await.map_err(|_| ListingError::Retry {
+            let answer = body::bytes(response, body::PAGE_LIMIT)
+                .await
+                .map_err(|too_large| {
+                    ListingError::Permanent(format!("Vault {path} {too_large}"))
+                })?;
+            return serde_json::from_slice(&answer).map_err(|_| ListingError::Retry {
                 error: format!("Vault {path} answered what ownerbound cannot read"),
                 after: None,
             });
@@ -356,7 +361,10 @@ fn found_token(accessor: &str, data: &Value) -> Found {
 /// Vault's `{"errors": [...]}`, shortened and without the target's secret, for the
 /// audit and alerts.
 async fn errors(response: reqwest::Response, target: &Target) -> String {
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let body = match body::json(response, body::ANSWER_LIMIT).await {
+        Ok(body) => body,
+        Err(too_large) => return format!("Vault {too_large}"),
+    };
     let mut text = body
         .get("errors")
         .and_then(Value::as_array)

@@ -531,3 +531,88 @@ crate::on_each_engine!(
     hostile_query_strings_are_never_echoed,
     token_lists_are_paginated,
 );
+
+/// A provider that answers every request with 200 and a body that never ends
+/// (chunked, so no length says so up front), or with a `Content-Length` of a
+/// gigabyte; counts what it managed to send.
+struct EndlessProvider {
+    base: String,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl EndlessProvider {
+    async fn start(declare_length: bool) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 8192];
+                    let _ = socket.read(&mut request).await;
+                    let head = if declare_length {
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n"
+                    } else {
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    };
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = vec![b' '; 64 * 1024];
+                    let framed = [
+                        format!("{:x}\r\n", chunk.len()).into_bytes(),
+                        chunk,
+                        b"\r\n".to_vec(),
+                    ]
+                    .concat();
+                    // Bounded: at most 256 MiB, far past any cap.
+                    for _ in 0..4096 {
+                        let piece = if declare_length {
+                            &framed[8..]
+                        } else {
+                            &framed[..]
+                        };
+                        if socket.write_all(piece).await.is_err() {
+                            return;
+                        }
+                        counter.fetch_add(piece.len() as u64, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        Self { base, sent }
+    }
+}
+
+async fn an_oversized_provider_answer_is_a_clear_error_not_memory(engine: Engine) {
+    for declare_length in [false, true] {
+        let Some(app) = spawn_app_with(engine, |_| {}).await else {
+            return;
+        };
+        let provider = EndlessProvider::start(declare_length).await;
+        let ids = app
+            .offboard_owner_of(json!([{"provider": "internal", "kind": "api_key",
+                                       "external_id": "endless-1"}]))
+            .await;
+        app.run_jobs_with(json!([{"name": "internal", "kind": "http",
+            "url": format!("{}/hook", provider.base),
+            "signing_secret": "endless-provider-signing-key-01"}]))
+            .await;
+        let items = app.case_items().await;
+        let (status, detail) = &items[&ids[0]];
+        assert_eq!(status, "needs_attention", "{detail}");
+        assert!(
+            detail.contains("more than 262144 bytes"),
+            "the error says why: {detail}"
+        );
+        // Refused at the cap (plus what was in flight in the socket buffers), never
+        // read whole; a declared length over the cap is refused unread.
+        let sent = provider.sent.load(Ordering::Relaxed);
+        assert!(sent < 16 * 1024 * 1024, "{sent} bytes were sent");
+    }
+}
+
+crate::on_each_engine!(an_oversized_provider_answer_is_a_clear_error_not_memory);
