@@ -15,13 +15,12 @@
 //! create databases) runs it in a fresh PostgreSQL database, dropped afterwards.
 //! OWNERBOUND_BENCH_PEOPLE changes the number of departures.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use futures_util::future::join_all;
 use ownerbound::config::Settings;
 use ownerbound::startup::Application;
 use secrecy::SecretString;
-use serde_json::{json, Value};
+use serde_json::json;
 
 // The tests' harness for the real authorization server, shared rather than copied.
 #[path = "../tests/api/oauth_peer.rs"]
@@ -35,26 +34,14 @@ use oauth_peer::{OAuthServer, REVOKER_CLIENT};
 
 mod common;
 
-use common::{BenchDatabase, ADMIN};
+use common::{depart, enrol_owner, percentile, BenchDatabase, ADMIN, DEPARTURE_POLL};
 const TOKENS_PER_PERSON: usize = 3;
-const POLL: Duration = Duration::from_millis(5);
-/// A departure that takes longer than this is a failure, not a figure.
-const GIVE_UP: Duration = Duration::from_secs(120);
 /// Fresh tokens revoked and introspected by the provider alone.
 const PROVIDER_SAMPLES: usize = 50;
 
-/// Nearest-rank percentile, in milliseconds.
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1].as_secs_f64() * 1000.0
-}
-
 #[tokio::main]
 async fn main() {
-    let people: usize = std::env::var("OWNERBOUND_BENCH_PEOPLE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let people = common::env_usize("OWNERBOUND_BENCH_PEOPLE", 20);
     let oauth = OAuthServer::start().expect("run `npm ci` in tests/peers first");
     let dir = tempfile::tempdir().unwrap();
     let database = BenchDatabase::create(dir.path()).await;
@@ -80,51 +67,14 @@ async fn main() {
 
     // Set-up (not measured): a SCIM token; per person a SCIM user and an agent with
     // three tokens.
-    let scim: Value = http
-        .post(format!("{base}/api/v1/tokens"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "bench-idp", "scope": "scim"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let scim = scim["token"].as_str().unwrap().to_string();
+    let scim = common::scim_token(&http, &base).await;
     let mut owners = Vec::new();
     for i in 0..people {
-        let user: Value = http
-            .post(format!("{base}/scim/v2/Users"))
-            .bearer_auth(&scim)
-            .json(
-                &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                "userName": format!("leaver{i}@example.com"), "active": true}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = user["id"].as_str().expect("a SCIM user").to_string();
         let mut tokens = Vec::new();
         for _ in 0..TOKENS_PER_PERSON {
             tokens.push(oauth.token().await);
         }
-        let credentials: Vec<Value> = tokens
-            .iter()
-            .map(|t| json!({"provider": "corp-oauth", "kind": "oauth_access_token", "secret": t}))
-            .collect();
-        let response = http
-            .post(format!("{base}/api/v1/agents"))
-            .bearer_auth(ADMIN)
-            .json(
-                &json!({"name": format!("agent-{i}"), "owner_id": id, "credentials": credentials}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "{}", response.status());
+        let id = enrol_owner(&http, &base, &scim, i, "corp-oauth", &tokens).await;
         owners.push((id, tokens));
     }
 
@@ -132,40 +82,12 @@ async fn main() {
     let mut departures = Vec::new();
     let mut acknowledged = Vec::new();
     for (id, tokens) in &owners {
-        let started = Instant::now();
-        let response = http
-            .patch(format!("{base}/scim/v2/Users/{id}"))
-            .bearer_auth(&scim)
-            .header("Content-Type", "application/scim+json")
-            .body(
-                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "replace", "value": {"active": false}}]})
-                .to_string(),
-            )
-            .send()
-            .await
-            .unwrap();
-        acknowledged.push(started.elapsed());
-        assert_eq!(response.status(), 200, "the deactivation was refused");
-        let mut alive: Vec<&String> = tokens.iter().collect();
-        loop {
-            let answers = join_all(alive.iter().map(|t| oauth.is_active(t))).await;
-            alive = alive
-                .into_iter()
-                .zip(answers)
-                .filter_map(|(token, active)| active.then_some(token))
-                .collect();
-            if alive.is_empty() {
-                break;
-            }
-            assert!(
-                started.elapsed() < GIVE_UP,
-                "{} tokens still active {GIVE_UP:?} after the departure of {id}",
-                alive.len()
-            );
-            tokio::time::sleep(POLL).await;
-        }
-        departures.push(started.elapsed());
+        let departure = depart(&http, &base, &scim, id, tokens, async |t: &str| {
+            oauth.is_active(t).await
+        })
+        .await;
+        acknowledged.push(departure.acknowledged);
+        departures.push(departure.proven);
     }
 
     // The provider alone, same run: revoke a fresh token, then introspect it.
@@ -199,7 +121,7 @@ async fn main() {
         "[{}, {workers} workers] {people} departures one after another, {TOKENS_PER_PERSON} tokens each; \
          SCIM PATCH sent → all tokens inactive at the provider (polled every {} ms):",
         engine,
-        POLL.as_millis()
+        DEPARTURE_POLL.as_millis()
     );
     println!(
         "  departure: p50 {p50:.1} ms, p99 {:.1} ms, max {:.1} ms (PATCH answered: p50 {:.1} ms)",

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use ownerbound::config::Settings;
 use ownerbound::startup::Application;
 use secrecy::SecretString;
@@ -185,10 +186,16 @@ impl Instance {
 
 /// A SCIM bearer token minted with the admin token at `base`.
 pub async fn scim_token(http: &reqwest::Client, base: &str) -> String {
+    scim_token_named(http, base, "bench-idp").await
+}
+
+/// A SCIM bearer token called `name` (live token names are unique), minted with the
+/// admin token at `base`.
+pub async fn scim_token_named(http: &reqwest::Client, base: &str, name: &str) -> String {
     let answer: serde_json::Value = http
         .post(format!("{base}/api/v1/tokens"))
         .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"name": "bench-idp", "scope": "scim"}))
+        .json(&serde_json::json!({"name": name, "scope": "scim"}))
         .send()
         .await
         .unwrap()
@@ -196,4 +203,114 @@ pub async fn scim_token(http: &reqwest::Client, base: &str) -> String {
         .await
         .unwrap();
     answer["token"].as_str().expect("a SCIM token").to_string()
+}
+
+/// Nearest-rank percentile, in milliseconds.
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1000.0
+}
+
+/// How often a departure's tokens are introspected until none is active.
+pub const DEPARTURE_POLL: Duration = Duration::from_millis(5);
+/// A departure that takes longer than this is a failure, not a figure.
+const DEPARTURE_GIVE_UP: Duration = Duration::from_secs(120);
+
+/// Person `i` at `base`: a SCIM user (created with the `scim` token) owning one agent
+/// that holds `tokens` of `provider`. Returns the user's SCIM id.
+pub async fn enrol_owner(
+    http: &reqwest::Client,
+    base: &str,
+    scim: &str,
+    i: usize,
+    provider: &str,
+    tokens: &[String],
+) -> String {
+    let user: serde_json::Value = http
+        .post(format!("{base}/scim/v2/Users"))
+        .bearer_auth(scim)
+        .json(
+            &serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": format!("leaver{i}@example.com"), "active": true}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = user["id"].as_str().expect("a SCIM user").to_string();
+    let credentials: Vec<serde_json::Value> = tokens
+        .iter()
+        .map(|t| serde_json::json!({"provider": provider, "kind": "oauth_access_token", "secret": t}))
+        .collect();
+    let response = http
+        .post(format!("{base}/api/v1/agents"))
+        .bearer_auth(ADMIN)
+        .json(
+            &serde_json::json!({"name": format!("agent-{i}"), "owner_id": id, "credentials": credentials}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    id
+}
+
+/// How long one departure took, from sending its SCIM PATCH.
+pub struct Departure {
+    /// Until the PATCH was answered.
+    pub acknowledged: Duration,
+    /// Until every token of the owner was inactive at the provider.
+    pub proven: Duration,
+}
+
+/// The departure of SCIM user `id`: an Okta-style `PATCH` with `active: false`, then
+/// `is_active` (the provider's RFC 7662 introspection) every [`DEPARTURE_POLL`] until
+/// none of `tokens` is active.
+pub async fn depart(
+    http: &reqwest::Client,
+    base: &str,
+    scim: &str,
+    id: &str,
+    tokens: &[String],
+    is_active: impl AsyncFn(&str) -> bool,
+) -> Departure {
+    let started = Instant::now();
+    let response = http
+        .patch(format!("{base}/scim/v2/Users/{id}"))
+        .bearer_auth(scim)
+        .header("Content-Type", "application/scim+json")
+        .body(
+            serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "value": {"active": false}}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let acknowledged = started.elapsed();
+    assert_eq!(response.status(), 200, "the deactivation was refused");
+    let mut alive: Vec<&String> = tokens.iter().collect();
+    loop {
+        let answers = join_all(alive.iter().map(|t| is_active(t))).await;
+        alive = alive
+            .into_iter()
+            .zip(answers)
+            .filter_map(|(token, active)| active.then_some(token))
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEPARTURE_GIVE_UP,
+            "{} tokens still active {DEPARTURE_GIVE_UP:?} after the departure of {id}",
+            alive.len()
+        );
+        tokio::time::sleep(DEPARTURE_POLL).await;
+    }
+    Departure {
+        acknowledged,
+        proven: started.elapsed(),
+    }
 }
