@@ -107,6 +107,11 @@ pub struct Settings {
     pub findings: crate::findings::FindingsConfig,
     /// Inbound request limits (`[rate_limits]`).
     pub rate_limits: RateLimitSettings,
+    /// Stored secrets sealed again per transaction during a master key rotation.
+    pub key_rotation_batch_size: u32,
+    /// Pause between those transactions, in milliseconds, leaving the database to
+    /// other writers.
+    pub key_rotation_pause_ms: u64,
     /// Allow `smtp://user:password@…` without TLS, sending the password and every
     /// report in clear. Only for a relay on a network you trust.
     pub smtp_insecure_allow_plaintext_auth: bool,
@@ -187,6 +192,8 @@ impl Default for Settings {
             providers: Vec::new(),
             findings: crate::findings::FindingsConfig::default(),
             rate_limits: RateLimitSettings::default(),
+            key_rotation_batch_size: 100,
+            key_rotation_pause_ms: 20,
             smtp_insecure_allow_plaintext_auth: false,
         }
     }
@@ -368,6 +375,12 @@ impl Settings {
                 "must be from 60 seconds to 30 days",
             ));
         }
+        if !(1..=10_000).contains(&self.key_rotation_batch_size) {
+            return Err(bad("key_rotation_batch_size", "must be from 1 to 10000"));
+        }
+        if self.key_rotation_pause_ms > 60_000 {
+            return Err(bad("key_rotation_pause_ms", "must be at most 60000"));
+        }
         if self.report_check_interval_seconds == 0 {
             return Err(bad(
                 "report_check_interval_seconds",
@@ -398,6 +411,14 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// How a master key rotation paces itself.
+    pub fn key_rotation_pace(&self) -> crate::key_rotation::Pace {
+        crate::key_rotation::Pace {
+            batch_size: i64::from(self.key_rotation_batch_size),
+            pause: std::time::Duration::from_millis(self.key_rotation_pause_ms),
+        }
     }
 
     /// The socket address to bind.
@@ -478,6 +499,8 @@ fn typed_env_value(key: &str, value: &str) -> figment::value::Value {
             | "job_workers"
             | "retry_deadline_seconds"
             | "report_check_interval_seconds"
+            | "key_rotation_batch_size"
+            | "key_rotation_pause_ms"
             | "hooks_per_second"
             | "hooks_burst"
             | "address_per_second"

@@ -19,6 +19,7 @@ pub mod hr;
 pub mod inbound;
 pub mod inventory;
 pub mod jobs;
+pub mod key_rotation;
 pub mod lifecycle;
 pub mod offboarding;
 pub mod report;

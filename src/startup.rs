@@ -39,6 +39,7 @@ pub struct Application {
     policy: crate::offboarding::SharedPolicy,
     job_workers: usize,
     retry_deadline: std::time::Duration,
+    key_rotation: crate::key_rotation::Pace,
     keys: SecretKeys,
     alerts: Option<crate::alerts::AlertConfig>,
     providers: Arc<std::collections::BTreeMap<String, crate::connectors::providers::Provider>>,
@@ -109,25 +110,18 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     }
 }
 
-/// Loads the master key and checks it is the one this database was set up with.
+/// Loads the master key and checks it is the one this database was set up with (or,
+/// during a rotation, either of its two keys; see [`crate::key_rotation`]).
 pub async fn open_keys(settings: &Settings, store: &Store) -> anyhow::Result<SecretKeys> {
-    let keys = SecretKeys::new(&load_master_key(settings)?);
-    let recorded = store
-        .meta_insert_once(MASTER_KEY_CHECK, keys.key_check())
-        .await
-        .context("while checking the master key")?;
-    if recorded != keys.key_check() {
-        anyhow::bail!(
-            "invalid configuration: OWNERBOUND_MASTER_KEY (master_key) is not the key this database was \
-             set up with, so its stored secrets cannot be decrypted. Restore the original key (or key file \
-             beside a SQLite database) and start again."
-        );
+    let master = load_master_key(settings)?;
+    match crate::key_rotation::open_keys(store, &master).await {
+        Ok(keys) => Ok(keys),
+        Err(crate::key_rotation::KeyError::Store(err)) => {
+            Err(anyhow::Error::new(err).context("while checking the master key"))
+        }
+        Err(err) => anyhow::bail!("invalid configuration: {err}"),
     }
-    Ok(keys)
 }
-
-/// `instance_meta` entry holding [`SecretKeys::key_check`].
-const MASTER_KEY_CHECK: &str = "master_key_check";
 
 impl Application {
     /// Connects, migrates, bootstraps the admin token and binds the listener.
@@ -162,6 +156,7 @@ impl Application {
         let policy = settings.shared_credentials;
         let job_workers = settings.job_workers;
         let retry_deadline = std::time::Duration::from_secs(settings.retry_deadline_seconds);
+        let key_rotation = settings.key_rotation_pace();
         let alerts = crate::alerts::AlertConfig::from_settings(&settings);
         let providers = Arc::new(
             crate::connectors::providers::index(&settings.providers, &mut |warning| {
@@ -209,6 +204,7 @@ impl Application {
             policy,
             job_workers,
             retry_deadline,
+            key_rotation,
             alerts,
             keys,
             providers,
@@ -280,6 +276,11 @@ impl Application {
                 self.shutdown.clone(),
             ));
         }
+        tokio::spawn(crate::key_rotation::watch(
+            self.store.clone(),
+            self.keys.clone(),
+            self.shutdown.clone(),
+        ));
         tokio::spawn(forget_quiet_clients(
             self.inbound.clone(),
             self.shutdown.clone(),
@@ -293,6 +294,7 @@ impl Application {
         jobs.policy = self.policy;
         jobs.alerts = self.alerts.clone();
         jobs.retry_deadline = self.retry_deadline;
+        jobs.key_rotation = self.key_rotation;
         // With no workers this instance runs no jobs (and registers no instance).
         let workers = (self.job_workers > 0).then(|| {
             tokio::spawn(crate::jobs::run_workers(

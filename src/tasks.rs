@@ -39,6 +39,8 @@ pub enum Task {
     Report { report_id: String },
     /// Email an alert to the security recipients.
     Alert { subject: String, body: String },
+    /// Seal every stored secret again under the new master key `key_id`.
+    RotateKeys { key_id: String },
 }
 
 /// The case item a revocation task works on.
@@ -69,6 +71,7 @@ impl Task {
             Self::Discover { .. } => "discover",
             Self::Report { .. } => "report",
             Self::Alert { .. } => "alert",
+            Self::RotateKeys { .. } => "rotate_keys",
         }
     }
 

@@ -132,7 +132,7 @@ async fn claim_verification_token(
         .keys
         .decrypt(&sealed, &crate::hr::verification_context(source))
         .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
         .ok_or_else(|| ApiError::internal(&crate::crypto::CryptoError::Decrypt))?;
     tx.append_audit(
         &crate::audit::AuditEntry::new(

@@ -14,6 +14,7 @@ pub mod error;
 pub mod findings;
 mod hr;
 pub mod json;
+mod keys;
 pub mod offboarding;
 pub mod people;
 pub mod reports;
@@ -48,6 +49,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .configure(findings::routes)
                 .configure(reports::routes)
                 .configure(discoveries::routes)
+                .configure(keys::routes)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::not_found("endpoint"))
                 })),

@@ -15,6 +15,7 @@ use crate::startup::{cancel_on_signals, open_store, Application};
 use crate::store::Store;
 
 pub mod import;
+mod keys;
 mod report;
 mod tasks;
 
@@ -59,6 +60,9 @@ pub enum Command {
     /// Inspect and retry queued jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Rotate the master key that encrypts stored secrets, and watch the rotation.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Preview or send the orphaned-agent report.
     #[command(subcommand)]
     Report(report::ReportCommand),
@@ -167,6 +171,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCod
             reason,
         } => offboard(&settings, &person, dry_run, reason).await,
         Command::Jobs(cmd) => jobs(&settings, cmd).await,
+        Command::Keys(cmd) => keys::run(&settings, cmd).await,
         Command::Discover { provider } => discover(&settings, provider).await,
     }
 }
@@ -241,6 +246,7 @@ async fn job_context(settings: &Settings, store: &Store) -> anyhow::Result<crate
     ctx.policy = settings.shared_credentials;
     ctx.alerts = crate::alerts::AlertConfig::from_settings(settings);
     ctx.retry_deadline = std::time::Duration::from_secs(settings.retry_deadline_seconds);
+    ctx.key_rotation = settings.key_rotation_pace();
     Ok(ctx)
 }
 

@@ -32,6 +32,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
         cfg.service(
             web::scope("/hooks/hr")
                 .app_data(web::PayloadConfig::new(max_body_bytes))
+                .wrap(actix_web::middleware::from_fn(screen))
                 .service(crate::api::resource("/{source}").route(web::post().to(receive))),
         );
     }
@@ -46,31 +47,6 @@ async fn receive(
     let address = state
         .inbound
         .client_address(req.peer_addr().map(|a| a.ip()), req.headers());
-    if let Err(limited) = state.inbound.check_hook(address) {
-        if let Err(err) = state
-            .rate_limited
-            .record(&state.store, "hooks", "rate_limited")
-            .await
-        {
-            tracing::warn!(error = %err, "could not count a rate-limited webhook");
-        }
-        let problem = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "too many requests; retry after {} s",
-                limited.retry_after_seconds()
-            ),
-        );
-        let mut response = actix_web::ResponseError::error_response(&problem);
-        response.headers_mut().insert(
-            actix_web::http::header::RETRY_AFTER,
-            limited.retry_after_seconds().into(),
-        );
-        return Ok(response);
-    }
-    // Unknown sources answer as a known source's unsigned request does, so source
-    // names cannot be probed (and are not counted: anyone can make up names).
     let Some(source) = state.hr_sources.get(source.as_str()) else {
         return Err(refused());
     };
@@ -187,6 +163,50 @@ fn gusto_verification_token(body: &[u8]) -> Option<String> {
 /// The encryption context of a source's verification tokens.
 pub fn verification_context(source: &str) -> String {
     format!("hr_verification_token:{source}")
+}
+
+/// Middleware: what can be refused without the body is refused before the body is
+/// read (up to `max_body_bytes`, which a flood would otherwise make ownerbound read
+/// and copy for every request): a client over its address's limit gets 429, and an
+/// unknown source the answer an unsigned request to a known one gets, so source
+/// names cannot be probed (nor counted: anyone can make up names).
+async fn screen(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered")
+        .clone();
+    let address = state
+        .inbound
+        .client_address(req.peer_addr().map(|a| a.ip()), req.headers());
+    if let Err(limited) = state.inbound.check_hook(address) {
+        if let Err(err) = state
+            .rate_limited
+            .record(&state.store, "hooks", "rate_limited")
+            .await
+        {
+            tracing::warn!(error = %err, "could not count a rate-limited webhook");
+        }
+        let problem = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many requests; retry after {} s",
+                limited.retry_after_seconds()
+            ),
+        );
+        return Err(limited.into_error(
+            actix_web::ResponseError::error_response(&problem),
+            "rate limited",
+        ));
+    }
+    let source = req.path().strip_prefix("/hooks/hr/").unwrap_or_default();
+    if !state.hr_sources.contains_key(source) {
+        return Err(refused().into());
+    }
+    next.call(req).await
 }
 
 /// The one answer to every request not known to be authentic.

@@ -106,6 +106,8 @@ pub struct Context {
     /// The registered instance whose workers hold the leases; None for an
     /// unregistered runner (tests driving jobs step by step).
     pub instance: Option<String>,
+    /// How a master key rotation paces its batches.
+    pub key_rotation: crate::key_rotation::Pace,
 }
 
 impl Context {
@@ -127,6 +129,7 @@ impl Context {
             limits: Arc::default(),
             retry_deadline: Duration::from_secs(24 * 60 * 60),
             instance: None,
+            key_rotation: crate::key_rotation::Pace::default(),
         }
     }
 
@@ -331,6 +334,7 @@ async fn run(ctx: &Context, job: &Job, slot: Option<Slot>) -> Outcome {
                     Err(DeliveryError::Permanent(reason)) => Outcome::Permanent(reason),
                 })
         }
+        Task::RotateKeys { key_id } => return rotate_keys(ctx, job, &key_id).await,
         Task::Alert { subject, body } => Ok(match &ctx.alerts {
             Some(config) => match crate::alerts::send(config, &subject, &body).await {
                 Ok(()) => Outcome::Done,
@@ -369,6 +373,30 @@ async fn discover(ctx: &Context, job: &Job, provider: &str, trigger: &str) -> St
         } => Outcome::Retry { error, after },
         RunOutcome::Failed { error, .. } => Outcome::Permanent(error),
     })
+}
+
+/// The master key rotation as a job: its batches renew the job's lease, so an
+/// instance that dies mid-way loses the job to another within seconds, which goes on
+/// where it stopped.
+async fn rotate_keys(ctx: &Context, job: &Job, key_id: &str) -> Outcome {
+    use crate::key_rotation::{run, Step};
+    let lease = job.lease_owner.clone().unwrap_or_default();
+    let keep_lease = || async {
+        let mut tx = ctx.store.begin().await?;
+        let until = now() + chrono::Duration::from_std(LEASE).expect("small duration");
+        let held = tx.extend_job_lease(&job.id, &lease, until).await?;
+        tx.commit().await?;
+        Ok(held)
+    };
+    match run(&ctx.store, &ctx.keys, key_id, ctx.key_rotation, keep_lease).await {
+        Ok(Step::Finished | Step::NotRunning) => Outcome::Done,
+        Ok(Step::TooEarly(after)) => Outcome::Defer { after },
+        Ok(Step::LeaseLost) => Outcome::Completed,
+        Err(err) => Outcome::Retry {
+            error: format!("key rotation: {err}"),
+            after: None,
+        },
+    }
 }
 
 /// Records an outcome, fenced by the claim's lease.

@@ -357,10 +357,24 @@ async fn fenced(ctx: &Context, job: &Job) -> StoreResult<Option<Tx>> {
 /// for the provider calls only.
 async fn target(ctx: &Context, credential_id: &str) -> StoreResult<Target> {
     let credential = ctx.store.get_credential(credential_id).await?;
-    let sealed = ctx.store.sealed_secret(credential_id).await?;
-    let secret = sealed
-        .and_then(|s| ctx.keys.decrypt(&s, credential_id).ok())
-        .map(|bytes| secrecy::SecretString::from(String::from_utf8_lossy(&bytes).into_owned()));
+    let secret = match ctx.store.sealed_secret(credential_id).await? {
+        // A secret sealed under a key another instance began rotating to is opened
+        // once this instance has joined the rotation.
+        Some(sealed) => {
+            match crate::key_rotation::decrypt(&ctx.store, &ctx.keys, &sealed, credential_id).await
+            {
+                Ok(bytes) => Some(secrecy::SecretString::from(
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                )),
+                Err(err) => {
+                    tracing::error!(credential = %credential_id, error = %err,
+                        "the stored secret cannot be decrypted");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     Ok(Target {
         credential_id: credential_id.to_string(),
         kind: credential.kind.to_string(),

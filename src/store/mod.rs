@@ -38,6 +38,7 @@ pub mod offboarding;
 pub mod people;
 pub mod provider_health;
 pub mod reports;
+pub mod sealed;
 mod sqlite_writer;
 pub mod tokens;
 
@@ -666,4 +667,50 @@ fn keep_private(path: &std::path::Path) {
     }
     #[cfg(not(unix))]
     let _ = path;
+}
+
+impl Tx {
+    /// Records a fact unless one is already recorded, in one transaction with what
+    /// goes with it; returns whether this call recorded it.
+    pub async fn meta_insert_once(&mut self, name: &str, value: &str) -> StoreResult<bool> {
+        let done = with_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO instance_meta (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(name)
+            .bind(value)
+            .bind(now())
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Records a fact in this transaction, replacing any earlier value.
+    pub async fn meta_put(&mut self, name: &str, value: &str) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO instance_meta (name, value, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
+            )
+            .bind(name)
+            .bind(value)
+            .bind(now())
+            .execute(&mut *c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Forgets a fact in this transaction.
+    pub async fn meta_delete(&mut self, name: &str) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query("DELETE FROM instance_meta WHERE name = $1")
+                .bind(name)
+                .execute(&mut *c)
+                .await?;
+        });
+        Ok(())
+    }
 }

@@ -18,10 +18,10 @@ use crate::on_each_engine;
 use crate::service_process::{Database, ServiceConfig, ServiceProcess};
 
 /// How long anything the engine does "within seconds" may take here.
-const WITHIN_SECONDS: Duration = Duration::from_secs(60);
+pub(crate) const WITHIN_SECONDS: Duration = Duration::from_secs(60);
 
 /// A `[[providers]]` entry for the authorization server at `base`.
-fn provider_toml(name: &str, base: &str, extra: &str) -> String {
+pub(crate) fn provider_toml(name: &str, base: &str, extra: &str) -> String {
     format!(
         "[[providers]]\nname = \"{name}\"\nkind = \"oauth2\"\n\
          revocation_endpoint = \"{base}/token/revocation\"\n\
@@ -31,7 +31,12 @@ fn provider_toml(name: &str, base: &str, extra: &str) -> String {
     )
 }
 
-async fn json(service: &ServiceProcess, method: Method, path: &str, body: Option<Value>) -> Value {
+pub(crate) async fn json(
+    service: &ServiceProcess,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
     let mut request = service.request(method, path);
     if let Some(body) = body {
         request = request.json(&body);
@@ -49,7 +54,11 @@ async fn json(service: &ServiceProcess, method: Method, path: &str, body: Option
 
 /// A person owning one agent with these tokens (provider name, token); returns the
 /// person's id.
-async fn owner_of(service: &ServiceProcess, n: usize, tokens: &[(&str, &str)]) -> String {
+pub(crate) async fn owner_of(
+    service: &ServiceProcess,
+    n: usize,
+    tokens: &[(&str, &str)],
+) -> String {
     let person = json(
         service,
         Method::POST,
@@ -71,7 +80,7 @@ async fn owner_of(service: &ServiceProcess, n: usize, tokens: &[(&str, &str)]) -
     person["id"].as_str().unwrap().to_string()
 }
 
-async fn offboard(service: &ServiceProcess, person: &str) {
+pub(crate) async fn offboard(service: &ServiceProcess, person: &str) {
     json(
         service,
         Method::POST,
@@ -82,7 +91,7 @@ async fn offboard(service: &ServiceProcess, person: &str) {
 }
 
 /// Waits until `done` holds, at most `bound`; panics naming `what` otherwise.
-async fn eventually<F, Fut>(what: &str, bound: Duration, mut done: F) -> Duration
+pub(crate) async fn eventually<F, Fut>(what: &str, bound: Duration, mut done: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -95,7 +104,7 @@ where
     started.elapsed()
 }
 
-async fn all_inactive(oauth: &OAuthServer, tokens: &[String]) -> bool {
+pub(crate) async fn all_inactive(oauth: &OAuthServer, tokens: &[String]) -> bool {
     for token in tokens {
         if oauth.is_active(token).await {
             return false;

@@ -35,6 +35,7 @@ mod hostile;
 mod hr;
 mod instances;
 mod job_engine;
+mod key_rotation;
 mod moto_peer;
 mod oauth_peer;
 mod offboarding;

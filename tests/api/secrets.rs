@@ -81,7 +81,7 @@ async fn a_stored_secret_appears_in_no_response_log_or_database_plaintext(app: T
     };
     assert!(!contains(&sealed, secret.as_bytes()));
     assert_eq!(
-        app.keys.decrypt(&sealed, credential_id).unwrap(),
+        app.keys.decrypt(&sealed, credential_id).unwrap().as_slice(),
         secret.as_bytes()
     );
 

@@ -291,6 +291,11 @@ impl ServiceProcess {
         &self.master_key
     }
 
+    /// The master key the next start is given (after a rotation).
+    pub fn set_master_key(&mut self, key: &str) {
+        self.master_key = key.to_string();
+    }
+
     /// The process's temporary directory (its working directory, the configuration
     /// file, the log, and a fresh SQLite database).
     pub fn dir(&self) -> &Path {
