@@ -221,6 +221,61 @@ on_both_engines!(
     healthcheck_exits_zero_only_when_the_service_is_ready
 );
 
+async fn keys_rotate_generates_a_private_key_file_and_finishes_the_rotation(app: TestApp) {
+    let agent = app
+        .create_agent(&json!({"name": "keyed", "owner_email": "k@example.com",
+            "credentials": [{"provider": "slack", "kind": "api_key", "secret": "xoxb-rotated-by-cli"}]}))
+        .await;
+    let credential = agent["credentials"][0]["id"].as_str().unwrap().to_string();
+    let key_file = app.dir.path().join("next.key");
+    let rotated = app.cli(&[
+        "keys",
+        "rotate",
+        "--new-key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    assert!(
+        stderr(&rotated).contains("the rotation finished"),
+        "{}",
+        stderr(&rotated)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let new_key = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let status = app.cli_with_env(&["keys", "status"], &[("OWNERBOUND_MASTER_KEY", &new_key)]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    let status: Value = serde_json::from_str(&stdout(&status)).unwrap();
+    assert_eq!(
+        (status["rotating"].clone(), status["remaining"].clone()),
+        (json!(false), json!(0))
+    );
+    let master = ownerbound::crypto::MasterKey::parse(&new_key).unwrap();
+    assert_eq!(status["key_id"], master.id());
+    let keys = ownerbound::key_rotation::open_keys(&app.store, &master)
+        .await
+        .unwrap();
+    let sealed = app.store.sealed_secret(&credential).await.unwrap().unwrap();
+    assert_eq!(
+        keys.decrypt(&sealed, &credential).unwrap().as_slice(),
+        b"xoxb-rotated-by-cli"
+    );
+    let old = app.cli(&["keys", "status"]);
+    assert!(!old.status.success(), "the old key is refused");
+    for output in [&rotated, &old] {
+        assert!(!stdout(output).contains(&new_key) && !stderr(output).contains(&new_key));
+    }
+}
+
+on_both_engines!(keys_rotate_generates_a_private_key_file_and_finishes_the_rotation);
+
 /// Starts `ownerbound` (no arguments) in `dir`; returns it, its port, and its log
 /// (stderr) as it grows.
 fn start_serve(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, u16, Arc<Mutex<String>>) {
