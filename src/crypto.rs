@@ -555,6 +555,18 @@ mod tests {
         assert_eq!(first.id(), second.id());
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_readable_by_others_is_noticed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        MasterKey::generate().write_new_file(&path).unwrap();
+        assert!(!MasterKey::file_is_readable_by_others(&path));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(MasterKey::file_is_readable_by_others(&path));
+    }
+
     #[test]
     fn tokens_are_prefixed_random_and_hash_stably() {
         let a = generate_token();

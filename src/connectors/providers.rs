@@ -89,3 +89,19 @@ pub fn index(
     }
     Ok(providers)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_names_option_keys_but_never_their_values() {
+        let config: ProviderConfig = serde_json::from_value(serde_json::json!({
+            "name": "idp", "kind": "oauth2", "client_secret": "literal-secret-in-the-file"
+        }))
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(shown.contains("client_secret"), "{shown}");
+        assert!(!shown.contains("literal-secret-in-the-file"), "{shown}");
+    }
+}

@@ -585,36 +585,6 @@ impl Store {
         }))
     }
 
-    /// Records a fact, replacing any earlier value.
-    pub async fn meta_set(&self, name: &str, value: &str) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        with_tx!(tx, c => {
-            sqlx::query(
-                "INSERT INTO instance_meta (name, value, created_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
-            )
-            .bind(name)
-            .bind(value)
-            .bind(now())
-            .execute(&mut *c)
-            .await?;
-        });
-        tx.commit().await
-    }
-
-    /// Removes a fact and returns it (for values meant to be read once).
-    pub async fn meta_take(&self, name: &str) -> StoreResult<Option<String>> {
-        let mut tx = self.begin().await?;
-        let value: Option<String> = with_tx!(tx, c => {
-            sqlx::query_scalar("DELETE FROM instance_meta WHERE name = $1 RETURNING value")
-                .bind(name)
-                .fetch_optional(&mut *c)
-                .await?
-        });
-        tx.commit().await?;
-        Ok(value)
-    }
-
     /// Records a fact unless one is already recorded; returns the recorded value.
     pub async fn meta_insert_once(&self, name: &str, value: &str) -> StoreResult<String> {
         with_writer!(self, p => {

@@ -549,6 +549,17 @@ impl TestApp {
 
     /// Row counts of every table that a write could touch.
     /// Every committed audit entry, chained or waiting in the outbox.
+    /// The newest 1,000 audit entries, as the API lists them.
+    pub async fn audit_log(&self) -> Vec<Value> {
+        let audit: Value = self
+            .get("/api/v1/audit?limit=1000")
+            .await
+            .json()
+            .await
+            .unwrap();
+        audit["items"].as_array().unwrap().clone()
+    }
+
     pub async fn audit_entries(&self) -> i64 {
         self.store.seal_audit().await.unwrap();
         self.store.count_rows("audit_log").await.unwrap()

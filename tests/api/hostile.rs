@@ -412,15 +412,8 @@ async fn a_flood_from_one_address_is_answered_429_while_others_go_on(engine: Eng
     assert_problem(api_limited.expect("429"), 429, "rate_limited").await;
 
     // Refusals are in the audit log, coalesced: one line per scope written through.
-    let audit: Value = app
-        .get("/api/v1/audit?limit=1000")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let scopes: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
+    let audit = app.audit_log().await;
+    let scopes: Vec<&str> = audit
         .iter()
         .filter(|e| e["action"] == "inbound.rate_limited")
         .map(|e| e["subject_id"].as_str().unwrap())
