@@ -55,6 +55,12 @@ pub struct Settings {
     pub master_key: Option<SecretString>,
     /// File holding the master key.
     pub master_key_file: Option<PathBuf>,
+    /// The key `POST /api/v1/keys/rotation` rotates to: configured (and so kept
+    /// somewhere durable) before the rotation begins, never sent over the API.
+    #[serde(serialize_with = "serialize_secret_option")]
+    pub next_master_key: Option<SecretString>,
+    /// File holding the next master key.
+    pub next_master_key_file: Option<PathBuf>,
     /// Admin token installed at start-up when no admin token exists.
     #[serde(serialize_with = "serialize_secret_option")]
     pub bootstrap_admin_token: Option<SecretString>,
@@ -171,6 +177,8 @@ impl Default for Settings {
             database_url_file: None,
             master_key: None,
             master_key_file: None,
+            next_master_key: None,
+            next_master_key_file: None,
             bootstrap_admin_token: None,
             bootstrap_admin_token_file: None,
             log_format: LogFormat::Text,
@@ -308,6 +316,9 @@ impl Settings {
         if let Some(path) = &self.master_key_file {
             self.master_key = Some(read_secret_file("master_key_file", path)?);
         }
+        if let Some(path) = &self.next_master_key_file {
+            self.next_master_key = Some(read_secret_file("next_master_key_file", path)?);
+        }
         if let Some(path) = &self.bootstrap_admin_token_file {
             self.bootstrap_admin_token =
                 Some(read_secret_file("bootstrap_admin_token_file", path)?);
@@ -334,6 +345,10 @@ impl Settings {
         if let Some(key) = &self.master_key {
             crate::crypto::MasterKey::parse(key.expose_secret())
                 .map_err(|e| bad("master_key", &e.to_string()))?;
+        }
+        if let Some(key) = &self.next_master_key {
+            crate::crypto::MasterKey::parse(key.expose_secret())
+                .map_err(|e| bad("next_master_key", &e.to_string()))?;
         }
         if let Some(token) = &self.bootstrap_admin_token {
             if token.expose_secret().trim().len() < 16 {
@@ -397,10 +412,12 @@ impl Settings {
                 return Err(bad("smtp_url", "scheme must be smtp or smtps"));
             }
             let has_credentials = !parsed.username().is_empty() || parsed.password().is_some();
+            // The first `tls` parameter, as the SMTP client reads it.
             let tls_required = parsed.scheme() == "smtps"
                 || parsed
                     .query_pairs()
-                    .any(|(key, value)| key == "tls" && value == "required");
+                    .find(|(key, _)| key == "tls")
+                    .is_some_and(|(_, value)| value == "required");
             if has_credentials && !tls_required && !self.smtp_insecure_allow_plaintext_auth {
                 return Err(bad(
                     "smtp_url",

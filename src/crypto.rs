@@ -223,6 +223,9 @@ struct Ring {
     current: DataKey,
     retiring: Option<DataKey>,
     fingerprint_key: Zeroizing<[u8; 32]>,
+    /// When the ring was last found to agree with the database (see
+    /// `key_rotation::ensure_current`).
+    checked_at: Option<std::time::Instant>,
 }
 
 /// Purpose-bound keys derived from the master keys, shared by every clone (a
@@ -245,6 +248,7 @@ impl SecretKeys {
                 current: DataKey::new(master),
                 retiring: None,
                 fingerprint_key,
+                checked_at: None,
             })),
         }
     }
@@ -300,6 +304,18 @@ impl SecretKeys {
     /// with `next` needs to open what is not sealed again yet.
     pub fn seal_current_under(&self, next: &SecretKeys) -> Vec<u8> {
         next.seal_master_key(&self.read().current.master)
+    }
+
+    /// Records that the keys agree with the database now.
+    pub fn mark_checked(&self) {
+        self.write().checked_at = Some(std::time::Instant::now());
+    }
+
+    /// Whether the keys were found to agree with the database within `window`.
+    pub fn checked_within(&self, window: std::time::Duration) -> bool {
+        self.read()
+            .checked_at
+            .is_some_and(|at| at.elapsed() < window)
     }
 
     /// Forgets the retiring key: what it sealed has all been sealed again.

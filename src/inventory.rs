@@ -31,6 +31,10 @@ pub enum InventoryError {
     Conflict(String),
     #[error(transparent)]
     Store(StoreError),
+    /// This instance's master keys are not the database's (see
+    /// `key_rotation::ensure_current`): nothing is sealed.
+    #[error("{0}")]
+    Keys(String),
 }
 
 impl From<StoreError> for InventoryError {
@@ -445,6 +449,15 @@ impl Inventory<'_> {
         spec: &CredentialSpec,
     ) -> Result<(String, CredentialOutcome), InventoryError> {
         let secret = spec.secret.as_ref().map(|s| s.expose_secret().as_bytes());
+        if secret.is_some() {
+            // Never sealed under a key the database may have rotated away from.
+            crate::key_rotation::ensure_current(self.store, self.keys)
+                .await
+                .map_err(|err| match err {
+                    crate::key_rotation::KeyError::Store(store) => InventoryError::Store(store),
+                    other => InventoryError::Keys(other.to_string()),
+                })?;
+        }
         let fingerprint = secret.map(|s| self.keys.fingerprint(s));
         let provider = spec.provider.trim();
         let external_id = clean(spec.external_id.as_deref());

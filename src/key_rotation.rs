@@ -69,6 +69,9 @@ impl Default for Pace {
 /// sealed under the new one. Nothing in it opens without one of the two keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Rotation {
+    /// This rotation's own id: its job's dedupe key (rotating back to a key used
+    /// before is another rotation).
+    id: String,
     old_key_id: String,
     new_key_id: String,
     new_check: String,
@@ -91,21 +94,36 @@ pub enum KeyError {
          otherwise restore the original key (or key file beside a SQLite database) and start again."
     )]
     WrongKey,
+    #[error(
+        "the database's master key was rotated and this instance does not hold the new key: \
+         restart it with the new key (OWNERBOUND_MASTER_KEY)"
+    )]
+    Outdated,
     #[error("a rotation to master key {0} is already running; `ownerbound keys status` shows it")]
     Busy(String),
     #[error("the new master key is the current one")]
     SameKey,
+    #[error(
+        "no next master key is configured on this instance: set OWNERBOUND_NEXT_MASTER_KEY (or \
+         _FILE) to the new key, or use `ownerbound keys rotate --new-key-file`"
+    )]
+    NoNextKey,
+    #[error("the master key rotation record in the database cannot be read")]
+    MalformedRecord,
     #[error("the stored key material cannot be opened: {0}")]
     Crypto(#[from] CryptoError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-async fn rotation(store: &Store) -> Result<Option<Rotation>, StoreError> {
-    Ok(store
-        .meta(ROTATION)
-        .await?
-        .and_then(|text| serde_json::from_str(&text).ok()))
+/// The rotation in progress, with its record's exact text (what finishing removes).
+async fn rotation(store: &Store) -> Result<Option<(Rotation, String)>, KeyError> {
+    match store.meta(ROTATION).await? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(|rotation| Some((rotation, text)))
+            .map_err(|_| KeyError::MalformedRecord),
+    }
 }
 
 fn unhex(text: &str) -> Result<Vec<u8>, CryptoError> {
@@ -116,36 +134,42 @@ fn unhex(text: &str) -> Result<Vec<u8>, CryptoError> {
 /// rotated to), or either key of a rotation in progress, which then gives both.
 /// Anything else is refused. A new database records `master` as its key.
 pub async fn open_keys(store: &Store, master: &MasterKey) -> Result<SecretKeys, KeyError> {
+    // The rotation first, the check second: a rotation that finishes between the two
+    // reads is then seen as running with the new key recorded (the old key refused),
+    // not as no rotation with the old key recorded (the old key alone accepted).
+    let running = rotation(store).await?.map(|(rotation, _)| rotation);
     let recorded = store
         .meta_insert_once(MASTER_KEY_CHECK, &master.check())
         .await?;
-    let running = rotation(store).await?;
-    if recorded == master.check() {
+    let keys = if recorded == master.check() {
         let keys = match store.meta(FINGERPRINT_KEY).await? {
             Some(sealed) => SecretKeys::with_sealed_fingerprint_key(master, &unhex(&sealed)?)?,
             None => SecretKeys::new(master),
         };
-        if let Some(rotation) = running {
+        if let Some(rotation) = running.filter(|r| r.new_key_id != master.id()) {
             let new =
                 keys.open_master_key(&unhex(&rotation.new_under_old)?, &rotation.new_key_id)?;
             keys.begin_rotation(&new);
         }
-        return Ok(keys);
-    }
-    match running {
-        // Restarted with the new key before the rotation finished.
-        Some(rotation) if rotation.new_check == master.check() => {
-            let keys = SecretKeys::with_sealed_fingerprint_key(
-                master,
-                &unhex(&rotation.fingerprint_under_new)?,
-            )?;
-            let old =
-                keys.open_master_key(&unhex(&rotation.old_under_new)?, &rotation.old_key_id)?;
-            keys.also_open_with(&old);
-            Ok(keys)
+        keys
+    } else {
+        match running {
+            // Started with the new key before the rotation finished.
+            Some(rotation) if rotation.new_check == master.check() => {
+                let keys = SecretKeys::with_sealed_fingerprint_key(
+                    master,
+                    &unhex(&rotation.fingerprint_under_new)?,
+                )?;
+                let old =
+                    keys.open_master_key(&unhex(&rotation.old_under_new)?, &rotation.old_key_id)?;
+                keys.also_open_with(&old);
+                keys
+            }
+            _ => return Err(KeyError::WrongKey),
         }
-        _ => Err(KeyError::WrongKey),
-    }
+    };
+    keys.mark_checked();
+    Ok(keys)
 }
 
 /// What beginning a rotation came to.
@@ -167,21 +191,15 @@ pub async fn begin(
     actor: &str,
 ) -> Result<Begun, KeyError> {
     refresh(store, keys).await?;
-    if let Some(running) = rotation(store).await? {
-        if running.new_key_id != new.id() {
-            return Err(KeyError::Busy(running.new_key_id));
-        }
-        return Ok(Begun {
-            old_key_id: running.old_key_id,
-            new_key_id: running.new_key_id,
-            started: false,
-        });
+    if let Some(begun) = already_running(store, new).await? {
+        return Ok(begun);
     }
     let old_key_id = keys.current_key_id();
     if old_key_id == new.id() {
         return Err(KeyError::SameKey);
     }
     let record = Rotation {
+        id: uuid::Uuid::new_v4().simple().to_string(),
         old_key_id: old_key_id.clone(),
         new_key_id: new.id(),
         new_check: new.check(),
@@ -192,29 +210,29 @@ pub async fn begin(
         started_by: actor.to_string(),
     };
     let mut tx = store.begin().await?;
-    if !tx
-        .meta_insert_once(
-            ROTATION,
-            &serde_json::to_string(&record).expect("serialises"),
-        )
-        .await?
-    {
-        // Another instance began one between the look and now.
+    let text = serde_json::to_string(&record).expect("serialises");
+    if !tx.meta_insert_once(ROTATION, &text).await? {
+        // Another process began one between the look and now.
         drop(tx);
-        return Box::pin(begin(store, keys, new, actor)).await;
+        return already_running(store, new)
+            .await?
+            .ok_or(KeyError::MalformedRecord);
     }
-    crate::tasks::enqueue(
+    let queued = crate::tasks::enqueue(
         &mut tx,
         &Task::RotateKeys {
             key_id: record.new_key_id.clone(),
         },
         &Schedule {
-            dedupe_key: &format!("rotate-keys:{}", record.new_key_id),
+            dedupe_key: &format!("rotate-keys:{}", record.id),
             provider: None,
             run_after: now() + chrono::Duration::from_std(GRACE).expect("small"),
         },
     )
     .await?;
+    if !queued {
+        return Err(KeyError::MalformedRecord);
+    }
     tx.append_audit(
         &AuditEntry::new(
             actor,
@@ -222,7 +240,7 @@ pub async fn begin(
             "master_key",
             Some(&record.new_key_id),
         )
-        .with_details(json!({"old_key_id": record.old_key_id})),
+        .with_details(json!({"old_key_id": record.old_key_id, "rotation_id": record.id})),
     )
     .await?;
     tx.commit().await?;
@@ -234,11 +252,27 @@ pub async fn begin(
     })
 }
 
+/// The rotation already running: this one again (nothing to do), or another
+/// (refused).
+async fn already_running(store: &Store, new: &MasterKey) -> Result<Option<Begun>, KeyError> {
+    match rotation(store).await? {
+        None => Ok(None),
+        Some((running, _)) if running.new_key_id == new.id() => Ok(Some(Begun {
+            old_key_id: running.old_key_id,
+            new_key_id: running.new_key_id,
+            started: false,
+        })),
+        Some((running, _)) => Err(KeyError::Busy(running.new_key_id)),
+    }
+}
+
 /// Brings this instance's keys up to date with the database: a rotation begun
-/// elsewhere is joined, a finished one retires the old key.
+/// elsewhere is joined, a finished one retires the old key. An instance that no
+/// longer holds the database's key gets [`KeyError::Outdated`] and seals nothing
+/// (see [`ensure_current`]).
 pub async fn refresh(store: &Store, keys: &SecretKeys) -> Result<(), KeyError> {
     match rotation(store).await? {
-        Some(rotation) => {
+        Some((rotation, _)) => {
             if !keys.holds(&rotation.new_key_id) {
                 let new =
                     keys.open_master_key(&unhex(&rotation.new_under_old)?, &rotation.new_key_id)?;
@@ -248,23 +282,29 @@ pub async fn refresh(store: &Store, keys: &SecretKeys) -> Result<(), KeyError> {
             }
         }
         None => {
+            let recorded = store.meta(MASTER_KEY_CHECK).await?;
+            if recorded.as_deref() != Some(keys.key_check().as_str()) {
+                return Err(KeyError::Outdated);
+            }
             if keys.retiring_key_id().is_some() {
-                let recorded = store.meta(MASTER_KEY_CHECK).await?;
-                if recorded.as_deref() == Some(keys.key_check().as_str()) {
-                    keys.finish_rotation();
-                    tracing::info!("the master key rotation finished: the old key is retired");
-                }
-            } else if store.meta(MASTER_KEY_CHECK).await?.as_deref()
-                != Some(keys.key_check().as_str())
-            {
-                tracing::error!(
-                    "the database's master key was rotated and this instance never learned the new \
-                     key: restart it with the new key"
-                );
+                keys.finish_rotation();
+                tracing::info!("the master key rotation finished: the old key is retired");
             }
         }
     }
+    keys.mark_checked();
     Ok(())
+}
+
+/// Before sealing a secret: the keys were checked against the database within two
+/// [`WATCH_INTERVAL`]s, or are checked now. An instance that may have missed a
+/// rotation (its checks failing while the database was away, a paused process, a
+/// command-line run) seals nothing under a key nobody else may hold any more.
+pub async fn ensure_current(store: &Store, keys: &SecretKeys) -> Result<(), KeyError> {
+    if keys.checked_within(WATCH_INTERVAL * 2) {
+        return Ok(());
+    }
+    refresh(store, keys).await
 }
 
 /// Keeps this instance's keys up to date until shutdown (see [`refresh`]).
@@ -272,11 +312,11 @@ pub async fn watch(store: Store, keys: SecretKeys, shutdown: CancellationToken) 
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(WATCH_INTERVAL) => {
-                if let Err(err) = refresh(&store, &keys).await {
-                    tracing::warn!(error = %err, "could not check for a master key rotation");
-                }
-            }
+            _ = tokio::time::sleep(WATCH_INTERVAL) => match refresh(&store, &keys).await {
+                Ok(()) => {}
+                Err(KeyError::Outdated) => tracing::error!("{}", KeyError::Outdated),
+                Err(err) => tracing::warn!(error = %err, "could not check for a master key rotation"),
+            },
         }
     }
 }
@@ -315,7 +355,7 @@ pub struct Status {
 
 /// Where the rotation stands, from the database.
 pub async fn status(store: &Store, keys: &SecretKeys) -> Result<Status, KeyError> {
-    let running = rotation(store).await?;
+    let running = rotation(store).await?.map(|(rotation, _)| rotation);
     let newest = running
         .as_ref()
         .map(|r| r.new_key_id.clone())
@@ -352,11 +392,14 @@ pub enum Step {
     NotRunning,
     /// The job's lease was lost (another instance holds it now).
     LeaseLost,
+    /// This many stored secrets open with neither key: the rotation cannot finish
+    /// until someone looks, and the job retries later rather than spin.
+    Stuck(i64),
 }
 
 /// The rotation job: seals every stored secret again under the new key, batch by
-/// batch, then finishes. `keep_lease` is called after every batch and says whether
-/// this runner still holds the job.
+/// batch, then finishes. `keep_lease` is called after every batch and before
+/// finishing, and says whether this runner still holds the job.
 pub async fn run<F, Fut>(
     store: &Store,
     keys: &SecretKeys,
@@ -368,7 +411,10 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<bool, StoreError>>,
 {
-    let Some(running) = rotation(store).await?.filter(|r| r.new_key_id == key_id) else {
+    let Some((running, record)) = rotation(store)
+        .await?
+        .filter(|(r, _)| r.new_key_id == key_id)
+    else {
         return Ok(Step::NotRunning);
     };
     let since = (now() - running.started_at).to_std().unwrap_or_default();
@@ -394,11 +440,20 @@ where
                 tokio::time::sleep(pace.pause).await;
             }
         }
-        // A pass that rewrote nothing found nothing left (rows another writer sealed
-        // meanwhile were sealed under the new key already).
-        if rewritten == 0 && finish(store, keys, &running, &header).await? {
-            return Ok(Step::Finished);
+        // Another pass while passes rewrite (rows written meanwhile under the old key
+        // by an instance that had not joined yet).
+        if rewritten > 0 {
+            continue;
         }
+        if !keep_lease().await? {
+            return Ok(Step::LeaseLost);
+        }
+        return Ok(
+            match finish(store, keys, &running, &record, &header).await? {
+                0 => Step::Finished,
+                left => Step::Stuck(left),
+            },
+        );
     }
 }
 
@@ -435,29 +490,37 @@ async fn reseal_batch(
     Ok(done)
 }
 
-/// Records the new key as the database's, if nothing is left under another key.
+/// Records the new key as the database's, if nothing is left under another key;
+/// otherwise returns how much is left. One transaction counts what is left with the
+/// writers of ciphertexts held off, and removes the rotation record only if it is
+/// still the one this run read: a runner that lost its job cannot finish a rotation
+/// twice, nor end the next one.
 async fn finish(
     store: &Store,
     keys: &SecretKeys,
     running: &Rotation,
+    record: &str,
     header: &[u8],
-) -> Result<bool, KeyError> {
+) -> Result<i64, KeyError> {
+    let mut tx = store.begin().await?;
+    tx.hold_off_sealed_writers().await?;
     let mut left = 0;
     for table in SealedTable::ALL {
-        left += store.count_sealed(table, header).await?.1;
+        left += tx.count_sealed_elsewhere(table, header).await?;
     }
     if left > 0 {
         tracing::error!(
             left,
             "stored secrets that neither master key opens keep the rotation from finishing"
         );
-        return Ok(false);
+        return Ok(left);
     }
-    let mut tx = store.begin().await?;
+    if !tx.meta_delete_if(ROTATION, record).await? {
+        return Ok(0);
+    }
     tx.meta_put(MASTER_KEY_CHECK, &running.new_check).await?;
     tx.meta_put(FINGERPRINT_KEY, &running.fingerprint_under_new)
         .await?;
-    tx.meta_delete(ROTATION).await?;
     tx.append_audit(
         &AuditEntry::new(
             "ownerbound",
@@ -465,11 +528,11 @@ async fn finish(
             "master_key",
             Some(&running.new_key_id),
         )
-        .with_details(json!({"old_key_id": running.old_key_id})),
+        .with_details(json!({"old_key_id": running.old_key_id, "rotation_id": running.id})),
     )
     .await?;
     tx.commit().await?;
     keys.finish_rotation();
     tracing::info!(new_key_id = %running.new_key_id, "master key rotation finished");
-    Ok(true)
+    Ok(0)
 }

@@ -113,8 +113,12 @@ pub fn load_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
 /// Loads the master key and checks it is the one this database was set up with (or,
 /// during a rotation, either of its two keys; see [`crate::key_rotation`]).
 pub async fn open_keys(settings: &Settings, store: &Store) -> anyhow::Result<SecretKeys> {
-    let master = load_master_key(settings)?;
-    match crate::key_rotation::open_keys(store, &master).await {
+    keys_of(&load_master_key(settings)?, store).await
+}
+
+/// The keys of `master`, as the database knows them.
+async fn keys_of(master: &MasterKey, store: &Store) -> anyhow::Result<SecretKeys> {
+    match crate::key_rotation::open_keys(store, master).await {
         Ok(keys) => Ok(keys),
         Err(crate::key_rotation::KeyError::Store(err)) => {
             Err(anyhow::Error::new(err).context("while checking the master key"))
@@ -132,9 +136,10 @@ impl Application {
         })
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         // Before connecting: a missing key is a configuration error, not a database one.
-        load_master_key(&settings)?;
+        let master = load_master_key(&settings)?;
         let store = open_store(&settings).await?;
-        let keys = open_keys(&settings, &store).await?;
+        let keys = keys_of(&master, &store).await?;
+        drop(master);
         let initial_admin_token =
             match bootstrap_admin(&store, settings.bootstrap_admin_token.as_ref())
                 .await

@@ -21,3 +21,7 @@ CREATE TABLE hr_verification_tokens (
     claimed_by   TEXT COLLATE "C"
 );
 CREATE INDEX hr_verification_tokens_source_idx ON hr_verification_tokens (source, received_at);
+
+-- Pending tokens of the earlier scheme (one per source in instance_meta, replaced by
+-- any unsigned POST) cannot be trusted: the admin arms the source and Gusto sends again.
+DELETE FROM instance_meta WHERE name LIKE 'hr_verification_token:%';

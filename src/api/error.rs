@@ -139,6 +139,10 @@ impl From<InventoryError> for ApiError {
             InventoryError::NotFound(what) => Self::not_found(what),
             InventoryError::Conflict(msg) => Self::new(StatusCode::CONFLICT, "conflict", msg),
             InventoryError::Store(store) => store.into(),
+            InventoryError::Keys(why) => {
+                tracing::error!("{why}");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "keys_outdated", why)
+            }
         }
     }
 }
@@ -184,21 +188,24 @@ pub fn redact_serde_message(message: &str) -> String {
         Some(i) => message.split_at(i),
         None => (message, ""),
     };
-    for kind in [
+    // The earliest kind in the message: what follows it is the caller's.
+    let first = [
         "invalid type",
         "invalid value",
         "unknown variant",
         "invalid length",
         "can not parse",
         "cannot parse",
-    ] {
-        if let Some(start) = text.find(kind) {
-            let (ours, quoted) = text.split_at(start);
-            return match quoted.rfind(", expected ") {
-                Some(i) => format!("{ours}{kind}, {}{location}", &quoted[i + 2..]),
-                None => format!("{ours}{kind}{location}"),
-            };
-        }
+    ]
+    .into_iter()
+    .filter_map(|kind| text.find(kind).map(|start| (start, kind)))
+    .min();
+    if let Some((start, kind)) = first {
+        let (ours, quoted) = text.split_at(start);
+        return match quoted.rfind(", expected ") {
+            Some(i) => format!("{ours}{kind}, {}{location}", &quoted[i + 2..]),
+            None => format!("{ours}{kind}{location}"),
+        };
     }
     if let Some(start) = text.find("unknown field `") {
         let (ours, rest) = text.split_at(start);

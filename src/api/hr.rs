@@ -58,11 +58,8 @@ async fn arm_verification(
         return Err(err);
     }
     let until = crate::store::now() + chrono::Duration::minutes(minutes);
-    state
-        .store
-        .arm_verification(source, &caller.actor(), until)
-        .await?;
     let mut tx = state.store.begin().await?;
+    tx.arm_verification(source, &caller.actor(), until).await?;
     tx.append_audit(
         &crate::audit::AuditEntry::new(
             &caller.actor(),
@@ -128,9 +125,9 @@ async fn claim_verification_token(
             ));
         }
     };
-    let token = state
-        .keys
-        .decrypt(&sealed, &crate::hr::verification_context(source))
+    let context = crate::hr::verification_context(source);
+    let token = crate::key_rotation::decrypt(&state.store, &state.keys, &sealed, &context)
+        .await
         .ok()
         .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
         .ok_or_else(|| ApiError::internal(&crate::crypto::CryptoError::Decrypt))?;

@@ -1,10 +1,9 @@
 //! `/api/v1/keys/rotation`: the master key rotation, begun and watched (admin).
+//! The key it rotates to is configured, never sent (see [`rotate`]).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use serde_json::json;
+use secrecy::ExposeSecret;
 
 use super::error::ApiError;
 use crate::access::Caller;
@@ -20,48 +19,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RotateRequest {
-    /// The new master key (base64 or hex, 32 bytes); generated when absent.
-    new_key: Option<SecretString>,
-}
-
-/// Begins a rotation. A generated key is in the answer, once: configure it on every
-/// instance before the next restart.
-async fn rotate(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let request: RotateRequest = super::json::optional_body(&body)?;
-    let (new, generated) = match &request.new_key {
-        Some(text) => (
-            MasterKey::parse(text.expose_secret()).map_err(|e| {
-                let mut err = ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    format!("new_key: {e}"),
-                );
-                err.field = Some("new_key".into());
-                err
-            })?,
-            false,
-        ),
-        None => (MasterKey::generate(), true),
-    };
+/// Begins rotating to the key configured as `next_master_key` on this instance. No
+/// key travels over the API, in either direction: a key chosen by whoever holds an
+/// admin token, or one shown once in an answer that could be lost, would put every
+/// stored secret at that token's mercy. The key must be in the configuration (and
+/// so wherever the operator keeps it) before the rotation can begin.
+async fn rotate(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let new = state
+        .settings
+        .next_master_key
+        .as_ref()
+        .map(|key| MasterKey::parse(key.expose_secret()))
+        .transpose()
+        .map_err(|err| ApiError::internal(&err))?
+        .ok_or_else(|| key_error(KeyError::NoNextKey))?;
     let begun = begin(&state.store, &state.keys, &new, &caller.actor())
         .await
         .map_err(key_error)?;
-    let mut answer = json!({
-        "old_key_id": begun.old_key_id,
-        "new_key_id": begun.new_key_id,
-        "started": begun.started,
-    });
-    if generated {
-        answer["new_key"] = json!(new.to_base64().as_str());
-    }
-    Ok(HttpResponse::Accepted().json(answer))
+    Ok(HttpResponse::Accepted().json(begun))
 }
 
 async fn rotation_status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -70,9 +45,14 @@ async fn rotation_status(state: web::Data<AppState>) -> Result<HttpResponse, Api
 
 fn key_error(err: KeyError) -> ApiError {
     match err {
-        KeyError::Busy(_) | KeyError::SameKey => {
+        KeyError::Busy(_) | KeyError::SameKey | KeyError::NoNextKey => {
             ApiError::new(StatusCode::CONFLICT, "rotation_conflict", err.to_string())
         }
+        KeyError::Outdated => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "keys_outdated",
+            err.to_string(),
+        ),
         KeyError::Store(store) => store.into(),
         other => ApiError::internal(&other),
     }

@@ -61,12 +61,17 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
 /// actix falls through to the enclosing scope's 404).
 pub fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(|| async {
-        Err::<actix_web::HttpResponse, _>(ApiError::new(
-            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this method is not allowed on this resource",
-        ))
+        Err::<actix_web::HttpResponse, _>(method_not_allowed())
     }))
+}
+
+/// The 405 problem document.
+pub fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed on this resource",
+    )
 }
 
 /// Middleware: a request target that is too long or does not decode (see [`uri`])

@@ -12,6 +12,9 @@ use crate::crypto::MasterKey;
 use crate::key_rotation::{begin, status, GRACE};
 use crate::startup::open_store;
 
+/// How long `keys rotate` follows a rotation that does not progress.
+const STALLED: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Where the master key rotation stands: the key ids and how many stored secrets
@@ -57,10 +60,24 @@ pub async fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<Ex
             // The job waits until every running instance holds the new key.
             tokio::time::sleep(GRACE + Duration::from_millis(500)).await;
             run_queue_until_idle(&store, ctx.clone()).await?;
+            // The service may be doing the work: follow it while it progresses.
+            let mut last = (i64::MAX, std::time::Instant::now());
             loop {
                 let now = status(&store, &ctx.keys).await?;
                 if !now.rotating {
                     break;
+                }
+                if now.remaining < last.0 {
+                    last = (now.remaining, std::time::Instant::now());
+                } else if last.1.elapsed() > STALLED {
+                    eprintln!(
+                        "the rotation has not progressed for {} s ({} of {} stored secrets left); \
+                         `ownerbound jobs list` shows its job and the service log says why",
+                        STALLED.as_secs(),
+                        now.remaining,
+                        now.secrets
+                    );
+                    return Ok(ExitCode::FAILURE);
                 }
                 eprintln!(
                     "{} of {} stored secrets still sealed under the old key (the service is rotating)",

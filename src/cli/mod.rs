@@ -237,10 +237,17 @@ async fn job_context(settings: &Settings, store: &Store) -> anyhow::Result<crate
     let providers =
         crate::connectors::providers::index(&settings.providers, &mut |w| tracing::warn!("{w}"))
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let keys = crate::startup::open_keys(settings, store).await?;
+    // A command may run while another process rotates the master key.
+    tokio::spawn(crate::key_rotation::watch(
+        store.clone(),
+        keys.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    ));
     let mut ctx = crate::jobs::Context::new(
         store.clone(),
         std::sync::Arc::new(providers),
-        crate::startup::open_keys(settings, store).await?,
+        keys,
         crate::jobs::http_client(),
     );
     ctx.policy = settings.shared_credentials;
@@ -383,7 +390,7 @@ fn initial_token_file(settings: &Settings) -> PathBuf {
 /// (a container's log, a file) written to a 0600 file that the log names, so it does
 /// not end up in a log collector.
 fn show_initial_token(token: &secrecy::SecretString, file: &std::path::Path) -> anyhow::Result<()> {
-    use std::io::{IsTerminal, Write};
+    use std::io::IsTerminal;
     if std::io::stdout().is_terminal() {
         println!(
             "\nCreated the first admin token (shown only once, store it now):\n\n    {}\n",
@@ -391,25 +398,41 @@ fn show_initial_token(token: &secrecy::SecretString, file: &std::path::Path) -> 
         );
         return Ok(());
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        if file.exists() {
-            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
-        }
+    if let Err(err) = write_private_file(file, token.expose_secret()) {
+        // The token is stored already: losing it now would lock the operator out.
+        eprintln!(
+            "\nCreated the first admin token, but could not write it to {} ({err}); \
+             here it is, shown only once:\n\n    {}\n",
+            file.display(),
+            token.expose_secret()
+        );
+        return Ok(());
     }
-    let mut out = options
-        .open(file)
-        .with_context(|| format!("while writing the first admin token to {}", file.display()))?;
-    writeln!(out, "{}", token.expose_secret())?;
-    out.sync_all()?;
     tracing::warn!(path = %file.display(),
         "created the first admin token and wrote it to this file (mode 0600), not to the log: \
          read it, store it, then delete the file");
     Ok(())
+}
+
+/// Writes `text` to a new file only its owner can read; whatever was at `path` (a
+/// token file of an earlier database, a link planted there) is removed first and
+/// never followed.
+fn write_private_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut out = options.open(path)?;
+    writeln!(out, "{text}")?;
+    out.sync_all()
 }
 
 async fn token(cmd: TokenCommand, settings: Settings) -> anyhow::Result<ExitCode> {

@@ -212,10 +212,15 @@ impl OAuth2 {
         };
         let status = response.status();
         let after = retry_after(response.headers());
-        let error = match body::json(response, body::ANSWER_LIMIT).await {
-            Ok(body) => super::error_code(&body),
-            Err(too_large) => {
-                return Revocation::Permanent(format!("the revocation endpoint {too_large}"))
+        // Only an error answer's body says anything (its error code).
+        let error = if status.is_success() {
+            None
+        } else {
+            match body::json(response, body::ANSWER_LIMIT).await {
+                Ok(body) => super::error_code(&body),
+                Err(too_large) => {
+                    return Revocation::Permanent(format!("the revocation endpoint {too_large}"))
+                }
             }
         };
         classify(status.as_u16(), error.as_deref(), after)

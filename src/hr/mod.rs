@@ -52,11 +52,7 @@ async fn receive(
     };
     let body = body.map_err(|err| {
         if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "request body exceeds the configured limit",
-            )
+            payload_too_large()
         } else {
             ApiError::bad_request("invalid_body", "the request body could not be read")
         }
@@ -189,24 +185,34 @@ async fn screen(
         {
             tracing::warn!(error = %err, "could not count a rate-limited webhook");
         }
-        let problem = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "too many requests; retry after {} s",
-                limited.retry_after_seconds()
-            ),
-        );
-        return Err(limited.into_error(
-            actix_web::ResponseError::error_response(&problem),
-            "rate limited",
-        ));
+        return Err(crate::api::auth::too_many_requests(limited));
+    }
+    // Answers that do not depend on whether the source exists come first, the same
+    // for every name: another method, a body declared over the limit.
+    if req.method() != actix_web::http::Method::POST {
+        return Err(crate::api::method_not_allowed().into());
+    }
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > state.settings.max_body_bytes as u64) {
+        return Err(payload_too_large().into());
     }
     let source = req.path().strip_prefix("/hooks/hr/").unwrap_or_default();
     if !state.hr_sources.contains_key(source) {
         return Err(refused().into());
     }
     next.call(req).await
+}
+
+fn payload_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "request body exceeds the configured limit",
+    )
 }
 
 /// The one answer to every request not known to be authentic.
@@ -224,12 +230,31 @@ async fn receive_verification_token(
     token: String,
 ) -> Result<Received, ApiError> {
     let token = zeroize::Zeroizing::new(token);
+    let now = crate::store::now();
+    if !state
+        .store
+        .verification_armed(source, now)
+        .await
+        .map_err(unavailable)?
+    {
+        return Ok(Received::NotArmed);
+    }
+    crate::key_rotation::ensure_current(&state.store, &state.keys)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "not sealing a verification token");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "keys_outdated",
+                "the token could not be kept; retry later",
+            )
+        })?;
     let sealed = state
         .keys
         .encrypt(token.as_bytes(), &verification_context(source));
     let mut tx = state.store.begin().await.map_err(unavailable)?;
     let received = tx
-        .receive_verification_token(source, sender, &sealed, crate::store::now())
+        .receive_verification_token(source, sender, &sealed, now)
         .await
         .map_err(unavailable)?;
     if received == Received::Kept {

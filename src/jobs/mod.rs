@@ -392,6 +392,13 @@ async fn rotate_keys(ctx: &Context, job: &Job, key_id: &str) -> Outcome {
         Ok(Step::Finished | Step::NotRunning) => Outcome::Done,
         Ok(Step::TooEarly(after)) => Outcome::Defer { after },
         Ok(Step::LeaseLost) => Outcome::Completed,
+        Ok(Step::Stuck(left)) => Outcome::Retry {
+            error: format!(
+                "key rotation: {left} stored secret(s) open with neither master key; \
+                 the service log names them"
+            ),
+            after: Some(Duration::from_secs(300)),
+        },
         Err(err) => Outcome::Retry {
             error: format!("key rotation: {err}"),
             after: None,

@@ -357,22 +357,22 @@ async fn fenced(ctx: &Context, job: &Job) -> StoreResult<Option<Tx>> {
 /// for the provider calls only.
 async fn target(ctx: &Context, credential_id: &str) -> StoreResult<Target> {
     let credential = ctx.store.get_credential(credential_id).await?;
+    use crate::key_rotation::{decrypt, KeyError};
     let secret = match ctx.store.sealed_secret(credential_id).await? {
         // A secret sealed under a key another instance began rotating to is opened
         // once this instance has joined the rotation.
-        Some(sealed) => {
-            match crate::key_rotation::decrypt(&ctx.store, &ctx.keys, &sealed, credential_id).await
-            {
-                Ok(bytes) => Some(secrecy::SecretString::from(
-                    String::from_utf8_lossy(&bytes).into_owned(),
-                )),
-                Err(err) => {
-                    tracing::error!(credential = %credential_id, error = %err,
-                        "the stored secret cannot be decrypted");
-                    None
-                }
+        Some(sealed) => match decrypt(&ctx.store, &ctx.keys, &sealed, credential_id).await {
+            Ok(bytes) => Some(secrecy::SecretString::from(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )),
+            // The database did not answer: the job is retried, not given up.
+            Err(KeyError::Store(err)) => return Err(err),
+            Err(err) => {
+                tracing::error!(credential = %credential_id, error = %err,
+                    "the stored secret cannot be decrypted");
+                None
             }
-        }
+        },
         None => None,
     };
     Ok(Target {

@@ -164,6 +164,10 @@ impl From<InventoryError> for ScimError {
             InventoryError::NotFound(what) => Self::not_found(what),
             InventoryError::Conflict(msg) => Self::uniqueness(msg),
             InventoryError::Store(store) => store.into(),
+            InventoryError::Keys(why) => {
+                tracing::error!("{why}");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, None, why)
+            }
         }
     }
 }

@@ -227,8 +227,8 @@ impl Store {
         }))
     }
 
-    /// Entries about one subject, oldest first.
-    /// Up to `limit` entries about one subject after sequence number `after`.
+    /// Up to `limit` entries about one subject after sequence number `after`, oldest
+    /// first.
     pub async fn audit_for_subject_after(
         &self,
         subject_kind: &str,
@@ -252,6 +252,7 @@ impl Store {
         }))
     }
 
+    /// Every entry about one subject, oldest first (a case's history).
     pub async fn audit_for_subject(
         &self,
         subject_kind: &str,

@@ -46,30 +46,6 @@ pub enum Claimed {
 }
 
 impl Store {
-    /// Opens (or extends) `source`'s window until `until`.
-    pub async fn arm_verification(
-        &self,
-        source: &str,
-        by: &str,
-        until: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        with_tx!(tx, c => {
-            sqlx::query(
-                "INSERT INTO hr_verification_windows (source, armed_by, armed_at, expires_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (source) DO UPDATE SET \
-                 armed_by = excluded.armed_by, armed_at = excluded.armed_at, expires_at = excluded.expires_at",
-            )
-            .bind(source)
-            .bind(by)
-            .bind(now())
-            .bind(until)
-            .execute(&mut *c)
-            .await?;
-        });
-        tx.commit().await
-    }
-
     /// The tokens `source` received, newest first (at most the last 100).
     pub async fn list_verification_tokens(&self, source: &str) -> StoreResult<Vec<ReceivedToken>> {
         Ok(with_pool!(self, p => {
@@ -84,7 +60,47 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether `source` accepts verification tokens at `at`: read on the pool, so
+    /// that unsigned requests to an unarmed source never take a writer.
+    pub async fn verification_armed(&self, source: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let armed: i64 = with_pool!(self, p => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM hr_verification_windows WHERE source = $1 AND expires_at > $2",
+            )
+            .bind(source)
+            .bind(at)
+            .fetch_one(p)
+            .await?
+        });
+        Ok(armed > 0)
+    }
+}
+
 impl Tx {
+    /// Opens (or extends) `source`'s window until `until`.
+    pub async fn arm_verification(
+        &mut self,
+        source: &str,
+        by: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        with_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO hr_verification_windows (source, armed_by, armed_at, expires_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (source) DO UPDATE SET \
+                 armed_by = excluded.armed_by, armed_at = excluded.armed_at, expires_at = excluded.expires_at",
+            )
+            .bind(source)
+            .bind(by)
+            .bind(now())
+            .bind(until)
+            .execute(&mut *c)
+            .await?;
+        });
+        Ok(())
+    }
+
     /// Keeps a token received now from `sender`, when `source`'s window is open and
     /// not full.
     pub async fn receive_verification_token(
@@ -160,22 +176,33 @@ impl Tx {
         let Some(id) = chosen.map(|token| token.id.clone()) else {
             return Ok(Claimed::Nothing);
         };
-        let sealed: Vec<u8> = with_tx!(self, c => {
+        let sealed: Option<Vec<u8>> = with_tx!(self, c => {
             sqlx::query_scalar("SELECT sealed_token FROM hr_verification_tokens WHERE id = $1")
                 .bind(&id)
                 .fetch_one(&mut *c)
                 .await?
         });
-        with_tx!(self, c => {
+        let Some(sealed) = sealed else {
+            return Ok(Claimed::Nothing);
+        };
+        // Cleared only if still there: of two claims at once, one gets the token.
+        let cleared = with_tx!(self, c => {
             sqlx::query(
-                "UPDATE hr_verification_tokens SET sealed_token = NULL, claimed_at = $2, claimed_by = $3 \
-                 WHERE id = $1",
+                "UPDATE hr_verification_tokens SET sealed_token = NULL, claimed_at = $3, claimed_by = $4 \
+                 WHERE id = $1 AND sealed_token = $2",
             )
             .bind(&id)
+            .bind(&sealed)
             .bind(now())
             .bind(by)
             .execute(&mut *c)
-            .await?;
+            .await?
+            .rows_affected()
+        });
+        if cleared != 1 {
+            return Ok(Claimed::Nothing);
+        }
+        with_tx!(self, c => {
             sqlx::query("DELETE FROM hr_verification_windows WHERE source = $1")
                 .bind(source)
                 .execute(&mut *c)

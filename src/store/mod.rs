@@ -610,7 +610,9 @@ fn keep_private(path: &std::path::Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        if path.as_os_str().is_empty() || path == std::path::Path::new(":memory:") {
+        // In-memory databases (sqlx names them `file:sqlx-in-memory-…`) have no file.
+        let name = path.to_string_lossy();
+        if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
             return;
         }
         let _ = std::fs::OpenOptions::new()
@@ -673,14 +675,16 @@ impl Tx {
         Ok(())
     }
 
-    /// Forgets a fact in this transaction.
-    pub async fn meta_delete(&mut self, name: &str) -> StoreResult<()> {
-        with_tx!(self, c => {
-            sqlx::query("DELETE FROM instance_meta WHERE name = $1")
+    /// Forgets a fact in this transaction if it still holds `value`; whether it did.
+    pub async fn meta_delete_if(&mut self, name: &str, value: &str) -> StoreResult<bool> {
+        let done = with_tx!(self, c => {
+            sqlx::query("DELETE FROM instance_meta WHERE name = $1 AND value = $2")
                 .bind(name)
+                .bind(value)
                 .execute(&mut *c)
-                .await?;
+                .await?
+                .rows_affected()
         });
-        Ok(())
+        Ok(done == 1)
     }
 }

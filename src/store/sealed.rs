@@ -81,6 +81,35 @@ impl Store {
 }
 
 impl Tx {
+    /// Holds off writers of ciphertexts until this transaction ends, so that what it
+    /// counts stays true until it commits. SQLite's one writer does that already; on
+    /// PostgreSQL readers go on, writers of these tables wait.
+    pub async fn hold_off_sealed_writers(&mut self) -> StoreResult<()> {
+        if let super::TxInner::Postgres(t) = &mut self.inner {
+            sqlx::query("LOCK TABLE credentials, hr_verification_tokens IN SHARE MODE")
+                .execute(&mut **t)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// How many ciphertexts of `table` this transaction sees sealed under another
+    /// key than `header`'s.
+    pub async fn count_sealed_elsewhere(
+        &mut self,
+        table: SealedTable,
+        header: &[u8],
+    ) -> StoreResult<i64> {
+        let (name, _, sealed, _) = table.columns();
+        let sql = format!(
+            "SELECT COUNT(*) FROM {name} WHERE {sealed} IS NOT NULL AND substr({sealed}, 1, {len}) <> $1",
+            len = header.len()
+        );
+        Ok(with_tx!(self, c => {
+            sqlx::query_scalar(&sql).bind(header).fetch_one(&mut *c).await?
+        }))
+    }
+
     /// Replaces row `id`'s ciphertext `old` with `new`; false when the row changed
     /// since it was read (a new secret was stored: it is sealed under the new key
     /// already, or the next pass takes it).

@@ -227,6 +227,9 @@ async fn keys_rotate_generates_a_private_key_file_and_finishes_the_rotation(app:
             "credentials": [{"provider": "slack", "kind": "api_key", "secret": "xoxb-rotated-by-cli"}]}))
         .await;
     let credential = agent["credentials"][0]["id"].as_str().unwrap().to_string();
+    // The API rotates only to a key configured on the instance; this one has none.
+    let refused = app.post("/api/v1/keys/rotation", &json!({})).await;
+    crate::helpers::assert_problem(refused, 409, "rotation_conflict").await;
     let key_file = app.dir.path().join("next.key");
     let rotated = app.cli(&[
         "keys",
