@@ -87,20 +87,28 @@ impl InboundLimits {
 
     /// Whom a request comes from: the peer, or with `trust_forwarded_for` the last
     /// `X-Forwarded-For` hop (the one the trusted proxy in front appended; earlier
-    /// hops are the client's to write).
+    /// hops are the client's to write). An IPv6 client is its /64: one host holds a
+    /// whole /64, and would otherwise have a fresh limit for every address in it.
     pub fn client_address(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-        if self.trust_forwarded_for {
-            let forwarded = headers
-                .get_all("x-forwarded-for")
-                .filter_map(|value| value.to_str().ok())
-                .flat_map(|value| value.split(','))
-                .last()
-                .and_then(|hop| hop.trim().parse().ok());
-            if forwarded.is_some() {
-                return forwarded;
+        let forwarded = self
+            .trust_forwarded_for
+            .then(|| {
+                headers
+                    .get_all("x-forwarded-for")
+                    .filter_map(|value| value.to_str().ok())
+                    .flat_map(|value| value.split(','))
+                    .last()
+                    .and_then(|hop| hop.trim().parse().ok())
+            })
+            .flatten();
+        forwarded.or(peer).map(|address| match address {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let prefix = u128::from(v6) & (u128::MAX << 64);
+                IpAddr::V6(prefix.into())
             }
-        }
-        peer
+            IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().expect("checked")),
+            v4 => v4,
+        })
     }
 
     /// One webhook from `address`.
@@ -158,6 +166,28 @@ mod tests {
         let refused = limits.check_hook(Some(flooder)).unwrap_err();
         assert!((1..=2).contains(&refused.retry_after_seconds()));
         assert!(limits.check_hook(Some(other)).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64() {
+        let limits = InboundLimits::new(&settings());
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let headers = HeaderMap::new();
+        assert_eq!(
+            limits.client_address(Some(a), &headers),
+            limits.client_address(Some(b), &headers)
+        );
+        assert_ne!(
+            limits.client_address(Some(a), &headers),
+            limits.client_address(Some(other), &headers)
+        );
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(
+            limits.client_address(Some(mapped), &headers),
+            Some("192.0.2.7".parse().unwrap())
+        );
     }
 
     #[test]
