@@ -30,6 +30,14 @@ pub enum KeysCommand {
     },
 }
 
+/// The key file generated beside a SQLite database when no key is configured.
+fn generated_key_file(settings: &Settings) -> Option<PathBuf> {
+    if settings.master_key.is_some() || settings.master_key_file.is_some() {
+        return None;
+    }
+    settings.sqlite_path().map(|db| db.with_extension("key"))
+}
+
 pub async fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<ExitCode> {
     let store = open_store(settings).await?;
     let ctx = job_context(settings, &store).await?;
@@ -86,11 +94,32 @@ pub async fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<Ex
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             eprintln!(
-                "the rotation finished: every stored secret is sealed under master key {}. \
-                 Configure it (OWNERBOUND_MASTER_KEY or OWNERBOUND_MASTER_KEY_FILE) on every \
-                 instance before its next start; the old key is refused from now on.",
+                "the rotation finished: every stored secret is sealed under master key {}; the \
+                 old key is refused from now on.",
                 begun.new_key_id
             );
+            match generated_key_file(settings) {
+                // The zero-configuration set-up: the key file beside the database is
+                // the configuration, so it becomes the new key.
+                Some(key_file) if key_file != new_key_file => {
+                    match std::fs::rename(&new_key_file, &key_file) {
+                        Ok(()) => eprintln!(
+                            "moved the new key to {}, where the next start reads it",
+                            key_file.display()
+                        ),
+                        Err(err) => eprintln!(
+                            "could not move the new key to {} ({err}): move it there yourself \
+                             before the next start",
+                            key_file.display()
+                        ),
+                    }
+                }
+                Some(_) => {}
+                None => eprintln!(
+                    "Configure the new key (OWNERBOUND_MASTER_KEY or OWNERBOUND_MASTER_KEY_FILE) \
+                     on every instance before its next start."
+                ),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
