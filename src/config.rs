@@ -113,6 +113,8 @@ pub struct Settings {
     pub findings: crate::findings::FindingsConfig,
     /// Inbound request limits (`[rate_limits]`).
     pub rate_limits: RateLimitSettings,
+    /// The SCIM service provider (`[scim]`).
+    pub scim: ScimSettings,
     /// Stored secrets sealed again per transaction during a master key rotation.
     pub key_rotation_batch_size: u32,
     /// Pause between those transactions, in milliseconds, leaving the database to
@@ -121,6 +123,18 @@ pub struct Settings {
     /// Allow `smtp://user:password@…` without TLS, sending the password and every
     /// report in clear. Only for a relay on a network you trust.
     pub smtp_insecure_allow_plaintext_auth: bool,
+}
+
+/// `[scim]`: how the SCIM service provider describes itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScimSettings {
+    /// Serve draft-abbey-scim-agent-extension's `agentExtension` block in the
+    /// ServiceProviderConfig: for identity providers that require the abbey draft's
+    /// block; breaks strict clients, which accept only RFC 7643 §5's attributes there.
+    /// Agents and AgenticApplications are announced the RFC way either way, through
+    /// `/ResourceTypes` and `/Schemas`.
+    pub advertise_agent_extension: bool,
 }
 
 /// `[rate_limits]`: how many requests a client may send, refilled per second, and how
@@ -200,6 +214,7 @@ impl Default for Settings {
             providers: Vec::new(),
             findings: crate::findings::FindingsConfig::default(),
             rate_limits: RateLimitSettings::default(),
+            scim: ScimSettings::default(),
             key_rotation_batch_size: 100,
             key_rotation_pause_ms: 20,
             smtp_insecure_allow_plaintext_auth: false,
@@ -531,7 +546,7 @@ fn typed_env_value(key: &str, value: &str) -> figment::value::Value {
     }
     if matches!(
         key,
-        "smtp_insecure_allow_plaintext_auth" | "trust_forwarded_for"
+        "smtp_insecure_allow_plaintext_auth" | "trust_forwarded_for" | "advertise_agent_extension"
     ) {
         if let Ok(flag) = value.trim().parse::<bool>() {
             return Value::from(flag);

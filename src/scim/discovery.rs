@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 
 use super::error::ScimError;
 use super::list::{list_response, MAX_COUNT};
-use super::patch::MAX_OPERATIONS;
 use super::schema::{
     schema_json, Attr, AGENT_ATTRS, AGENT_SCHEMA, APPLICATION_ATTRS, APPLICATION_SCHEMA,
     ENTERPRISE_ATTRS, ENTERPRISE_SCHEMA, GROUP_ATTRS, GROUP_SCHEMA, SCHEMA_DEFINITION, USER_ATTRS,
@@ -24,12 +23,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/ResourceTypes/{name}").route(web::get().to(resource_type)));
 }
 
+/// Exactly RFC 7643 §5's attributes (strict clients accept nothing else there):
+/// Agents and AgenticApplications are announced through `/ResourceTypes` and
+/// `/Schemas`. The PATCH limit (`patch::MAX_OPERATIONS`) has no attribute here; over
+/// it is a 413 `tooMany`. The abbey draft's `agentExtension` block only with
+/// `[scim] advertise_agent_extension`.
 async fn service_provider_config(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let base = base_url(&req, state.settings.public_url.as_deref());
-    respond(
-        StatusCode::OK,
-        &json!({
-            "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA, OWNERBOUND_CONFIG_EXTENSION],
+    let mut config = json!({
+            "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
             "documentationUri": "https://github.com/ownerbound/ownerbound#scim",
             "patch": {"supported": true},
             "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
@@ -37,34 +39,26 @@ async fn service_provider_config(state: web::Data<AppState>, req: HttpRequest) -
             "changePassword": {"supported": false},
             "sort": {"supported": true},
             "etag": {"supported": true},
-            // draft-abbey-scim-agent-extension §3: how a client learns that Agents
-            // and AgenticApplications can be pushed here.
-            "agentExtension": {
-                "supported": true,
-                "agentsSupported": true,
-                "agenticApplicationsSupported": true
-            },
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",
                 "name": "Bearer token",
-                "description": "A static token of scope scim, created with `ownerbound token create --scope scim`",
-                "primary": true
+                "description": "A static token of scope scim, created with `ownerbound token create --scope scim`"
             }],
-            // RFC 7643 §5 defines no PATCH limit; ours sits in an extension of our
-            // own (strict clients refuse unknown attributes in core objects).
-            OWNERBOUND_CONFIG_EXTENSION: {"maxPatchOperations": MAX_OPERATIONS},
             "meta": {
                 "resourceType": "ServiceProviderConfig",
                 "location": format!("{base}/ServiceProviderConfig")
             }
-        }),
-    )
+    });
+    if state.settings.scim.advertise_agent_extension {
+        // draft-abbey-scim-agent-extension §3, for identity providers that look for it.
+        config["agentExtension"] = json!({
+            "supported": true,
+            "agentsSupported": true,
+            "agenticApplicationsSupported": true
+        });
+    }
+    respond(StatusCode::OK, &config)
 }
-
-/// ownerbound's extension of the ServiceProviderConfig: limits RFC 7643 has no
-/// attribute for.
-pub const OWNERBOUND_CONFIG_EXTENSION: &str =
-    "urn:ietf:params:scim:schemas:extension:ownerbound:2.0:ServiceProviderConfig";
 
 pub const SERVICE_PROVIDER_CONFIG_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -73,9 +67,10 @@ pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Re
 /// `{"supported": …}` of the ServiceProviderConfig.
 const SUPPORTED: &[Attr] = &[Attr::boolean("supported").required().read_only()];
 
-/// RFC 7643 §5 and §8.7.2. `authenticationSchemes.type` is REQUIRED by §5 (the §8.7.2
-/// representation leaves it out) and `primary` is the §2.4 sub-attribute of every
-/// multi-valued attribute; ownerbound serves both.
+/// RFC 7643 §5 and §8.7.2, and nothing else (strict clients model exactly §5's
+/// table). `authenticationSchemes.type` is REQUIRED by §5 (the §8.7.2 representation
+/// leaves it out); `primary`, which §8.5's example shows, is not in §5's table and is
+/// not served (there is one scheme).
 const SERVICE_PROVIDER_CONFIG_ATTRS: &[Attr] = &[
     Attr::reference("documentationUri", &["external"]).read_only(),
     Attr::complex("patch", SUPPORTED).required().read_only(),
@@ -103,18 +98,6 @@ const SERVICE_PROVIDER_CONFIG_ATTRS: &[Attr] = &[
         .read_only(),
     Attr::complex("sort", SUPPORTED).required().read_only(),
     Attr::complex("etag", SUPPORTED).required().read_only(),
-    // Added to the ServiceProviderConfig by draft-abbey-scim-agent-extension §3.
-    Attr::complex(
-        "agentExtension",
-        &[
-            Attr::boolean("supported").required().read_only(),
-            Attr::boolean("agentsSupported").required().read_only(),
-            Attr::boolean("agenticApplicationsSupported")
-                .required()
-                .read_only(),
-        ],
-    )
-    .read_only(),
     Attr::complex(
         "authenticationSchemes",
         &[
@@ -123,13 +106,26 @@ const SERVICE_PROVIDER_CONFIG_ATTRS: &[Attr] = &[
             Attr::string("description").required().read_only(),
             Attr::reference("specUri", &["external"]).read_only(),
             Attr::reference("documentationUri", &["external"]).read_only(),
-            Attr::boolean("primary").read_only(),
         ],
     )
     .multi()
     .required()
     .read_only(),
 ];
+
+/// Added to the ServiceProviderConfig by draft-abbey-scim-agent-extension §3, when
+/// `[scim] advertise_agent_extension` serves it.
+const AGENT_EXTENSION_ATTR: Attr = Attr::complex(
+    "agentExtension",
+    &[
+        Attr::boolean("supported").required().read_only(),
+        Attr::boolean("agentsSupported").required().read_only(),
+        Attr::boolean("agenticApplicationsSupported")
+            .required()
+            .read_only(),
+    ],
+)
+.read_only();
 
 /// RFC 7643 §6 and §8.7.2.
 const RESOURCE_TYPE_ATTRS: &[Attr] = &[
@@ -194,9 +190,11 @@ const SCHEMA_ATTRS: &[Attr] = &[
         .read_only(),
 ];
 
-const OWNERBOUND_CONFIG_ATTRS: &[Attr] = &[Attr::integer("maxPatchOperations").read_only()];
-
-fn all_schemas(base: &str) -> Vec<Value> {
+fn all_schemas(base: &str, advertise_agent_extension: bool) -> Vec<Value> {
+    let mut config_attrs = SERVICE_PROVIDER_CONFIG_ATTRS.to_vec();
+    if advertise_agent_extension {
+        config_attrs.push(AGENT_EXTENSION_ATTR);
+    }
     vec![
         schema_json(USER_SCHEMA, "User", USER_ATTRS, base),
         schema_json(ENTERPRISE_SCHEMA, "EnterpriseUser", ENTERPRISE_ATTRS, base),
@@ -211,13 +209,7 @@ fn all_schemas(base: &str) -> Vec<Value> {
         schema_json(
             SERVICE_PROVIDER_CONFIG_SCHEMA,
             "Service Provider Configuration",
-            SERVICE_PROVIDER_CONFIG_ATTRS,
-            base,
-        ),
-        schema_json(
-            OWNERBOUND_CONFIG_EXTENSION,
-            "ownerbound Service Provider Configuration",
-            OWNERBOUND_CONFIG_ATTRS,
+            &config_attrs,
             base,
         ),
         schema_json(
@@ -231,7 +223,10 @@ fn all_schemas(base: &str) -> Vec<Value> {
 }
 
 async fn schemas(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let all = all_schemas(&base_url(&req, state.settings.public_url.as_deref()));
+    let all = all_schemas(
+        &base_url(&req, state.settings.public_url.as_deref()),
+        state.settings.scim.advertise_agent_extension,
+    );
     respond(StatusCode::OK, &list_response(all.len() as i64, 1, all))
 }
 
@@ -240,15 +235,18 @@ async fn schema(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ScimError> {
-    all_schemas(&base_url(&req, state.settings.public_url.as_deref()))
-        .into_iter()
-        .find(|s| {
-            s["id"]
-                .as_str()
-                .is_some_and(|sid| sid.eq_ignore_ascii_case(&id))
-        })
-        .map(|s| respond(StatusCode::OK, &s))
-        .ok_or_else(|| ScimError::not_found("Schema"))
+    all_schemas(
+        &base_url(&req, state.settings.public_url.as_deref()),
+        state.settings.scim.advertise_agent_extension,
+    )
+    .into_iter()
+    .find(|s| {
+        s["id"]
+            .as_str()
+            .is_some_and(|sid| sid.eq_ignore_ascii_case(&id))
+    })
+    .map(|s| respond(StatusCode::OK, &s))
+    .ok_or_else(|| ScimError::not_found("Schema"))
 }
 
 fn all_resource_types(base: &str) -> Vec<Value> {

@@ -208,7 +208,8 @@ externalIdentifiers complex multi
   system string
 ";
 
-/// draft-abbey-scim-agent-extension-00 §3: what the ServiceProviderConfig gains.
+/// draft-abbey-scim-agent-extension-00 §3: what the ServiceProviderConfig gains with
+/// `[scim] advertise_agent_extension`.
 const AGENT_EXTENSION_OF_CONFIG: &str = "
 agentExtension complex mut=readOnly
   supported boolean required mut=readOnly
@@ -276,7 +277,7 @@ const REFERENCE: &[(&str, &[&str])] = &[
     ),
     (
         "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
-        &[SERVICE_PROVIDER_CONFIG, AGENT_EXTENSION_OF_CONFIG],
+        &[SERVICE_PROVIDER_CONFIG],
     ),
     (
         "urn:ietf:params:scim:schemas:core:2.0:ResourceType",
@@ -496,6 +497,98 @@ async fn the_served_schemas_are_rfc_7643s(app: TestApp) {
     assert_eq!(compared.len(), REFERENCE.len(), "{compared:?}");
 }
 
+const SERVICE_PROVIDER_CONFIG_URN: &str =
+    "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+
+/// A strict model of RFC 7643 §5, as typed client libraries hold it: the attribute
+/// table and nothing else.
+fn strict_service_provider_config() -> Validator {
+    Validator::new(
+        &json!({"Resources": [{
+            "id": SERVICE_PROVIDER_CONFIG_URN,
+            "attributes": definitions(SERVICE_PROVIDER_CONFIG)
+        }]}),
+        &json!({"Resources": []}),
+    )
+}
+
+async fn the_service_provider_config_holds_only_rfc_7643_attributes(app: TestApp) {
+    let token = app.scim_token().await;
+    let (status, _, config) = app
+        .scim(&token, Method::GET, "/ServiceProviderConfig", None)
+        .await;
+    assert_eq!(status, 200);
+    let strict = strict_service_provider_config();
+    let problems = strict.check("ServiceProviderConfig", &config, true);
+    assert!(problems.is_empty(), "{problems:#?}\n{config}");
+    // The model is strict: the draft's block, or an extension, is refused.
+    for (key, value) in [
+        ("agentExtension", json!({"supported": true})),
+        ("maxPatchOperations", json!(1000)),
+    ] {
+        let mut extended = config.clone();
+        extended[key] = value;
+        assert!(
+            !strict
+                .check("ServiceProviderConfig", &extended, true)
+                .is_empty(),
+            "the strict model took {key}"
+        );
+    }
+    // Agents are announced the RFC way.
+    let (_, _, types) = app.scim(&token, Method::GET, "/ResourceTypes", None).await;
+    let names: Vec<&str> = types["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Agent") && names.contains(&"AgenticApplication"));
+}
+
+async fn the_agent_extension_block_is_served_and_declared_when_turned_on(
+    engine: crate::helpers::Engine,
+) {
+    let Some(app) = crate::helpers::spawn_app_with(engine, |s| {
+        s.scim.advertise_agent_extension = true;
+    })
+    .await
+    else {
+        return;
+    };
+    let token = app.scim_token().await;
+    let (_, _, config) = app
+        .scim(&token, Method::GET, "/ServiceProviderConfig", None)
+        .await;
+    assert_eq!(
+        config["agentExtension"],
+        json!({"supported": true, "agentsSupported": true, "agenticApplicationsSupported": true})
+    );
+    let validator = validator(&app, &token).await;
+    let problems = validator.check("ServiceProviderConfig", &config, true);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let (_, _, schema) = app
+        .scim(
+            &token,
+            Method::GET,
+            &format!("/Schemas/{SERVICE_PROVIDER_CONFIG_URN}"),
+            None,
+        )
+        .await;
+    let mut out = Vec::new();
+    compare_definitions(
+        "ServiceProviderConfig",
+        schema["attributes"].as_array().unwrap(),
+        &definitions(&[SERVICE_PROVIDER_CONFIG, AGENT_EXTENSION_OF_CONFIG].concat()),
+        false,
+        &tightened(),
+        &mut out,
+    );
+    assert!(out.is_empty(), "{}", out.join("\n"));
+}
+
+crate::on_each_engine!(the_agent_extension_block_is_served_and_declared_when_turned_on);
+
 async fn every_scim_response_validates_against_the_served_schemas(app: TestApp) {
     let token = app.scim_token().await;
     let validator = validator(&app, &token).await;
@@ -686,5 +779,6 @@ const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
 on_both_engines!(
     the_served_schemas_are_rfc_7643s,
+    the_service_provider_config_holds_only_rfc_7643_attributes,
     every_scim_response_validates_against_the_served_schemas
 );

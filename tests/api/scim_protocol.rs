@@ -32,10 +32,8 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
     assert_eq!(config["filter"]["maxResults"], 500);
     assert_eq!(config["etag"]["supported"], true);
     assert_eq!(config["sort"]["supported"], true);
-    // Only RFC 7643 §5's attributes (and meta's own), the agent draft's agentExtension,
-    // plus an extension of ours.
-    const EXTENSION: &str =
-        "urn:ietf:params:scim:schemas:extension:ownerbound:2.0:ServiceProviderConfig";
+    // Only RFC 7643 §5's attributes (and meta's own): strict clients accept nothing
+    // else (the strict model is in scim_conformance).
     let mut keys: Vec<&str> = config
         .as_object()
         .unwrap()
@@ -46,7 +44,6 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
     assert_eq!(
         keys,
         [
-            "agentExtension",
             "authenticationSchemes",
             "bulk",
             "changePassword",
@@ -57,7 +54,6 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
             "patch",
             "schemas",
             "sort",
-            EXTENSION
         ]
     );
     let meta: Vec<&str> = config["meta"]
@@ -77,8 +73,10 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
         .contains(k)),
         "{meta:?}"
     );
-    assert_eq!(config["schemas"][1], EXTENSION);
-    assert!(config[EXTENSION]["maxPatchOperations"].as_u64().unwrap() > 0);
+    assert_eq!(
+        config["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"])
+    );
     let (_, _, schemas) = app.scim(&token, Method::GET, "/Schemas", None).await;
     let ids: Vec<&str> = schemas["Resources"]
         .as_array()
@@ -95,7 +93,6 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
             "urn:ietf:params:scim:schemas:core:2.0:Agent",
             "urn:ietf:params:scim:schemas:core:2.0:AgenticApplication",
             "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig",
-            EXTENSION,
             "urn:ietf:params:scim:schemas:core:2.0:ResourceType",
             "urn:ietf:params:scim:schemas:core:2.0:Schema"
         ]
@@ -128,7 +125,6 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
         (status, agent_type["endpoint"].clone()),
         (200, json!("/Agents"))
     );
-    assert_eq!(config["agentExtension"]["agentsSupported"], true);
     let (status, _, application_type) = app
         .scim(
             &token,
@@ -144,10 +140,6 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
     assert_eq!(
         application_type["schema"],
         "urn:ietf:params:scim:schemas:core:2.0:AgenticApplication"
-    );
-    assert_eq!(
-        config["agentExtension"]["agenticApplicationsSupported"],
-        true
     );
     let (status, _, user_type) = app
         .scim(&token, Method::GET, "/ResourceTypes/User", None)
