@@ -61,6 +61,9 @@ pub struct Attr {
     /// For references: what they may point to (RFC 7643 §7 `referenceTypes`).
     pub reference_types: &'static [&'static str],
     pub sub: &'static [Attr],
+    /// What `/Schemas` says of it, where ownerbound's behaviour needs saying; the
+    /// name otherwise.
+    pub description: Option<&'static str>,
 }
 
 impl Attr {
@@ -76,7 +79,13 @@ impl Attr {
             unique: false,
             reference_types: &[],
             sub: &[],
+            description: None,
         }
+    }
+    /// What `/Schemas` says of the attribute.
+    pub(crate) const fn describe(mut self, text: &'static str) -> Self {
+        self.description = Some(text);
+        self
     }
     pub(crate) const fn string(name: &'static str) -> Self {
         Self::new(name, AttrType::String)
@@ -207,7 +216,10 @@ pub const USER_ATTRS: &[Attr] = &[
     Attr::string("preferredLanguage"),
     Attr::string("locale"),
     Attr::string("timezone"),
-    Attr::boolean("active"),
+    Attr::boolean("active").describe(
+        "Whether the person is active. Removing it (PATCH remove) deactivates the user: \
+         removing never reactivates, and a departure is never undone by a missing value.",
+    ),
     Attr::string("password").write_only(),
     Attr::complex("emails", MULTI_VALUE_SUB).multi(),
     Attr::complex("phoneNumbers", MULTI_VALUE_SUB).multi(),
@@ -248,7 +260,10 @@ const MEMBER_SUB: &[Attr] = &[
 /// Core Group attributes (RFC 7643 §4.2).
 pub const GROUP_ATTRS: &[Attr] = &[
     Attr::string("displayName").required().unique(),
-    Attr::complex("members", MEMBER_SUB).multi(),
+    Attr::complex("members", MEMBER_SUB).multi().describe(
+        "Users in the group. A member that names no existing User is refused (400 \
+         invalidValue) and nothing changes: what the identity provider said is not dropped.",
+    ),
 ];
 
 /// An agent's owners: users or groups (draft-abbey §4, `owners`). The draft marks them
@@ -495,7 +510,7 @@ fn attr_json(a: &Attr) -> Value {
     out.insert("name".into(), json!(a.name));
     out.insert("type".into(), json!(ty));
     out.insert("multiValued".into(), json!(a.multi));
-    out.insert("description".into(), json!(a.name));
+    out.insert("description".into(), json!(a.description.unwrap_or(a.name)));
     out.insert("required".into(), json!(a.required));
     out.insert("caseExact".into(), json!(a.case_exact));
     out.insert("mutability".into(), json!(mutability));

@@ -113,6 +113,20 @@ async fn discovery_endpoints_describe_what_is_supported_and_are_read_only(app: T
         .find(|a| a["name"] == "userName")
         .unwrap();
     assert_eq!(user_name["uniqueness"], "server");
+    // What ownerbound does on purpose where clients differ is said in the schema.
+    let active = user_schema["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "active")
+        .unwrap();
+    assert!(
+        active["description"]
+            .as_str()
+            .unwrap()
+            .contains("never reactivates"),
+        "{active}"
+    );
     let (_, _, types) = app.scim(&token, Method::GET, "/ResourceTypes", None).await;
     assert_eq!(types["totalResults"], 4);
     let (status, agent_type) = {
