@@ -197,6 +197,7 @@ impl Inventory<'_> {
         let owners = resolve_owners(&mut tx, spec).await?;
         let mut fields = AgentFields {
             name: name.clone(),
+            user_name: None,
             description: clean(spec.description.as_deref()),
             platform: clean(spec.platform.as_deref()),
             status: spec.status.unwrap_or(AgentStatus::Active),

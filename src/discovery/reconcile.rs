@@ -255,6 +255,7 @@ async fn discovered_agent(
     }
     let fields = AgentFields {
         name,
+        user_name: None,
         description: Some(format!("found by discovery at {provider}")),
         platform: Some(provider.to_string()),
         status: AgentStatus::Active,

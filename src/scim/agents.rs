@@ -233,7 +233,7 @@ async fn patch_agent(
     if ignored.iter().any(|p| !p.is_empty()) {
         tracing::debug!(paths = ?ignored, "ignoring PATCH paths outside the Agent schema");
     }
-    agree_on_handle(&before, &mut doc)?;
+    fill_in_handles(&before, &mut doc)?;
     keep_subject(&current, &mut doc)?;
     let owners = resolve_owners(&mut tx, take_owners(&mut doc)).await?;
     write(
@@ -300,8 +300,8 @@ async fn write(
     Ok(())
 }
 
-/// The canonical document of a POST or PUT body: `name` and `agentUserName` (the two
-/// drafts' names of one handle) are both filled in and must agree.
+/// The canonical document of a POST or PUT body, with both handles filled in (see
+/// [`fill_in_handles`]).
 fn document_of(input: &Map<String, Value>) -> Result<Map<String, Value>, ScimError> {
     let mut input = input.clone();
     let given = |input: &Map<String, Value>, name: &str| {
@@ -331,39 +331,45 @@ fn document_of(input: &Map<String, Value>) -> Result<Map<String, Value>, ScimErr
         }
     }
     let mut doc = canonicalize(&AGENT, &input)?;
-    agree_on_handle(&Map::new(), &mut doc)?;
+    fill_in_handles(&Map::new(), &mut doc)?;
     Ok(doc)
 }
 
-/// After a change, `name` and `agentUserName` hold the same value: the one that
-/// changed wins; two different new values are refused.
-fn agree_on_handle(
+/// The two drafts name an agent's handle differently: draft-abbey's `name` and
+/// draft-wzdk's `agentUserName`. Both are kept as the client wrote them, each unique
+/// among agents; one the client leaves out takes the other's value, and one that
+/// only ever held the other's value follows it when the other changes.
+fn fill_in_handles(
     before: &Map<String, Value>,
     doc: &mut Map<String, Value>,
 ) -> Result<(), ScimError> {
-    let read =
-        |d: &Map<String, Value>, k: &str| d.get(k).and_then(Value::as_str).map(str::to_string);
+    let read = |d: &Map<String, Value>, k: &str| {
+        d.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
     let (name, handle) = (read(doc, "name"), read(doc, "agentUserName"));
+    let derived_before = read(before, "name") == read(before, "agentUserName");
     let changed = |k: &str, v: &Option<String>| v.is_some() && *v != read(before, k);
-    let value = match (&name, &handle) {
-        (Some(n), Some(h)) if n == h => n.clone(),
-        (Some(n), Some(h)) => match (changed("name", &name), changed("agentUserName", &handle)) {
-            (true, false) => n.clone(),
-            (false, true) => h.clone(),
-            _ => {
-                return Err(ScimError::invalid_value(
-                    "name and agentUserName name the same agent and must agree",
-                ))
+    let (name, handle) = match (name, handle) {
+        (Some(n), Some(h)) if derived_before && !before.is_empty() => {
+            match (
+                changed("name", &Some(n.clone())),
+                changed("agentUserName", &Some(h.clone())),
+            ) {
+                (true, false) => (n.clone(), n),
+                (false, true) => (h.clone(), h),
+                _ => (n, h),
             }
-        },
-        (Some(v), None) | (None, Some(v)) => v.clone(),
+        }
+        (Some(n), Some(h)) => (n, h),
+        (Some(v), None) | (None, Some(v)) => (v.clone(), v),
         (None, None) => return Err(ScimError::invalid_value("name is required")),
     };
-    if value.trim().is_empty() {
-        return Err(ScimError::invalid_value("name is required"));
-    }
-    doc.insert("name".into(), json!(value));
-    doc.insert("agentUserName".into(), json!(value));
+    doc.insert("name".into(), json!(name));
+    doc.insert("agentUserName".into(), json!(handle));
     Ok(())
 }
 
@@ -438,8 +444,13 @@ async fn group_exists(tx: &mut Tx, id: &str) -> Result<bool, ScimError> {
 fn fields_of(doc: &Map<String, Value>, owners: Vec<OwnerRef>) -> AgentFields {
     let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
     let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+    let name = text("name").unwrap_or_default().trim().to_string();
     AgentFields {
-        name: text("name").unwrap_or_default().trim().to_string(),
+        // Kept apart only when the client set it apart.
+        user_name: text("agentUserName")
+            .map(|u| u.trim().to_string())
+            .filter(|u| *u != name),
+        name,
         description: text("description"),
         platform: text("agentType"),
         status: if active {
@@ -476,7 +487,11 @@ fn render_agent(agent: &Agent, applications: &[AgentApplication], base: &str) ->
     let doc = stored_document(agent);
     let mut extra = Map::new();
     extra.insert("name".into(), json!(agent.name));
-    extra.insert("agentUserName".into(), json!(agent.name));
+    let user_name = doc
+        .get("agentUserName")
+        .cloned()
+        .unwrap_or_else(|| json!(agent.name));
+    extra.insert("agentUserName".into(), user_name);
     extra.insert(
         "active".into(),
         json!(agent.status == AgentStatus::Active.as_str()),

@@ -283,10 +283,17 @@ const AGENT_APPLICATION_SUB: &[Attr] = &[
 ];
 
 /// Agent attributes of both drafts: draft-abbey's `name` and draft-wzdk's
-/// `agentUserName` name the same handle (one is filled in from the other).
+/// `agentUserName` are kept as written, each unique among agents; one left out takes
+/// the other's value.
 pub const AGENT_ATTRS: &[Attr] = &[
-    Attr::string("name").required().unique(),
-    Attr::string("agentUserName").unique(),
+    Attr::string("name").required().unique().describe(
+        "draft-abbey's handle: unique among agents (case-insensitively); \
+         agentUserName's value when only that is given",
+    ),
+    Attr::string("agentUserName").unique().describe(
+        "draft-wzdk's handle: kept as written, unique among agents (case-insensitively); \
+         name's value when only that is given",
+    ),
     Attr::string("displayName"),
     Attr::string("description"),
     Attr::boolean("active"),

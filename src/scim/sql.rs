@@ -141,7 +141,8 @@ impl Resource {
             (Self::User, "employeenumber", None) => col("p.employee_number", Exact),
             (Self::User, "manager", None | Some("value")) => col("p.manager_id", Exact),
             (Self::Group, "members", None | Some("value")) => rel("m.person_id", Exact, MEMBERS),
-            (Self::Agent, "name" | "agentusername", None) => col("a.name_key", Folded),
+            (Self::Agent, "name", None) => col("a.name_key", Folded),
+            (Self::Agent, "agentusername", None) => col("a.user_name_key", Folded),
             (Self::Agent, "active", None) => col("(a.status = 'active')", Bool),
             (Self::Agent, "owners", None | Some("value")) => {
                 rel("COALESCE(o.person_id, o.group_id)", Exact, OWNERS)

@@ -185,6 +185,9 @@ pub struct AgentFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentFields {
     pub name: String,
+    /// draft-wzdk's `agentUserName`, when a client set it apart from `name`; the
+    /// name is the agent's user name otherwise.
+    pub user_name: Option<String>,
     pub description: Option<String>,
     pub platform: Option<String>,
     pub status: AgentStatus,
@@ -198,6 +201,11 @@ pub struct AgentFields {
 impl From<Agent> for AgentFields {
     fn from(agent: Agent) -> Self {
         Self {
+            user_name: agent
+                .scim_resource
+                .as_deref()
+                .and_then(|doc| serde_json::from_str::<serde_json::Value>(doc).ok())
+                .and_then(|doc| doc["agentUserName"].as_str().map(str::to_string)),
             name: agent.name,
             description: agent.description,
             platform: agent.platform,
@@ -214,6 +222,11 @@ impl From<Agent> for AgentFields {
 }
 
 impl AgentFields {
+    /// The case-folded user name: the one set apart, or the name.
+    fn user_name_key(&self) -> String {
+        case_key(self.user_name.as_deref().unwrap_or(&self.name))
+    }
+
     fn used_scopes_json(&self) -> Option<String> {
         self.used_scopes
             .as_ref()
@@ -405,7 +418,11 @@ impl Tx {
     pub async fn find_agent_by_name(&mut self, name: &str) -> StoreResult<Option<String>> {
         self.lock(LockKey::AgentName(&case_key(name))).await?;
         Ok(with_tx!(self, c => {
-            sqlx::query_scalar("SELECT id FROM agents WHERE name_key = $1 AND deleted_at IS NULL")
+            // Either handle: a name taken as another agent's user name is taken.
+            sqlx::query_scalar(
+                "SELECT id FROM agents WHERE (name_key = $1 OR user_name_key = $1) AND deleted_at IS NULL \
+                 ORDER BY (name_key = $1) DESC LIMIT 1",
+            )
                 .bind(case_key(name))
                 .fetch_optional(&mut *c)
                 .await?
@@ -459,8 +476,8 @@ impl Tx {
         with_tx!(self, c => {
             sqlx::query(
                 "INSERT INTO agents (id, name, name_key, description, platform, status, used_scopes, source, \
-                 external_id, scim_resource, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11)",
+                 external_id, scim_resource, version, created_at, updated_at, user_name_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11, $12)",
             )
             .bind(&id)
             .bind(&fields.name)
@@ -473,6 +490,7 @@ impl Tx {
             .bind(&fields.external_id)
             .bind(&fields.scim_resource)
             .bind(now())
+            .bind(fields.user_name_key())
             .execute(&mut *c)
             .await
             .map_err(conflict("an agent with this name already exists"))?;
@@ -485,8 +503,8 @@ impl Tx {
         let done = with_tx!(self, c => {
             sqlx::query(
                 "UPDATE agents SET name = $2, name_key = $3, description = $4, platform = $5, status = $6, \
-                 used_scopes = $7, external_id = $8, scim_resource = $9, version = version + 1, updated_at = $10 \
-                 WHERE id = $1 AND deleted_at IS NULL",
+                 used_scopes = $7, external_id = $8, scim_resource = $9, version = version + 1, updated_at = $10, \
+                 user_name_key = $11 WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(id)
             .bind(&fields.name)
@@ -498,6 +516,7 @@ impl Tx {
             .bind(&fields.external_id)
             .bind(&fields.scim_resource)
             .bind(now())
+            .bind(fields.user_name_key())
             .execute(&mut *c)
             .await
             .map_err(conflict("an agent with this name already exists"))?

@@ -389,6 +389,72 @@ async fn owners_are_patched_in_every_dialect_and_bad_owners_change_nothing(app: 
         )
         .await;
     assert_eq!(status, 409, "a second agent of the same name");
+
+    // Both drafts at once, with different values: both are kept, each is a handle.
+    let (status, _, both) = app
+        .scim(
+            &d.token,
+            Method::POST,
+            "/Agents",
+            Some(&json!({"schemas": [AGENT], "name": "Triage Agent",
+                         "agentUserName": "triage-7f3", "owners": [{"value": d.ana}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{both}");
+    assert_eq!(
+        (both["name"].clone(), both["agentUserName"].clone()),
+        (json!("Triage Agent"), json!("triage-7f3"))
+    );
+    let both_path = format!("/Agents/{}", both["id"].as_str().unwrap());
+    for filter in [
+        r#"agentUserName eq "TRIAGE-7F3""#,
+        r#"name eq "triage agent""#,
+    ] {
+        let (status, _, found) = app
+            .scim(
+                &d.token,
+                Method::GET,
+                &format!("/Agents?filter={}", urlencode(filter)),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["totalResults"], 1, "{filter}: {found}");
+        assert_eq!(found["Resources"][0]["id"], both["id"]);
+    }
+    for clash in [
+        json!({"schemas": [AGENT], "name": "other", "agentUserName": "Triage-7F3"}),
+        json!({"schemas": [AGENT], "name": "triage-7f3"}),
+        json!({"schemas": [AGENT], "agentUserName": "triage agent"}),
+    ] {
+        let (status, _, answer) = app
+            .scim(&d.token, Method::POST, "/Agents", Some(&clash))
+            .await;
+        assert_eq!(status, 409, "{clash} → {answer}");
+    }
+    // Removing one handle gives it the other's value; PUT keeps both as written.
+    let (status, _, removed) = app
+        .scim(
+            &d.token,
+            Method::PATCH,
+            &both_path,
+            Some(&patch(json!([{"op": "remove", "path": "agentUserName"}]))),
+        )
+        .await;
+    assert_eq!(status, 200, "{removed}");
+    assert_eq!(removed["agentUserName"], "Triage Agent");
+    let (status, _, replaced) = app
+        .scim(
+            &d.token,
+            Method::PUT,
+            &both_path,
+            Some(&json!({"schemas": [AGENT], "name": "Triage Agent",
+                         "agentUserName": "triage-8", "owners": [{"value": d.ana}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["agentUserName"], "triage-8");
+    assert_eq!(replaced["name"], "Triage Agent");
 }
 
 async fn removing_every_owner_makes_an_orphan_finding_at_once(app: TestApp) {
@@ -768,3 +834,7 @@ on_both_engines!(
     an_import_attaches_credentials_to_a_pushed_agent_and_changes_nothing_else,
     bad_agent_requests_get_scim_errors_and_change_nothing,
 );
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
