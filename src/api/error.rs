@@ -39,6 +39,17 @@ impl ApiError {
         err
     }
 
+    /// A 422 naming the body field at fault in `field`.
+    pub fn invalid_field(name: &str, why: impl std::fmt::Display) -> Self {
+        let mut err = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("{name}: {why}"),
+        );
+        err.field = Some(name.to_string());
+        err
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -130,12 +141,7 @@ impl From<StoreError> for ApiError {
 impl From<InventoryError> for ApiError {
     fn from(err: InventoryError) -> Self {
         match err {
-            InventoryError::Invalid { field, message } => Self {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "validation_failed",
-                detail: format!("{field}: {message}"),
-                field: Some(field),
-            },
+            InventoryError::Invalid { field, message } => Self::invalid_field(&field, message),
             InventoryError::NotFound(what) => Self::not_found(what),
             InventoryError::Conflict(msg) => Self::new(StatusCode::CONFLICT, "conflict", msg),
             InventoryError::Store(store) => store.into(),

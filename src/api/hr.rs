@@ -49,13 +49,7 @@ async fn arm_verification(
     let request: ArmRequest = super::json::optional_body(&body)?;
     let minutes = request.minutes.unwrap_or(DEFAULT_ARM_MINUTES);
     if !(1..=24 * 60).contains(&minutes) {
-        let mut err = ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "minutes: must be from 1 to 1440",
-        );
-        err.field = Some("minutes".into());
-        return Err(err);
+        return Err(ApiError::invalid_field("minutes", "must be from 1 to 1440"));
     }
     let until = crate::store::now() + chrono::Duration::minutes(minutes);
     let mut tx = state.store.begin().await?;

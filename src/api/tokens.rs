@@ -52,13 +52,10 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let name = body.name.trim();
     if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        let mut err = ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "name: must be 1 to 100 printable characters",
-        );
-        err.field = Some("name".into());
-        return Err(err);
+        return Err(ApiError::invalid_field(
+            "name",
+            "must be 1 to 100 printable characters",
+        ));
     }
     let (token, value) = create_token(&state.store, name, body.scope, &caller.actor()).await?;
     let mut body = serde_json::to_value(&token).expect("token serialises");

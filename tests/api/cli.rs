@@ -227,6 +227,26 @@ async fn keys_rotate_generates_a_private_key_file_and_finishes_the_rotation(app:
             "credentials": [{"provider": "slack", "kind": "api_key", "secret": "xoxb-rotated-by-cli"}]}))
         .await;
     let credential = agent["credentials"][0]["id"].as_str().unwrap().to_string();
+    // Only admins begin a rotation; readers may watch it.
+    let anonymous = reqwest::Client::new()
+        .post(format!("{}/api/v1/keys/rotation", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let reader = app.token_with_scope("read").await;
+    let read_post = app
+        .request_as(&reader, Method::POST, "/api/v1/keys/rotation")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_post.status(), 403);
+    let read_get = app
+        .request_as(&reader, Method::GET, "/api/v1/keys/rotation")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_get.status(), 200);
     // The API rotates only to a key configured on the instance; this one has none.
     let refused = app.post("/api/v1/keys/rotation", &json!({})).await;
     crate::helpers::assert_problem(refused, 409, "rotation_conflict").await;

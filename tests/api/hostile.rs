@@ -170,6 +170,33 @@ async fn gusto_tokens_are_taken_only_when_armed_and_never_replaced(engine: Engin
     let listed: Value = app.get(tokens_path).await.json().await.unwrap();
     assert_eq!(listed["items"], json!([]));
 
+    // Arming refuses what is malformed, out of range or unauthenticated, and arms
+    // nothing then.
+    let arm_path = "/api/v1/hr/sources/gusto/verification";
+    let bad = app.post(arm_path, &json!({"minutes": 0})).await;
+    let problem = assert_problem(bad, 422, "validation_failed").await;
+    assert_eq!(problem["field"], "minutes");
+    for body in ["{", r#"{"mins": 5}"#, r#"{"minutes": "ten"}"#] {
+        let refused = app
+            .request(Method::POST, arm_path)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "{body}");
+    }
+    let anonymous = reqwest::Client::new()
+        .post(format!("{}{arm_path}", app.address))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let (status, _, _) =
+        post_hook(&here, &app, "gusto", &verification("tok-still-early"), &[]).await;
+    assert_eq!(status, 401, "still not armed");
+
     // Armed: each token is kept with its sender; none overwrites another.
     let armed = app
         .post(
