@@ -111,6 +111,11 @@ impl InboundLimits {
         })
     }
 
+    /// Whom `req` comes from (see [`client_address`](Self::client_address)).
+    pub fn client_of(&self, req: &actix_web::HttpRequest) -> Option<IpAddr> {
+        self.client_address(req.peer_addr().map(|a| a.ip()), req.headers())
+    }
+
     /// One webhook from `address`.
     pub fn check_hook(&self, address: Option<IpAddr>) -> Result<(), Limited> {
         address.map_or(Ok(()), |address| check(&self.hooks, &address))

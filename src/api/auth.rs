@@ -37,13 +37,17 @@ pub async fn over_limit(
     let state = state(req);
     let limited = match caller {
         None => {
-            let address = state
-                .inbound
-                .client_address(req.peer_addr().map(|a| a.ip()), req.headers());
+            let address = state.inbound.client_of(req.request());
             state.inbound.check_address(address).err()?
         }
         Some(caller) => state.inbound.check_token(&caller.token_id).err()?,
     };
+    count_rate_limited(state, scope).await;
+    Some(limited)
+}
+
+/// Counts a request refused by a rate limit of `scope` (coalesced in the audit log).
+pub async fn count_rate_limited(state: &AppState, scope: &str) {
     if let Err(err) = state
         .rate_limited
         .record(&state.store, scope, "rate_limited")
@@ -51,7 +55,6 @@ pub async fn over_limit(
     {
         tracing::warn!(error = %err, "could not count a rate-limited request");
     }
-    Some(limited)
 }
 
 /// The API's 429 problem for a request over a limit.

@@ -44,9 +44,7 @@ async fn receive(
     source: web::Path<String>,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let address = state
-        .inbound
-        .client_address(req.peer_addr().map(|a| a.ip()), req.headers());
+    let address = state.inbound.client_of(&req);
     let Some(source) = state.hr_sources.get(source.as_str()) else {
         return Err(refused());
     };
@@ -174,17 +172,11 @@ async fn screen(
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered")
         .clone();
-    let address = state
+    if let Err(limited) = state
         .inbound
-        .client_address(req.peer_addr().map(|a| a.ip()), req.headers());
-    if let Err(limited) = state.inbound.check_hook(address) {
-        if let Err(err) = state
-            .rate_limited
-            .record(&state.store, "hooks", "rate_limited")
-            .await
-        {
-            tracing::warn!(error = %err, "could not count a rate-limited webhook");
-        }
+        .check_hook(state.inbound.client_of(req.request()))
+    {
+        crate::api::auth::count_rate_limited(&state, "hooks").await;
         return Err(crate::api::auth::too_many_requests(limited));
     }
     // Answers that do not depend on whether the source exists come first, the same
