@@ -315,21 +315,6 @@ fn document_of(input: &Map<String, Value>) -> Result<Map<String, Value>, ScimErr
             input.insert("name".into(), handle);
         }
     }
-    // Checked before canonicalising, which drops what it cannot keep (`display` is
-    // read-only): an owner with no value would vanish and the agent be created
-    // without it, answering 201.
-    if let Some(Value::Array(owners)) = given(&input, "owners") {
-        let named = |o: &Value| {
-            o.get("value")
-                .and_then(Value::as_str)
-                .is_some_and(|v| !v.trim().is_empty())
-        };
-        if !owners.iter().all(named) {
-            return Err(ScimError::invalid_value(
-                "owners: every owner needs a value",
-            ));
-        }
-    }
     let mut doc = canonicalize(&AGENT, &input)?;
     fill_in_handles(&Map::new(), &mut doc)?;
     Ok(doc)
@@ -395,9 +380,10 @@ fn take_owners(doc: &mut Map<String, Value>) -> Vec<Value> {
     }
 }
 
-/// Resolves each owner to a live User or an existing Group: by the `/Users/` or
-/// `/Groups/` segment of `$ref`, else by `type`, else by looking the id up in Users,
-/// then Groups. An owner that is neither is refused, and nothing changes.
+/// Resolves each owner to a live User or an existing Group: by `type` when the client
+/// said it, else by looking the id up in Users, then Groups (`$ref` is read-only and
+/// was dropped with the rest of what the server owns). An owner that is neither, or
+/// is not what its `type` says, is refused, and nothing changes.
 async fn resolve_owners(tx: &mut Tx, owners: Vec<Value>) -> Result<Vec<OwnerRef>, ScimError> {
     if owners.len() > 100 {
         return Err(ScimError::invalid_value("an agent has at most 100 owners"));
@@ -411,10 +397,14 @@ async fn resolve_owners(tx: &mut Tx, owners: Vec<Value>) -> Result<Vec<OwnerRef>
             .filter(|v| !v.is_empty())
             .ok_or_else(|| ScimError::invalid_value("owners: every owner needs a value"))?
             .to_string();
-        let reference = owner.get("$ref").and_then(Value::as_str).unwrap_or("");
         let kind = owner.get("type").and_then(Value::as_str).unwrap_or("");
-        let said_group = reference.contains("/Groups/") || kind.eq_ignore_ascii_case("group");
-        let said_user = reference.contains("/Users/") || kind.eq_ignore_ascii_case("user");
+        let said_group = kind.eq_ignore_ascii_case("group");
+        let said_user = kind.eq_ignore_ascii_case("user");
+        if !(kind.is_empty() || said_group || said_user) {
+            return Err(ScimError::invalid_value(format!(
+                "owners: type is User or Group, not {kind:?}"
+            )));
+        }
         let is_user = !said_group && tx.person_is_live(&value).await?;
         let is_group = !said_user && !is_user && group_exists(tx, &value).await?;
         refs.push(match (is_user, is_group) {

@@ -139,6 +139,20 @@ pub fn canonical_single(
                     out.insert(sub.name.to_string(), v);
                 }
             }
+            // Checked after dropping what the server owns: a member written with
+            // only a `display` names nobody, and must not vanish with a 200.
+            for sub in attr.sub.iter().filter(|s| s.required) {
+                let blank = out
+                    .get(sub.name)
+                    .and_then(Value::as_str)
+                    .is_none_or(|v| v.trim().is_empty());
+                if blank {
+                    return Err(ScimError::invalid_value(format!(
+                        "{label}: each needs a {}",
+                        sub.name
+                    )));
+                }
+            }
             (!out.is_empty()).then_some(Value::Object(out))
         }
         (AttrType::Complex, _) => return Err(wrong("an object")),

@@ -61,6 +61,10 @@ pub struct Attr {
     /// For references: what they may point to (RFC 7643 §7 `referenceTypes`).
     pub reference_types: &'static [&'static str],
     pub sub: &'static [Attr],
+    /// Values clients are expected to use (RFC 7643 §7 `canonicalValues`); where
+    /// ownerbound relies on one, it refuses the others (see the attribute's
+    /// description).
+    pub canonical_values: &'static [&'static str],
     /// What `/Schemas` says of it, where ownerbound's behaviour needs saying; the
     /// name otherwise.
     pub description: Option<&'static str>,
@@ -79,12 +83,18 @@ impl Attr {
             unique: false,
             reference_types: &[],
             sub: &[],
+            canonical_values: &[],
             description: None,
         }
     }
     /// What `/Schemas` says of the attribute.
     pub(crate) const fn describe(mut self, text: &'static str) -> Self {
         self.description = Some(text);
+        self
+    }
+    /// Values clients are expected to use (RFC 7643 §7 `canonicalValues`).
+    const fn canonical(mut self, values: &'static [&'static str]) -> Self {
+        self.canonical_values = values;
         self
     }
     pub(crate) const fn string(name: &'static str) -> Self {
@@ -249,12 +259,20 @@ pub const ENTERPRISE_ATTRS: &[Attr] = &[
 ];
 
 /// `value` is required (RFC 7643 §4.2 lets service providers require it): a member
-/// is a user of the directory, named by id.
+/// is a user of the directory, named by id. The rest describes that user, so
+/// ownerbound fills it in and ignores what a client writes there.
 const MEMBER_SUB: &[Attr] = &[
     Attr::string("value").immutable().required(),
-    Attr::reference("$ref", &["User", "Group"]).immutable(),
-    Attr::string("display").immutable(),
-    Attr::string("type").immutable(),
+    Attr::reference("$ref", &["User", "Group"])
+        .read_only()
+        .describe("The member's location, filled in by ownerbound"),
+    Attr::string("display")
+        .read_only()
+        .describe("The member's display name, filled in by ownerbound"),
+    Attr::string("type")
+        .read_only()
+        .canonical(&["User"])
+        .describe("Always User: groups are not members"),
 ];
 
 /// Core Group attributes (RFC 7643 §4.2).
@@ -268,12 +286,21 @@ pub const GROUP_ATTRS: &[Attr] = &[
 
 /// An agent's owners: users or groups (draft-abbey §4, `owners`). The draft marks them
 /// read-only, but identity providers must be able to write them, so they are
-/// read-write here; `display` is ours to fill in.
+/// read-write here. A client writes `value` and may say `type` (draft-wzdk's owners
+/// carry it); `$ref` and `display` describe what `value` names, so ownerbound fills
+/// them in and ignores what a client writes there.
 const OWNER_SUB: &[Attr] = &[
     Attr::string("value").required(),
-    Attr::reference("$ref", &["User", "Group"]),
-    Attr::string("display").read_only(),
-    Attr::string("type"),
+    Attr::reference("$ref", &["User", "Group"])
+        .read_only()
+        .describe("The owner's location, filled in by ownerbound"),
+    Attr::string("display")
+        .read_only()
+        .describe("The owner's display name, filled in by ownerbound"),
+    Attr::string("type").canonical(&["User", "Group"]).describe(
+        "User or Group. When given, it must be what value names (else 400 invalidValue); \
+         when left out, ownerbound fills it in",
+    ),
 ];
 
 const AGENT_APPLICATION_SUB: &[Attr] = &[
@@ -314,7 +341,7 @@ pub const AGENT_ATTRS: &[Attr] = &[
 /// api, homepage.
 const APPLICATION_URL_SUB: &[Attr] = &[
     Attr::string("value"),
-    Attr::string("type"),
+    Attr::string("type").canonical(&["ssoEndpoint", "loginPage", "api", "homepage"]),
     Attr::boolean("primary"),
     Attr::string("description"),
 ];
@@ -328,12 +355,17 @@ const OAUTH_CONFIGURATION_SUB: &[Attr] = &[
 ];
 
 /// An application's agents: `value` names an agent pushed to `/Agents` (required, as
-/// for an agent's owners); `type` is owned, authorized or guest; `display` is ours.
+/// for an agent's owners); `type` is the client's, kept as written; `$ref` and
+/// `display` describe the agent, so ownerbound fills them in.
 const APPLICATION_AGENT_SUB: &[Attr] = &[
     Attr::string("value").required(),
-    Attr::reference("$ref", &["Agent"]),
-    Attr::string("display").read_only(),
-    Attr::string("type"),
+    Attr::reference("$ref", &["Agent"])
+        .read_only()
+        .describe("The agent's location, filled in by ownerbound"),
+    Attr::string("display")
+        .read_only()
+        .describe("The agent's name, filled in by ownerbound"),
+    Attr::string("type").canonical(&["owned", "authorized", "guest"]),
 ];
 
 const EXTERNAL_IDENTIFIER_SUB: &[Attr] = &[
@@ -528,6 +560,9 @@ fn attr_json(a: &Attr) -> Value {
     );
     if a.ty == AttrType::Reference {
         out.insert("referenceTypes".into(), json!(a.reference_types));
+    }
+    if !a.canonical_values.is_empty() {
+        out.insert("canonicalValues".into(), json!(a.canonical_values));
     }
     if !a.sub.is_empty() {
         out.insert(

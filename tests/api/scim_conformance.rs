@@ -327,10 +327,28 @@ fn tightened() -> Vec<Tightening> {
             why: "an owner is a User or Group named by id",
         },
         Tightening {
-            path: "Agent.owners.$ref",
+            path: "AgenticApplication.agents.$ref",
             characteristic: "mutability",
-            served: json!("readWrite"),
-            why: "as owners: it tells a User from a Group",
+            served: json!("readOnly"),
+            why: "the agent's location, filled in by ownerbound from value",
+        },
+        Tightening {
+            path: "Group.members.$ref",
+            characteristic: "mutability",
+            served: json!("readOnly"),
+            why: "the member's location, filled in by ownerbound from value",
+        },
+        Tightening {
+            path: "Group.members.display",
+            characteristic: "mutability",
+            served: json!("readOnly"),
+            why: "the member's display name, filled in by ownerbound",
+        },
+        Tightening {
+            path: "Group.members.type",
+            characteristic: "mutability",
+            served: json!("readOnly"),
+            why: "always User: groups are not members",
         },
         Tightening {
             path: "AgenticApplication.agents.value",
