@@ -198,6 +198,9 @@ async fn replace(
     let current = pushed(tx.get_agent(&id).await)?;
     check_if_match(&req, current.version)?;
     keep_subject(&current, &mut doc)?;
+    // As for Users: a PUT that leaves out `active` changes nothing about it.
+    doc.entry("active")
+        .or_insert(json!(current.status == AgentStatus::Active.as_str()));
     let owners = resolve_owners(&mut tx, take_owners(&mut doc)).await?;
     write(
         &mut tx,
@@ -228,6 +231,11 @@ async fn patch_agent(
     if !owners.is_empty() {
         doc.insert("owners".into(), Value::Array(owners));
     }
+    // The column is authoritative for `active`: it is what revocation acted on.
+    doc.insert(
+        "active".into(),
+        json!(current.status == AgentStatus::Active.as_str()),
+    );
     let before = doc.clone();
     let ignored = patch::apply(&AGENT, &mut doc, &current.id, &body.0.operations)?;
     if ignored.iter().any(|p| !p.is_empty()) {
@@ -235,6 +243,9 @@ async fn patch_agent(
     }
     fill_in_handles(&before, &mut doc)?;
     keep_subject(&current, &mut doc)?;
+    // As for Users: removing `active` (or setting it to null) deactivates; a missing
+    // value never reads as "active", so it cannot bring a disabled agent back.
+    doc.entry("active").or_insert(json!(false));
     let owners = resolve_owners(&mut tx, take_owners(&mut doc)).await?;
     write(
         &mut tx,

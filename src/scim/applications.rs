@@ -258,8 +258,9 @@ async fn delete(
 }
 
 /// Removes `agents` from the document and returns the links it listed, each agent
-/// once (where it first appears). An entry without a value references nothing, and
-/// is refused.
+/// once, where it first appears; a later entry for the same agent says its type
+/// (PATCH add of an agent already listed, with another type, changes the type). An
+/// entry without a value references nothing, and is refused.
 fn take_agents(doc: &mut Map<String, Value>) -> Result<Vec<AgentLink>, ScimError> {
     let Some(Value::Array(agents)) = doc.remove("agents") else {
         return Ok(Vec::new());
@@ -273,14 +274,14 @@ fn take_agents(doc: &mut Map<String, Value>) -> Result<Vec<AgentLink>, ScimError
             .filter(|v| !v.is_empty())
             .ok_or_else(|| ScimError::invalid_value("agents: every agent needs a value"))?
             .to_string();
-        if links.iter().any(|l| l.agent_id == agent_id) {
-            continue;
-        }
         let kind = agent
             .get("type")
             .and_then(Value::as_str)
             .map(str::to_string);
-        links.push(AgentLink { agent_id, kind });
+        match links.iter_mut().find(|l| l.agent_id == agent_id) {
+            Some(listed) => listed.kind = kind.or(listed.kind.take()),
+            None => links.push(AgentLink { agent_id, kind }),
+        }
     }
     if links.len() > MAX_AGENTS {
         return Err(ScimError::invalid_value(format!(

@@ -323,7 +323,11 @@ pub const AGENT_ATTRS: &[Attr] = &[
     ),
     Attr::string("displayName"),
     Attr::string("description"),
-    Attr::boolean("active"),
+    Attr::boolean("active").describe(
+        "Whether the agent may act. Setting it false revokes the agent's credentials. \
+         Removing it (PATCH remove) deactivates the agent, and a PUT that leaves it out \
+         keeps it as it is: a missing value never reactivates.",
+    ),
     Attr::string("agentType"),
     // The prose lets the client set it to an OIDC `sub`; it cannot change afterwards.
     Attr::string("subject").immutable(),
@@ -380,7 +384,8 @@ pub const APPLICATION_ATTRS: &[Attr] = &[
     Attr::string("name").required().unique(),
     Attr::string("displayName"),
     Attr::string("description"),
-    Attr::boolean("active"),
+    Attr::boolean("active")
+        .describe("Whether the application is in use; true when left out or removed"),
     Attr::complex("applicationUrls", APPLICATION_URL_SUB).multi(),
     Attr::date_time("lastAccessed").read_only(),
     Attr::complex("oAuthConfiguration", OAUTH_CONFIGURATION_SUB).multi(),

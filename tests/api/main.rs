@@ -58,6 +58,7 @@ mod scim_members;
 mod scim_okta;
 mod scim_others;
 mod scim_protocol;
+mod scim_round_trip;
 mod scim_schema_check;
 mod scim_search;
 mod secrets;

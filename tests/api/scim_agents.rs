@@ -768,6 +768,25 @@ async fn bad_agent_requests_get_scim_errors_and_change_nothing(app: TestApp) {
             400,
             Some("invalidValue"),
         ),
+        // An owner's type is User or Group, and must be what its value names.
+        (
+            json!({"name": "x", "owners": [{"value": d.ana, "type": "Group"}]}).to_string(),
+            Some(d.token.as_str()),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            json!({"name": "x", "owners": [{"value": d.finops, "type": "User"}]}).to_string(),
+            Some(d.token.as_str()),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            json!({"name": "x", "owners": [{"value": d.ana, "type": "manager"}]}).to_string(),
+            Some(d.token.as_str()),
+            400,
+            Some("invalidValue"),
+        ),
         (
             format!(
                 "{{\"name\": \"{}\"}}",
@@ -805,6 +824,74 @@ async fn bad_agent_requests_get_scim_errors_and_change_nothing(app: TestApp) {
     );
 }
 
+/// An agent's `active` follows a User's: a PUT that leaves it out keeps a disabled
+/// agent disabled (no silent reactivation), and removing it deactivates, opening the
+/// case that revokes the agent's credentials. Owners' `$ref` and `display` are
+/// ownerbound's: written ones are ignored, and an owner's `type` reads back as
+/// written.
+async fn a_missing_active_never_reactivates_an_agent(app: TestApp) {
+    let d = directory(&app).await;
+    let agent = push_agent(&app, &d).await;
+    let id = agent["id"].as_str().unwrap();
+    let path = format!("/Agents/{id}");
+    let patch = |ops: Value| json!({"schemas": [PATCH], "Operations": ops});
+
+    let (status, _, kept) = app
+        .scim(
+            &d.token,
+            Method::PATCH,
+            &path,
+            Some(&patch(json!([
+            {"op": "replace", "path": "description", "value": "still sorting"}]))),
+        )
+        .await;
+    assert_eq!((status, &kept["active"]), (200, &json!(true)), "{kept}");
+
+    let (status, _, removed) = app
+        .scim(
+            &d.token,
+            Method::PATCH,
+            &path,
+            Some(&patch(json!([
+            {"op": "remove", "path": "active"}]))),
+        )
+        .await;
+    assert_eq!(
+        (status, &removed["active"]),
+        (200, &json!(false)),
+        "{removed}"
+    );
+    app.run_jobs().await;
+    let case = agent_case(&app, id).await;
+    assert_eq!(case["case"]["agent_id"], id, "{case}");
+
+    let replacement = json!({
+        "schemas": [AGENT], "name": "invoice-triage", "description": "replaced",
+        "owners": [
+            {"value": d.ana, "type": "User", "display": "Someone else",
+             "$ref": "https://idp.example/scim/v2/Users/elsewhere"},
+            {"value": d.finops, "type": "Group"}
+        ]
+    });
+    let (status, _, replaced) = app
+        .scim(&d.token, Method::PUT, &path, Some(&replacement))
+        .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["active"], false, "{replaced}");
+    let ana = replaced["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["value"] == json!(d.ana))
+        .unwrap();
+    assert_eq!(ana["type"], "User");
+    assert_ne!(ana["display"], "Someone else", "{ana}");
+    assert!(
+        ana["$ref"].as_str().unwrap().starts_with(&app.address),
+        "{ana}"
+    );
+}
+
 /// The case whose subject is this agent, with its items.
 async fn agent_case(app: &TestApp, agent_id: &str) -> Value {
     let cases: Value = app
@@ -833,6 +920,7 @@ on_both_engines!(
     one_of_two_owners_leaving_revokes_nothing_and_the_last_one_does,
     an_import_attaches_credentials_to_a_pushed_agent_and_changes_nothing_else,
     bad_agent_requests_get_scim_errors_and_change_nothing,
+    a_missing_active_never_reactivates_an_agent,
 );
 
 fn urlencode(text: &str) -> String {
