@@ -20,35 +20,6 @@ pub struct AlertConfig {
     pub ca_pem: Option<Vec<u8>>,
 }
 
-impl AlertConfig {
-    /// From the settings; None when SMTP or the recipients are not configured.
-    pub fn from_settings(settings: &crate::config::Settings) -> Option<Self> {
-        let to: Vec<String> = settings
-            .report_to
-            .as_deref()?
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if to.is_empty() {
-            return None;
-        }
-        Some(Self {
-            smtp_url: settings.smtp_url.clone()?,
-            from: settings
-                .report_from
-                .clone()
-                .unwrap_or_else(|| "ownerbound@localhost".into()),
-            to,
-            // Checked at start-up (validate); unreadable now means no custom roots.
-            ca_pem: settings
-                .smtp_ca_file
-                .as_ref()
-                .and_then(|path| std::fs::read(path).ok()),
-        })
-    }
-}
-
 /// Enqueues an alert in the caller's transaction. `key` makes it once-only. Subjects
 /// and bodies name agents, people and providers, never a secret.
 pub async fn enqueue(tx: &mut Tx, key: &str, subject: &str, body: &str) -> StoreResult<()> {

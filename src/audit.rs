@@ -5,76 +5,15 @@
 //! Entries never contain secrets: callers put names, ids and classifications in
 //! `details`, never a credential value.
 
-use chrono::{DateTime, Utc};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
-
 use crate::store::{Store, StoreError, StoreResult};
 
-/// The `prev_hash` of the first entry.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+// The entry and its hash belong to the store, which appends them; they are named
+// here too, where the rest of the code looks for the audit log.
+pub use crate::store::audit::{chain_hash, AuditEntry, GENESIS_HASH};
 
 /// Who did something: an API token by name, the CLI, or the service itself.
 pub fn token_actor(token_name: &str) -> String {
     format!("token:{token_name}")
-}
-
-/// An entry to append.
-#[derive(Debug, Clone)]
-pub struct AuditEntry {
-    pub actor: String,
-    pub action: String,
-    pub subject_kind: String,
-    pub subject_id: Option<String>,
-    pub details: Value,
-}
-
-impl AuditEntry {
-    pub fn new(actor: &str, action: &str, subject_kind: &str, subject_id: Option<&str>) -> Self {
-        Self {
-            actor: actor.to_string(),
-            action: action.to_string(),
-            subject_kind: subject_kind.to_string(),
-            subject_id: subject_id.map(str::to_string),
-            details: Value::Object(Default::default()),
-        }
-    }
-
-    pub fn with_details(mut self, details: Value) -> Self {
-        self.details = details;
-        self
-    }
-}
-
-/// The hash of one entry.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "mirrors the columns of one audit row"
-)]
-pub fn chain_hash(
-    prev_hash: &str,
-    seq: i64,
-    at: DateTime<Utc>,
-    actor: &str,
-    action: &str,
-    subject_kind: &str,
-    subject_id: Option<&str>,
-    details: &str,
-) -> String {
-    let content = serde_json::json!([
-        seq,
-        at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-        actor,
-        action,
-        subject_kind,
-        subject_id,
-        details
-    ]);
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(content.to_string().as_bytes());
-    hex::encode(hasher.finalize())
 }
 
 /// Outcome of walking the chain.
@@ -179,43 +118,4 @@ async fn first_unreadable_entry(store: &Store, after: i64, limit: i64) -> StoreR
         }
     }
     Ok(after + 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hash_changes_with_every_field_and_with_the_predecessor() {
-        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let base = chain_hash(GENESIS_HASH, 1, at, "cli", "x", "agent", Some("a"), "{}");
-        assert_eq!(base.len(), 64);
-        assert_ne!(
-            base,
-            chain_hash("ff", 1, at, "cli", "x", "agent", Some("a"), "{}")
-        );
-        assert_ne!(
-            base,
-            chain_hash(GENESIS_HASH, 2, at, "cli", "x", "agent", Some("a"), "{}")
-        );
-        assert_ne!(
-            base,
-            chain_hash(GENESIS_HASH, 1, at, "cli", "x", "agent", None, "{}")
-        );
-        assert_ne!(
-            base,
-            chain_hash(
-                GENESIS_HASH,
-                1,
-                at,
-                "cli",
-                "x",
-                "agent",
-                Some("a"),
-                "{\"k\":1}"
-            )
-        );
-    }
 }

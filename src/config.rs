@@ -12,6 +12,11 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::AlertConfig;
+use crate::findings::Catalogue;
+use crate::report::delivery::ReportConfig;
+use crate::report::schedule::Schedule;
+
 /// Default TOML file read when `OWNERBOUND_CONFIG` is not set and the file exists.
 pub const DEFAULT_CONFIG_FILE: &str = "ownerbound.toml";
 const ENV_PREFIX: &str = "OWNERBOUND_";
@@ -27,16 +32,9 @@ const NON_SETTING_PREFIXES: &[&str] = &["test_"];
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(pub String);
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line, for log shippers.
-    Json,
-}
+pub use crate::inbound::RateLimitSettings;
+pub use crate::store::Engine;
+pub use crate::telemetry::LogFormat;
 
 /// All settings. Field names are the TOML keys; the environment variable is the
 /// upper-cased name with the `OWNERBOUND_` prefix.
@@ -137,52 +135,6 @@ pub struct ScimSettings {
     pub advertise_agent_extension: bool,
 }
 
-/// `[rate_limits]`: how many requests a client may send, refilled per second, and how
-/// many at once after a quiet spell (the burst). 0 per second turns a limit off.
-/// Over a limit is 429 with `Retry-After`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RateLimitSettings {
-    /// `/hooks/hr/…` per client address.
-    pub hooks_per_second: u32,
-    pub hooks_burst: u32,
-    /// `/api/v1` and `/scim/v2` per client address, before the token is checked.
-    pub address_per_second: u32,
-    pub address_burst: u32,
-    /// `/api/v1` and `/scim/v2` per token.
-    pub token_per_second: u32,
-    pub token_burst: u32,
-    /// Take the client address from the last `X-Forwarded-For` hop: only behind a
-    /// reverse proxy that appends it, or every client can pick its own address.
-    pub trust_forwarded_for: bool,
-}
-
-impl RateLimitSettings {
-    /// Every limit off (tests of other things, benchmarks of throughput).
-    pub fn unlimited() -> Self {
-        Self {
-            hooks_per_second: 0,
-            address_per_second: 0,
-            token_per_second: 0,
-            ..Self::default()
-        }
-    }
-}
-
-impl Default for RateLimitSettings {
-    fn default() -> Self {
-        Self {
-            hooks_per_second: 10,
-            hooks_burst: 50,
-            address_per_second: 100,
-            address_burst: 400,
-            token_per_second: 100,
-            token_burst: 500,
-            trust_forwarded_for: false,
-        }
-    }
-}
-
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -245,11 +197,46 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
-/// Which database engine a URL selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
+/// Each module's own settings, made from these: modules below start-up never read
+/// `Settings` themselves.
+impl Settings {
+    /// Where alerts go; None when SMTP or the recipients are not configured.
+    pub fn alert_config(&self) -> Option<AlertConfig> {
+        let to: Vec<String> = self
+            .report_to
+            .as_deref()?
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if to.is_empty() {
+            return None;
+        }
+        Some(AlertConfig {
+            smtp_url: self.smtp_url.clone()?,
+            from: self
+                .report_from
+                .clone()
+                .unwrap_or_else(|| "ownerbound@localhost".into()),
+            to,
+            // Checked at start-up (validate); unreadable now means no custom roots.
+            ca_pem: self
+                .smtp_ca_file
+                .as_ref()
+                .and_then(|path| std::fs::read(path).ok()),
+        })
+    }
+
+    /// What report generation and delivery need.
+    pub fn report_config(&self) -> Result<ReportConfig, String> {
+        Ok(ReportConfig {
+            schedule: Schedule::parse(&self.report_schedule, &self.report_timezone)
+                .map_err(|e| format!("report_schedule: {e}"))?,
+            catalogue: Catalogue::from_config(&self.findings)?,
+            public_url: self.public_url.clone(),
+            mail: self.alert_config(),
+        })
+    }
 }
 
 impl Settings {

@@ -10,8 +10,53 @@ use std::time::Duration;
 use actix_web::http::header::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
 
-use crate::config::RateLimitSettings;
+/// `[rate_limits]`: how many requests a client may send, refilled per second, and how
+/// many at once after a quiet spell (the burst). 0 per second turns a limit off.
+/// Over a limit is 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// `/hooks/hr/…` per client address.
+    pub hooks_per_second: u32,
+    pub hooks_burst: u32,
+    /// `/api/v1` and `/scim/v2` per client address, before the token is checked.
+    pub address_per_second: u32,
+    pub address_burst: u32,
+    /// `/api/v1` and `/scim/v2` per token.
+    pub token_per_second: u32,
+    pub token_burst: u32,
+    /// Take the client address from the last `X-Forwarded-For` hop: only behind a
+    /// reverse proxy that appends it, or every client can pick its own address.
+    pub trust_forwarded_for: bool,
+}
+
+impl RateLimitSettings {
+    /// Every limit off (tests of other things, benchmarks of throughput).
+    pub fn unlimited() -> Self {
+        Self {
+            hooks_per_second: 0,
+            address_per_second: 0,
+            token_per_second: 0,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            hooks_per_second: 10,
+            hooks_burst: 50,
+            address_per_second: 100,
+            address_burst: 400,
+            token_per_second: 100,
+            token_burst: 500,
+            trust_forwarded_for: false,
+        }
+    }
+}
 
 /// How often limiters forget clients that have been quiet long enough to be back at
 /// a full burst, so a flood from many addresses or tokens does not grow memory.

@@ -59,12 +59,14 @@ pub struct Application {
 
 /// Connects to the database and applies migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::connect(settings).await.with_context(|| {
-        format!(
-            "while connecting to {}",
-            settings.database_url_for_display()
-        )
-    })?;
+    let store = Store::connect_url(settings.database_url.expose_secret())
+        .await
+        .with_context(|| {
+            format!(
+                "while connecting to {}",
+                settings.database_url_for_display()
+            )
+        })?;
     store.migrate().await.context("while applying migrations")?;
     Ok(store)
 }
@@ -162,7 +164,7 @@ impl Application {
         let job_workers = settings.job_workers;
         let retry_deadline = std::time::Duration::from_secs(settings.retry_deadline_seconds);
         let key_rotation = settings.key_rotation_pace();
-        let alerts = crate::alerts::AlertConfig::from_settings(&settings);
+        let alerts = settings.alert_config();
         let providers = Arc::new(
             crate::connectors::providers::index(&settings.providers, &mut |warning| {
                 tracing::warn!("{warning}")
@@ -171,7 +173,8 @@ impl Application {
         );
         let hr_scheduler_interval =
             std::time::Duration::from_secs(settings.hr_scheduler_interval_seconds);
-        let reports = crate::report::delivery::ReportConfig::from_settings(&settings)
+        let reports = settings
+            .report_config()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let report_check_interval =
             std::time::Duration::from_secs(settings.report_check_interval_seconds);

@@ -78,7 +78,9 @@ async fn one(
 
 fn config(state: &AppState) -> Result<ReportConfig, ApiError> {
     // Validated at start-up; a failure here is a bug, answered as one.
-    ReportConfig::from_settings(&state.settings)
+    state
+        .settings
+        .report_config()
         .map_err(|e| ApiError::internal(&crate::config::ConfigError(e)))
 }
 

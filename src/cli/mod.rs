@@ -251,7 +251,7 @@ async fn job_context(settings: &Settings, store: &Store) -> anyhow::Result<crate
         crate::jobs::http_client(),
     );
     ctx.policy = settings.shared_credentials;
-    ctx.alerts = crate::alerts::AlertConfig::from_settings(settings);
+    ctx.alerts = settings.alert_config();
     ctx.retry_deadline = std::time::Duration::from_secs(settings.retry_deadline_seconds);
     ctx.key_rotation = settings.key_rotation_pace();
     Ok(ctx)

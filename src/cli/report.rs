@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 
 use crate::config::Settings;
-use crate::report::delivery::{deliver, store_and_enqueue, DeliveryError, ReportConfig};
+use crate::report::delivery::{deliver, store_and_enqueue, DeliveryError};
 use crate::report::{render_html, render_text};
 
 #[derive(Debug, Subcommand)]
@@ -32,7 +32,8 @@ const HANDOVER: chrono::Duration = chrono::Duration::minutes(5);
 
 pub async fn run(settings: &Settings, command: ReportCommand) -> anyhow::Result<ExitCode> {
     let store = super::open_store(settings).await?;
-    let config = ReportConfig::from_settings(settings)
+    let config = settings
+        .report_config()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let period = config.current_period(&store).await?;
     let report = config.build(&store, period).await?;

@@ -14,6 +14,7 @@ mod access_token;
 mod aws_iam;
 pub mod body;
 mod call_error;
+pub mod client;
 pub mod discovery;
 mod github;
 mod github_org;

@@ -53,7 +53,7 @@ impl<'a> Options<'a> {
             }
         }
         if let Some(value) = get("call_timeout_seconds") {
-            let most = crate::jobs::MAX_CALL_TIMEOUT.as_secs_f64();
+            let most = super::client::MAX_CALL_TIMEOUT.as_secs_f64();
             if !value.as_f64().is_some_and(|s| (0.1..=most).contains(&s)) {
                 return Err(format!(
                     "provider {name:?}: call_timeout_seconds must be a number of seconds from 0.1 to {most}"

@@ -44,10 +44,8 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
 /// Dead jobs are re-driven after this long (a provider that answers again re-drives
 /// its revocations at once).
 pub const REDRIVE_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
-/// Default per-call deadline at a provider (`call_timeout_seconds`).
-pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest `call_timeout_seconds` a provider may set.
-pub const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+// Call bounds and the client belong to the connectors; jobs are sized by them.
+pub use crate::connectors::client::{http_client, DEFAULT_CALL_TIMEOUT, MAX_CALL_TIMEOUT};
 
 /// What running a job came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,19 +142,6 @@ impl Context {
     pub fn fresh_deadline(&self) -> DateTime<Utc> {
         now() + chrono::Duration::from_std(self.retry_deadline).expect("bounded")
     }
-}
-
-/// The HTTP client of connectors: a short connect timeout (a provider that does not
-/// accept connections is down), and an overall bound as a backstop; each call also
-/// runs under its provider's `call_timeout_seconds`.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        // A redirect would resend the token (and client credentials) elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(MAX_CALL_TIMEOUT)
-        .connect_timeout(Duration::from_secs(3))
-        .build()
-        .expect("TLS backend available")
 }
 
 /// A job claimed by a worker, with the provider slot it runs in.

@@ -38,16 +38,6 @@ pub struct ReportConfig {
 }
 
 impl ReportConfig {
-    pub fn from_settings(settings: &crate::config::Settings) -> Result<Self, String> {
-        Ok(Self {
-            schedule: Schedule::parse(&settings.report_schedule, &settings.report_timezone)
-                .map_err(|e| format!("report_schedule: {e}"))?,
-            catalogue: Catalogue::from_config(&settings.findings)?,
-            public_url: settings.public_url.clone(),
-            mail: AlertConfig::from_settings(settings),
-        })
-    }
-
     /// The report of `period`, computed now.
     pub async fn build(&self, store: &Store, period: Period) -> StoreResult<Report> {
         Report::build(

@@ -532,7 +532,7 @@ impl Tx {
         Ok(count > 0)
     }
 
-    /// Extends a running job's lease (a discovery run outlasting [`crate::jobs::LEASE`]);
+    /// Extends a running job's lease (a discovery run outlasting the job lease);
     /// false when the lease is no longer `lease_owner`'s.
     pub async fn extend_job_lease(
         &mut self,

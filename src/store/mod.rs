@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use secrecy::ExposeSecret;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -18,8 +17,12 @@ use sqlx::sqlite::{
 };
 use sqlx::Postgres;
 
-pub use crate::config::Engine;
-use crate::config::Settings;
+/// Which database engine a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
 
 pub mod agents;
 pub mod applications;
@@ -274,12 +277,8 @@ impl Tx {
 }
 
 impl Store {
-    /// Connects to the database named by the settings, creating a SQLite file when
-    /// needed. Does not migrate.
-    pub async fn connect(settings: &Settings) -> StoreResult<Self> {
-        Self::connect_url(settings.database_url.expose_secret()).await
-    }
-
+    /// Connects to the database at `url`, creating a SQLite file when needed. Does
+    /// not migrate.
     pub async fn connect_url(url: &str) -> StoreResult<Self> {
         // Files SQLite creates (the database, then its -wal and -shm, which take the
         // database's mode) are the owner's alone; see [`keep_private`].

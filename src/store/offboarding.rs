@@ -254,7 +254,7 @@ impl Tx {
         if changed == 1 {
             let (outcome, action) = action;
             self.append_audit(
-                &crate::audit::AuditEntry::new("system", action, "offboarding_case", Some(case_id))
+                &super::audit::AuditEntry::new("system", action, "offboarding_case", Some(case_id))
                     .with_details(serde_json::json!({"outcome": outcome})),
             )
             .await?;

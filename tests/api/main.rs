@@ -36,6 +36,7 @@ mod hr;
 mod instances;
 mod job_engine;
 mod key_rotation;
+mod layers;
 mod moto_peer;
 mod oauth_peer;
 mod offboarding;
