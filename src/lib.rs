@@ -1,7 +1,8 @@
 //! ownerbound: makes AI agents' credentials die with their owner's employment.
 //!
-//! The binary is a thin wrapper around this library; see `DESIGN.md` for the
-//! pipeline (SCIM/HR events → directory → offboarding → revocation → verification).
+//! The binary is a thin wrapper around this library; `docs/architecture.md` maps the
+//! pipeline (SCIM/HR events → directory → offboarding → revocation → verification),
+//! the modules floor by floor, and where each decision lives.
 
 pub mod access;
 pub mod alerts;

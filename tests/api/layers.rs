@@ -126,3 +126,43 @@ fn the_check_reads_every_form_of_import() {
     let found: Vec<String> = imports(text).into_iter().collect();
     assert_eq!(found, ["alerts", "config", "domain", "jobs", "store"]);
 }
+
+/// `docs/architecture.md` is the map: every path it names exists, and every module
+/// under `src/` is on it.
+#[test]
+fn the_architecture_map_names_every_module_and_only_real_paths() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let map = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let named: BTreeSet<&str> = map
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|t| {
+            ["src/", "tests/", "benches/", "docs/", "migrations/"]
+                .iter()
+                .any(|p| t.starts_with(p))
+        })
+        .collect();
+    let missing: Vec<&&str> = named.iter().filter(|p| !root.join(p).exists()).collect();
+    assert!(
+        missing.is_empty(),
+        "the map names paths that do not exist: {missing:?}"
+    );
+    let mut off_the_map = Vec::new();
+    for entry in std::fs::read_dir(root.join("src")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().to_string();
+        let shown = if entry.path().is_dir() {
+            format!("src/{name}/")
+        } else {
+            format!("src/{name}")
+        };
+        if !named.contains(shown.as_str()) {
+            off_the_map.push(shown);
+        }
+    }
+    assert!(
+        off_the_map.is_empty(),
+        "modules missing from the map: {off_the_map:?}"
+    );
+}
