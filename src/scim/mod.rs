@@ -12,7 +12,6 @@ use serde_json::Value;
 
 pub mod agents;
 pub mod applications;
-pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod groups;
@@ -21,6 +20,7 @@ pub mod patch;
 pub mod resource;
 pub mod schema;
 pub mod search;
+pub mod service_provider;
 pub mod sql;
 pub mod users;
 
@@ -51,7 +51,7 @@ pub fn configure(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) 
                 .configure(groups::routes)
                 .configure(agents::routes)
                 .configure(applications::routes)
-                .configure(discovery::routes)
+                .configure(service_provider::routes)
                 .configure(search::routes)
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(ScimError::not_found("endpoint"))

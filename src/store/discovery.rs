@@ -531,28 +531,6 @@ impl Tx {
         });
         Ok(count > 0)
     }
-
-    /// Extends a running job's lease (a discovery run outlasting the job lease);
-    /// false when the lease is no longer `lease_owner`'s.
-    pub async fn extend_job_lease(
-        &mut self,
-        job_id: &str,
-        lease_owner: &str,
-        until: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let done = with_tx!(self, c => {
-            sqlx::query(
-                "UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-            )
-            .bind(job_id)
-            .bind(lease_owner)
-            .bind(until)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        Ok(done == 1)
-    }
 }
 
 impl Store {

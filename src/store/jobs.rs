@@ -97,6 +97,28 @@ const COMPLETE: &str =
      WHERE id = $1 AND lease_owner = $2 AND status = 'running'";
 
 impl Tx {
+    /// Extends a running job's lease (a long job, such as a discovery run, outlasting its lease);
+    /// false when the lease is no longer `lease_owner`'s.
+    pub async fn extend_job_lease(
+        &mut self,
+        job_id: &str,
+        lease_owner: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = with_tx!(self, c => {
+            sqlx::query(
+                "UPDATE jobs SET lease_until = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+            )
+            .bind(job_id)
+            .bind(lease_owner)
+            .bind(until)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
     /// As [`Store::complete_job`], in the transaction that records the job's result,
     /// so the result and the completion are one write.
     pub async fn complete_job(&mut self, id: &str, worker: &str) -> StoreResult<bool> {
